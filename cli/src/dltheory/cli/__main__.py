@@ -1,0 +1,3 @@
+from dltheory.cli.app import main
+
+main()

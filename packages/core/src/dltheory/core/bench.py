@@ -1,0 +1,73 @@
+"""Benchmark helpers: robust timings and a table of ratios written as JSON and markdown."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dltheory.core.plotting import markdown_table
+
+
+def _sync(device: torch.device | str | None) -> None:
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_callable(
+    fn: Callable[[], Any],
+    repeats: int = 5,
+    warmup: int = 1,
+    number: int = 1,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Median and min seconds per call of ``fn`` over ``repeats`` rounds of ``number`` calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        _sync(device)
+        samples.append((time.perf_counter() - start) / number)
+    return {"median_s": statistics.median(samples), "min_s": min(samples), "repeats": repeats}
+
+
+def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str = "cpu") -> float | None:
+    """Peak CUDA memory of one call in MiB (None on the CPU, where torch keeps no such counter)."""
+    if torch.device(device).type != "cuda":
+        return None
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def write_bench(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> str:
+    """Write benchmark rows with the environment to ``path`` (JSON) and return a markdown table."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"title": title, "environment": environment(), "rows": rows}, indent=2, default=str) + "\n",
+        encoding="utf-8",
+    )
+    table = markdown_table(rows)
+    return f"### {title}\n\n{table}" if title else table

@@ -1,0 +1,174 @@
+"""Layered configuration: dataclass defaults < YAML/JSON file < command-line flags.
+
+One dataclass per command. ``resolve_config`` merges the layers, rejects unknown keys with a
+message that lists the valid ones, checks value types, and returns a new dataclass instance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from dltheory.core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (safe loader) or JSON mapping; a clear ConfigError for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix not in {".json", ".yaml", ".yml"}:
+        raise ConfigError(f"config file {path} must end in .json, .yaml or .yml")
+    try:
+        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot parse config file {path}: {first_line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def _unknown_key_message(cls: type, key: str, where: str) -> str:
+    names = [f.name for f in dataclasses.fields(cls)]
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown config key '{key}' in {where}{hint}; valid keys: {', '.join(names)}"
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a (simple) type annotation, converting where it is lossless."""
+    if annotation is Any or value is None and _allows_none(annotation):
+        return value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key '{key}': {value!r} is not a valid {annotation}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"config key '{key}' must be one of {list(args)}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v.strip()]
+            else:
+                raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        inner = args[0] if args else Any
+        items = [_coerce(v, inner, key) for v in value]
+        return tuple(items) if origin is tuple else items
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping")
+        return _merge(annotation(), value, where=f"'{key}'")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if isinstance(value, Path):
+            return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+        return value
+    if annotation is Path:
+        if not isinstance(value, (str, Path)):
+            raise ConfigError(f"config key '{key}' must be a path, got {value!r}")
+        return Path(value)
+    return value
+
+
+def _allows_none(annotation: Any) -> bool:
+    return type(None) in typing.get_args(annotation)
+
+
+def _merge(instance: T, values: dict[str, Any], where: str) -> T:
+    cls = type(instance)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    updates = {}
+    for key, value in values.items():
+        key_norm = key.replace("-", "_")
+        if key_norm not in names:
+            raise ConfigError(_unknown_key_message(cls, key, where))
+        updates[key_norm] = _coerce(value, hints[key_norm], key_norm)
+    return dataclasses.replace(instance, **updates)
+
+
+def resolve_config(
+    cls: type[T],
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> T:
+    """Build ``cls`` from its defaults, then a config file, then explicit overrides (flags)."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    config = cls()
+    if config_file is not None:
+        config = _merge(config, read_config_file(config_file), where=str(config_file))
+    if overrides:
+        config = _merge(config, overrides, where="command-line flags")
+    validate = getattr(config, "validate", None)
+    if callable(validate):
+        validate()
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a (possibly nested) dataclass; Paths become strings."""
+
+    def convert(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: convert(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            return {str(k): convert(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    if isinstance(config, dict):
+        return convert(config)
+    return convert(config)
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write the resolved config as pretty JSON (atomically)."""
+    from dltheory.core.runs import atomic_write_text
+
+    path = Path(path)
+    atomic_write_text(path, json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
+    return path

@@ -1,0 +1,158 @@
+"""Datasets: torchvision loaders with an explicit download flag, offline defaults, IDX files.
+
+Nothing here downloads unless ``download=True`` is passed. A missing dataset raises
+``DatasetNotFoundError`` naming the path and how to get the data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dltheory.core.errors import DatasetNotFoundError
+
+TORCHVISION_DATASETS = {
+    "mnist": "MNIST",
+    "fashion-mnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+}
+# Mean/std per channel, for the transforms users expect.
+NORMALIZATION = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+
+
+def shared_data_dir() -> Path | None:
+    """``$DLTHEORY_SHARED_DATA``, else a ``shared/data`` folder beside the repo, else None."""
+    env = os.environ.get("DLTHEORY_SHARED_DATA")
+    if env:
+        path = Path(env)
+        return path if path.is_dir() else None
+    starts = [Path.cwd().resolve(), Path(__file__).resolve().parent]
+    for start in starts:
+        for folder in [start, *start.parents]:
+            candidate = folder / "shared" / "data"
+            if candidate.is_dir():
+                return candidate
+    return None
+
+
+def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 8x8 digits (1,797 images, offline): float32 (n, 1, 8, 8) in [0, 1], int64 labels."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    labels = torch.tensor(bunch.target, dtype=torch.int64)
+    return images, labels
+
+
+def _open_maybe_gz(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise DatasetNotFoundError(f"missing IDX file {folder / stem}[.gz]")
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped): the MNIST format's magic, dims, then raw bytes."""
+    path = Path(path)
+    with _open_maybe_gz(path) as handle:
+        header = handle.read(4)
+        if len(header) != 4 or header[0] != 0 or header[1] != 0 or header[2] != 0x08:
+            raise DatasetNotFoundError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+        ndim = header[3]
+        dims = struct.unpack(f">{ndim}I", handle.read(4 * ndim))
+        data = np.frombuffer(handle.read(), dtype=np.uint8)
+    expected = int(np.prod(dims))
+    if data.size != expected:
+        raise DatasetNotFoundError(f"{path} is truncated: {data.size} bytes of data, expected {expected}")
+    return data.reshape(dims)
+
+
+def load_mnist_idx(folder: str | Path, split: str = "t10k") -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST from IDX files ``<split>-images-idx3-ubyte[.gz]`` and ``<split>-labels-idx1-ubyte[.gz]``.
+
+    Returns float32 images (n, 1, 28, 28) in [0, 1] and int64 labels.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"MNIST folder not found: {folder}")
+    images = read_idx(_find_idx(folder, f"{split}-images-idx3-ubyte"))
+    labels = read_idx(_find_idx(folder, f"{split}-labels-idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise DatasetNotFoundError(
+            f"MNIST IDX files in {folder} disagree: images {images.shape}, labels {labels.shape}"
+        )
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def load_torchvision_dataset(name: str, root: str | Path, train: bool = True, download: bool = False, transform=None):
+    """MNIST, Fashion-MNIST, CIFAR-10/100 through torchvision; never downloads unless asked."""
+    import torchvision
+
+    key = name.lower().replace("_", "-")
+    if key not in TORCHVISION_DATASETS:
+        raise DatasetNotFoundError(
+            f"unknown dataset '{name}': expected one of {', '.join(TORCHVISION_DATASETS)}"
+        )
+    cls = getattr(torchvision.datasets, TORCHVISION_DATASETS[key])
+    root = Path(root)
+    try:
+        return cls(root=str(root), train=train, download=download, transform=transform)
+    except RuntimeError as exc:
+        if download:
+            raise DatasetNotFoundError(f"could not download {name} into {root}: {exc}") from None
+        raise DatasetNotFoundError(
+            f"{name} not found under {root}; pass --download to fetch it, or --data-root to point at it"
+        ) from None
+
+
+def image_folder(root: str | Path, split: str | None = "train", transform=None):
+    """An ImageFolder (``root/<split>/<class>/<image>``, the ImageNet layout), checked first."""
+    import torchvision
+
+    folder = Path(root) / split if split else Path(root)
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"image folder not found: {folder} (expected <root>/{split}/<class>/<image>)")
+    classes = [d for d in sorted(folder.iterdir()) if d.is_dir()]
+    if not classes:
+        raise DatasetNotFoundError(f"{folder} has no class sub-folders (expected {folder}/<class>/<image>)")
+    for class_dir in classes:
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in class_dir.iterdir()):
+            raise DatasetNotFoundError(f"class folder {class_dir} holds no images")
+    return torchvision.datasets.ImageFolder(str(folder), transform=transform)
+
+
+def train_test_split_tensors(
+    x: torch.Tensor, y: torch.Tensor, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A seeded random split of paired tensors: (x_train, y_train, x_test, y_test)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError("test_fraction must be in (0, 1)")
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(x.shape[0], generator=generator)
+    n_test = max(1, int(round(test_fraction * x.shape[0])))
+    test, train = order[:n_test], order[n_test:]
+    return x[train], y[train], x[test], y[test]
+
+
+def to_tensor_dataset(x: torch.Tensor, y: torch.Tensor) -> torch.utils.data.TensorDataset:
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"inputs and labels differ in length: {x.shape[0]} vs {y.shape[0]}")
+    return torch.utils.data.TensorDataset(x, y)

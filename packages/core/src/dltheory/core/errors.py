@@ -1,0 +1,33 @@
+"""User-facing errors. Torch-free so that the command line can recognise them cheaply.
+
+Every class here carries ``dltheory_user_error = True``: the ``dltheory`` command prints such an
+error as one line (``error: ...``) and exits with status 2 instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+
+class DltheoryError(Exception):
+    """An error caused by the user's input or environment, explained in one line."""
+
+    dltheory_user_error = True
+
+
+class ConfigError(DltheoryError, ValueError):
+    """A configuration file or flag is invalid (unknown key, wrong type, bad value)."""
+
+
+class DatasetNotFoundError(DltheoryError, FileNotFoundError):
+    """A dataset is missing or not laid out as expected."""
+
+
+class CheckpointError(DltheoryError):
+    """A checkpoint file is missing, corrupt, or does not match the model."""
+
+
+class NonFiniteLossError(DltheoryError, FloatingPointError):
+    """Training produced a NaN or infinite loss; the last good checkpoint was kept."""
+
+
+class DeviceError(DltheoryError):
+    """The requested device or precision is unavailable."""

@@ -1,0 +1,75 @@
+"""pytest plugin shared by every dltheory distribution (registered through ``pytest11``).
+
+Markers: ``slow`` (run with ``--run-slow``), ``gpu`` (skipped without CUDA), ``distributed``
+(multi-process gloo on CPU). Fixtures: ``shared_data``, ``mnist_t10k_dir``, ``snips_dir``,
+``tmp_run_dir``. Torch is imported only if a collected test is marked ``gpu``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+MARKERS = {
+    "slow": "long-running; opt in with --run-slow",
+    "gpu": "needs a CUDA device; skipped without one",
+    "distributed": "starts several processes (gloo on CPU)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_slow = config.getoption("--run-slow")
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    has_cuda = False
+    if gpu_items:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    for item in items:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow test: run with --run-slow"))
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder (../shared/data beside the repo); skips the test when absent."""
+    from dltheory.core.data import shared_data_dir
+
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("shared data folder not found (set DLTHEORY_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_t10k_dir(shared_data: Path) -> Path:
+    path = shared_data / "mnist-t10k"
+    if not path.is_dir():
+        pytest.skip(f"{path} not found")
+    return path
+
+
+@pytest.fixture(scope="session")
+def snips_dir(shared_data: Path) -> Path:
+    path = shared_data / "snips-nlu-benchmark-2017-06"
+    if not path.is_dir():
+        pytest.skip(f"{path} not found")
+    return path
+
+
+@pytest.fixture
+def tmp_run_dir(tmp_path: Path) -> Path:
+    """A fresh, not-yet-existing run directory."""
+    return tmp_path / "run"

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from dltheory.core.data import (
+    image_folder,
+    load_digits,
+    load_mnist_idx,
+    load_torchvision_dataset,
+    read_idx,
+    train_test_split_tensors,
+)
+from dltheory.core.errors import DatasetNotFoundError
+
+
+def _write_idx(path, array, gz):
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if gz:
+        with gzip.open(path, "wb") as handle:
+            handle.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_round_trip(tmp_path, gz):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(7, 28, 28))
+    labels = rng.integers(0, 10, size=7)
+    suffix = ".gz" if gz else ""
+    _write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", images, gz)
+    _write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", labels, gz)
+    x, y = load_mnist_idx(tmp_path)
+    assert x.shape == (7, 1, 28, 28) and x.dtype == torch.float32
+    assert torch.allclose(x[:, 0] * 255, torch.tensor(images, dtype=torch.float32))
+    assert torch.equal(y, torch.tensor(labels))
+
+
+def test_idx_errors(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x00\x00\x09\x01\x00\x00\x00\x01\x00")
+    with pytest.raises(DatasetNotFoundError, match="bad magic"):
+        read_idx(tmp_path / "bad")
+    _write_idx(tmp_path / "t", np.zeros((4, 2)), gz=False)
+    (tmp_path / "trunc").write_bytes((tmp_path / "t").read_bytes()[:-3])
+    with pytest.raises(DatasetNotFoundError, match="truncated"):
+        read_idx(tmp_path / "trunc")
+    with pytest.raises(DatasetNotFoundError, match="missing IDX"):
+        load_mnist_idx(tmp_path)
+    with pytest.raises(DatasetNotFoundError, match="not found"):
+        load_mnist_idx(tmp_path / "absent")
+
+
+def test_shared_mnist_test_set(mnist_t10k_dir):
+    x, y = load_mnist_idx(mnist_t10k_dir)
+    assert x.shape == (10000, 1, 28, 28)
+    assert torch.equal(torch.bincount(y, minlength=10).sum(), torch.tensor(10000))
+    assert 0.12 < float(x.mean()) < 0.14  # MNIST's known mean intensity (~0.13)
+
+
+def test_digits_offline():
+    x, y = load_digits()
+    assert x.shape == (1797, 1, 8, 8) and float(x.max()) == 1.0
+    assert set(y.tolist()) == set(range(10))
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10", "cifar100"])
+def test_missing_torchvision_dataset_is_clear_and_never_downloads(tmp_path, name):
+    with pytest.raises(DatasetNotFoundError, match="--download"):
+        load_torchvision_dataset(name, tmp_path)
+    with pytest.raises(DatasetNotFoundError, match="unknown dataset"):
+        load_torchvision_dataset("imagenet", tmp_path)
+
+
+def test_image_folder_checks_layout(tmp_path):
+    from PIL import Image
+
+    with pytest.raises(DatasetNotFoundError, match="not found"):
+        image_folder(tmp_path)
+    (tmp_path / "train").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="no class sub-folders"):
+        image_folder(tmp_path)
+    (tmp_path / "train" / "cat").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="holds no images"):
+        image_folder(tmp_path)
+    Image.new("RGB", (4, 4)).save(tmp_path / "train" / "cat" / "a.png")
+    ds = image_folder(tmp_path)
+    assert len(ds) == 1 and ds.classes == ["cat"]
+
+
+def test_split_is_seeded_and_disjoint():
+    x = torch.arange(100).float().unsqueeze(1)
+    y = torch.arange(100)
+    a = train_test_split_tensors(x, y, 0.2, seed=3)
+    b = train_test_split_tensors(x, y, 0.2, seed=3)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert len(a[3]) == 20 and set(a[1].tolist()).isdisjoint(a[3].tolist())

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from dltheory.core.distributed import DistEnv
+
+WORKER = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import torch
+    from dltheory.core.device import resolve_device
+    from dltheory.core.distributed import init_distributed, wrap_ddp, all_reduce_mean, cleanup_distributed
+    from dltheory.core.runs import RunDir
+
+    out = Path(sys.argv[1])
+    device = resolve_device("cpu")
+    env = init_distributed(device)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    reference = torch.nn.Linear(3, 2)
+    reference.load_state_dict(model.state_dict())
+    ddp = wrap_ddp(model, env, device)
+    data = [torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + r)) for r in range(env.world_size)]
+    ddp(data[env.rank]).pow(2).sum().backward()
+    # Expected: the mean over ranks of each rank's local gradient, computed here without DDP.
+    grads = []
+    for x in data:
+        reference.zero_grad()
+        reference(x).pow(2).sum().backward()
+        grads.append(reference.weight.grad.clone())
+    expected = torch.stack(grads).mean(0)
+    mean_rank = all_reduce_mean(torch.tensor(float(env.rank)))
+    run = RunDir(out, config={"world_size": env.world_size}, env=env)
+    run.log(rank=env.rank)
+    result = {
+        "rank": env.rank,
+        "world_size": env.world_size,
+        "max_err": float((model.weight.grad - expected).abs().max()),
+        "differs_from_local": float((model.weight.grad - grads[env.rank]).abs().max()),
+        "mean_rank": float(mean_rank),
+    }
+    (out / f"rank{env.rank}.json").write_text(json.dumps(result))
+    cleanup_distributed()
+    """
+)
+
+
+def test_env_from_torchrun_and_slurm():
+    assert DistEnv.from_environ({}) == DistEnv(0, 0, 1)
+    torchrun = DistEnv.from_environ({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"})
+    assert (torchrun.rank, torchrun.local_rank, torchrun.world_size) == (3, 1, 4)
+    assert torchrun.is_distributed and not torchrun.is_main
+    slurm = DistEnv.from_environ({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "2"})
+    assert slurm.world_size == 2 and slurm.is_main
+
+
+@pytest.mark.distributed
+def test_ddp_averages_gradients_over_two_gloo_processes(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rank in (0, 1):
+        report = json.loads((out / f"rank{rank}.json").read_text())
+        assert report["world_size"] == 2
+        assert report["max_err"] < 1e-6  # DDP gradient == mean of the ranks' local gradients
+        assert report["differs_from_local"] > 1e-3  # ... and not just the local one
+        assert report["mean_rank"] == pytest.approx(0.5)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["rank"] for line in lines] == [0]  # rank 0 alone writes

@@ -1,0 +1,1 @@
+raise ImportError("fake plugin cannot import its dependency 'nonexistent_lib'")
