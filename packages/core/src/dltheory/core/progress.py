@@ -55,6 +55,7 @@ class ProgressLog:
         self.interactive = is_tty if interactive is None else interactive
         self._bar = None
         if self.enabled and self.interactive:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -63,7 +64,6 @@ class ProgressLog:
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
-            from rich.console import Console
 
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
