@@ -1,0 +1,154 @@
+"""Locality analysis: nonlocality (paper eq. 8), gates sigma(lambda_h), head centres, maps.
+
+Unlike the official logging (issue #23 of facebookresearch/convit, which feeds raw patch
+embeddings to every layer), the attention here is taken from a real forward pass: each layer sees
+its actual input (positional embedding and all earlier blocks applied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from dltheory.convit.attention import GPSA, relative_offsets
+from dltheory.convit.model import ConViT
+
+
+@torch.no_grad()
+def layer_attention(
+    model: ConViT, images: torch.Tensor, reduce_batch: bool = True
+) -> list[torch.Tensor]:
+    """Attention of every block for ``images`` on the patch tokens only.
+
+    Returns one tensor per block, (H, P, P) averaged over the batch (or (B, H, P, P)). In the
+    blocks after the class token joins, its row and column are dropped and each query row is
+    renormalised over the P patch keys.
+    """
+    captured: list[torch.Tensor] = []
+    hooks = []
+
+    def hook(module, args):
+        x, grid = args[0], args[1] if len(args) > 1 else None
+        attn = module.attention(x, grid).float()
+        if not isinstance(module, GPSA):
+            attn = attn[:, :, 1:, 1:]
+            attn = attn / attn.sum(-1, keepdim=True)
+        captured.append(attn.mean(0) if reduce_batch else attn)
+
+    for blk in model.blocks:
+        hooks.append(blk.attn.register_forward_pre_hook(hook))
+    was_training = model.training
+    try:
+        model.eval()
+        model(images)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return captured
+
+
+@torch.no_grad()
+def nonlocality(model: ConViT, images: torch.Tensor | Iterable[torch.Tensor]) -> dict:
+    """Paper eq. (8): D^{l,h} = (1/P) sum_{ij} A^{l,h}_{ij} ||delta_ij||, with A averaged over a
+    real batch (or an iterable of batches), in patch units. Returns ``per_head`` (L, H) and
+    ``per_layer`` (L,) (mean over heads) tensors and ``is_gpsa`` (L,) booleans."""
+    batches = [images] if isinstance(images, torch.Tensor) else list(images)
+    if not batches:
+        raise ValueError("nonlocality needs at least one batch of images")
+    device = next(model.parameters()).device
+    dist = relative_offsets(model.grid_size, device=device)[..., 2].sqrt()
+    total, count = None, 0
+    for batch in batches:
+        batch = batch.to(device)
+        maps = layer_attention(model, batch)
+        per_head = torch.stack([torch.einsum("nm,hnm->h", dist, a) / a.shape[-1] for a in maps])
+        total = per_head * len(batch) if total is None else total + per_head * len(batch)
+        count += len(batch)
+    per_head = (total / count).cpu()
+    return {
+        "per_head": per_head,
+        "per_layer": per_head.mean(dim=1),
+        "is_gpsa": torch.tensor([isinstance(b.attn, GPSA) for b in model.blocks]),
+    }
+
+
+def gate_values(model: ConViT) -> torch.Tensor:
+    """sigma(lambda_h) per GPSA layer and head, shape (L_gpsa, H): the positional share (eq. 7)."""
+    layers = model.gpsa_layers()
+    if not layers:
+        return torch.zeros(0, model.spec.num_heads)
+    return torch.stack([layer.gates().detach().float().cpu() for layer in layers])
+
+
+def head_centres(model: ConViT) -> dict[str, torch.Tensor]:
+    """Attention centre Delta_h and span of every GPSA head, read off v_pos (paper eq. 5).
+
+    With v_pos = alpha(2 Delta_x, 2 Delta_y, -1): span = -1/w_2 = 1/alpha, Delta = (w_0, w_1) span/2.
+    Returns ``centres`` (L, H, 2) in (x, y) patch units and ``spans`` (L, H).
+    """
+    ws = [layer.pos_proj.weight.detach().float().cpu() for layer in model.gpsa_layers()]
+    if not ws:
+        return {"centres": torch.zeros(0, model.spec.num_heads, 2), "spans": torch.zeros(0)}
+    w = torch.stack(ws)
+    span = -1.0 / w[..., 2]
+    return {"centres": w[..., :2] * span[..., None] / 2, "spans": span}
+
+
+@torch.no_grad()
+def attention_maps(model: ConViT, image: torch.Tensor, query: int | None = None) -> list[torch.Tensor]:
+    """Attention maps of one image (C, H, W): per block (heads, rows, cols) for the ``query``
+    patch (default: the centre patch), ready for ``imshow``."""
+    rows, cols = model.grid_size
+    query = (rows // 2) * cols + cols // 2 if query is None else query
+    maps = layer_attention(model, image.unsqueeze(0))
+    return [m[:, query].reshape(m.shape[0], rows, cols).cpu() for m in maps]
+
+
+# ---- figures -----------------------------------------------------------------------------
+def plot_nonlocality_history(history: list[dict], path, title: str = "Nonlocality per layer"):
+    """Nonlocality of each layer against epoch (paper Fig. 4/5); ``history`` rows hold
+    ``epoch`` and ``nonlocality`` (list over layers). Writes PNG + CSV through core.plotting."""
+    from dltheory.core.plotting import new_figure, save_figure
+
+    epochs = [row["epoch"] for row in history]
+    per_layer = list(zip(*[row["nonlocality"] for row in history]))
+    fig, ax = new_figure(size=(5, 3.6))
+    data = {"epoch": epochs}
+    cmap = _cmap(len(per_layer))
+    for i, values in enumerate(per_layer):
+        ax.plot(epochs, values, color=cmap[i], label=f"layer {i + 1}")
+        data[f"layer{i + 1}"] = list(values)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nonlocality (patches)")
+    ax.set_title(title)
+    ax.legend(fontsize=6, ncol=2)
+    return save_figure(fig, path, data=data)
+
+
+def plot_gates(gates: torch.Tensor, path, title: str = "Gate sigma(lambda) per GPSA layer"):
+    """Gate values per layer, one dot per head and the head mean (paper Fig. 6)."""
+    from dltheory.core.plotting import new_figure, save_figure
+
+    fig, ax = new_figure(size=(5, 3.6))
+    layers = list(range(1, gates.shape[0] + 1))
+    data = {"layer": layers}
+    for h in range(gates.shape[1]):
+        ax.scatter(layers, gates[:, h].tolist(), s=12, alpha=0.6)
+        data[f"head{h}"] = gates[:, h].tolist()
+    ax.plot(layers, gates.mean(1).tolist(), color="k", label="mean over heads")
+    data["mean"] = gates.mean(1).tolist()
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("GPSA layer")
+    ax.set_ylabel("sigma(lambda_h)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path, data=data)
+
+
+def _cmap(n: int):
+    import matplotlib
+
+    cm = matplotlib.colormaps["viridis"]
+    return [cm(i / max(1, n - 1)) for i in range(n)]

@@ -1,0 +1,145 @@
+"""Trainer and CLI end to end on digits with a micro model: metrics, exact resume, NaN stop, eval,
+analyze, sampling ratio, weight-decay groups, schedule."""
+
+import json
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dltheory.convit.cli import app
+from dltheory.convit.data import RepeatedAugSampler, per_class_prefix
+from dltheory.convit.training import TrainConfig, build_model, lr_at_epoch, param_groups, train
+from dltheory.core.errors import NonFiniteLossError
+
+MICRO = dict(depth=2, num_gpsa_layers=1, num_heads=4, embed_dim_per_head=4, patch_size=2, batch_size=16,
+             max_steps_per_epoch=3, warmup_epochs=1, threads=1, analysis_images=16, workers=0)
+
+
+def micro_cfg(out, **kw):
+    return TrainConfig(**{**MICRO, "epochs": 2, "out": str(out), **kw})
+
+
+def test_train_logs_metrics_and_resumes_exactly(tmp_path, monkeypatch):
+    full = train(micro_cfg(tmp_path / "full"))
+    rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1] and rows[-1]["step"] == 6
+    for key in ("train_loss", "top1", "top5", "lr", "img_per_s", "nonlocality", "gates"):
+        assert key in full
+    assert len(full["nonlocality"]) == 2 and len(full["gates"]) == 1 and len(full["gates"][0]) == 4
+
+    # interrupt after the first epoch's checkpoint, then resume
+    from dltheory.core.runs import RunDir
+
+    original = RunDir.save_checkpoint
+
+    def save_then_stop(self, state, name="last.pt"):
+        original(self, state, name)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(micro_cfg(tmp_path / "cut"))
+    monkeypatch.setattr(RunDir, "save_checkpoint", original)
+    resumed = train(micro_cfg(tmp_path / "cut"), resume=True)
+    a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert resumed["top1"] == full["top1"] and resumed["step"] == 6
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    from dltheory.convit import training
+
+    calls = {"n": 0}
+    original = training.MixCriterion.__call__
+
+    def nan_after_first_epoch(self, logits, target):  # 3 steps per epoch: step 4 goes NaN
+        calls["n"] += 1
+        loss = original(self, logits, target)
+        return loss * float("nan") if calls["n"] > 3 else loss
+
+    monkeypatch.setattr(training.MixCriterion, "__call__", nan_after_first_epoch)
+    with pytest.raises(NonFiniteLossError, match="last.pt was kept"):
+        train(micro_cfg(tmp_path / "nan", epochs=3))
+    state = torch.load(tmp_path / "nan" / "last.pt", weights_only=False)
+    assert state["extra"]["epoch"] == 0 and state["step"] == 3  # the last good epoch
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_cli_train_eval_analyze(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    args = ["train", "--out", str(out), "--epochs", "1", "--depth", "2", "--num-gpsa-layers", "1",
+            "--embed-dim-per-head", "4", "--patch-size", "2", "--batch-size", "16", "--max-steps-per-epoch", "2",
+            "--no-randaugment", "--random-erasing", "0", "--sampling-ratio", "0.5", "--threads", "1",
+            "--device", "cpu", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["augment"]["random_erasing"] == 0.0 and config["sampling_ratio"] == 0.5
+    assert config["mixup"] == 0.8  # recipe default kept
+    result = runner.invoke(app, ["eval", str(out), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output.strip().splitlines()[-1])
+    assert 0 <= metrics["top1"] <= 100 and metrics["top5"] >= metrics["top1"]
+    result = runner.invoke(app, ["analyze", str(out), "--out", str(tmp_path / "an"), "--images", "8", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    analysis = json.loads((tmp_path / "an" / "analysis.json").read_text())
+    assert len(analysis["nonlocality_per_layer"]) == 2 and len(analysis["gates"]) == 1
+    assert (tmp_path / "an" / "gates.png").exists() and (tmp_path / "an" / "nonlocality_per_layer.csv").exists()
+    result = runner.invoke(app, ["train", "--out", str(out), "--epochs", "1"])  # refuses to overwrite
+    assert result.exit_code != 0 and "already holds a run" in str(result.exception)
+    result = runner.invoke(app, ["train", "--dataset", "mnist-typo", "--out", str(tmp_path / "x")])
+    assert "unknown dataset" in str(result.exception)
+
+
+def test_reproduce_full_scale_prints_commands(tmp_path):
+    result = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "torchrun" in result.output and "--sampling-ratio 0.1" in result.output and "73.1" in result.output
+    assert json.loads((tmp_path / "manifest.json").read_text())
+
+
+def test_per_class_prefix_keeps_first_images_in_order():
+    targets = [0, 1, 0, 1, 0, 2, 1, 0]
+    assert per_class_prefix(targets, 0.5) == [0, 1, 2, 5]  # floor(0.5 n_c); class 2 keeps its only one
+    assert per_class_prefix(targets, 1.0) == list(range(8))
+    with pytest.raises(ValueError):
+        per_class_prefix(targets, 0.0)
+
+
+def test_repeated_augmentation_sampler_partitions_repeats():
+    samplers = [RepeatedAugSampler(10, num_replicas=3, rank=r, repeats=3, seed=1) for r in range(3)]
+    draws = [list(s) for s in samplers]
+    assert all(len(d) == 4 for d in draws)
+    # the three copies of an index go to the three different processes
+    first = draws[0]
+    assert all(i in draws[1] and i in draws[2] for i in first[:3])
+    single = RepeatedAugSampler(10, repeats=1, seed=1)
+    assert sorted(single) == list(range(10))
+
+
+def test_weight_decay_groups_and_schedule():
+    cfg = micro_cfg("unused")
+    model = build_model(cfg, num_classes=10, in_chans=1)
+    decay, no_decay = param_groups(model, 0.05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay_names = {names[id(p)] for p in no_decay["params"]}
+    assert {"pos_embed", "cls_token", "blocks.0.attn.gating_param", "blocks.0.norm1.weight"} <= no_decay_names
+    assert "blocks.0.attn.pos_proj.weight" in {names[id(p)] for p in decay["params"]}
+    cfg = TrainConfig(epochs=10, warmup_epochs=2, lr=1.0, warmup_lr=0.0, min_lr=0.0)
+    assert [lr_at_epoch(cfg, e, 1.0) for e in (0, 1)] == [0.0, 0.5]
+    assert lr_at_epoch(cfg, 5, 1.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 2)))
+    frozen = build_model(micro_cfg("unused", freeze_gates=True), num_classes=10, in_chans=1)
+    assert not frozen.blocks[0].attn.gating_param.requires_grad
+
+
+def test_ema_and_frozen_gates_run(tmp_path):
+    final = train(micro_cfg(tmp_path / "ema", epochs=1, ema=True, ema_decay=0.5, freeze_gates=True, gate_init=0.0))
+    assert 0 <= final["ema_top1"] <= 100
+    assert final["gates"] == [[0.5, 0.5, 0.5, 0.5]]  # frozen at lambda = 0
+    state = torch.load(tmp_path / "ema" / "last.pt", weights_only=False)
+    assert state["extra"]["ema"] is not None

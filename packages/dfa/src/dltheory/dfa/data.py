@@ -1,0 +1,96 @@
+"""Datasets for the DFA trainer, as in-memory tensors (standardised, optionally resized/noised)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from dltheory.core.data import (
+    load_digits,
+    load_mnist_idx,
+    load_torchvision_dataset,
+    shared_data_dir,
+    train_test_split_tensors,
+)
+from dltheory.core.errors import ConfigError, DatasetNotFoundError
+
+DATASETS = ("digits", "mnist-t10k", "mnist", "fashion-mnist", "cifar10", "random")
+
+
+@dataclass
+class TensorData:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_outputs: int
+    classification: bool
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def _stack_torchvision(name: str, root: str, train: bool, download: bool):
+    ds = load_torchvision_dataset(name, root, train=train, download=download)
+    data = torch.as_tensor(ds.data)
+    x = data.float() / 255.0
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # CIFAR is stored NHWC
+    return x, torch.as_tensor(ds.targets, dtype=torch.int64)
+
+
+def relabel(y: torch.Tensor, fraction: float, n_classes: int, seed: int) -> torch.Tensor:
+    """Replace the labels of a random ``fraction`` of samples by uniform random classes."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"label_noise must be in [0, 1], got {fraction}")
+    gen = torch.Generator().manual_seed(seed + 7919)
+    flip = torch.rand(y.shape[0], generator=gen) < fraction
+    y = y.clone()
+    y[flip] = torch.randint(0, n_classes, (int(flip.sum()),), generator=gen)
+    return y
+
+
+def load_data(dataset: str, data_root: str = "", download: bool = False, input_size: int = 0,
+              label_noise: float = 0.0, test_fraction: float = 0.2, seed: int = 0,
+              n_samples: int = 1000, input_dim: int = 16, n_outputs: int = 2) -> TensorData:
+    """Load ``dataset`` as standardised tensors (mean/std of the training split).
+
+    ``digits`` (scikit-learn, offline) and ``mnist-t10k`` (the shared MNIST test file) are split
+    into train/test with ``test_fraction``; torchvision datasets use their own split and never
+    download unless ``download``; ``random`` is Gaussian regression (memorisation).
+    """
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    if dataset == "random":
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(2 * n_samples, input_dim, generator=gen)
+        y = torch.randn(2 * n_samples, n_outputs, generator=gen)
+        return TensorData(x[:n_samples], y[:n_samples], x[n_samples:], y[n_samples:],
+                          n_outputs, classification=False)
+    if dataset in ("digits", "mnist-t10k"):
+        if dataset == "digits":
+            x, y = load_digits()
+        else:
+            folder = Path(data_root) if data_root else (shared_data_dir() or Path(".")) / \
+                "mnist-t10k"
+            if not folder.is_dir():
+                raise DatasetNotFoundError(f"MNIST t10k folder not found: {folder} (pass "
+                                           "--data-root DIR holding t10k-images-idx3-ubyte.gz)")
+            x, y = load_mnist_idx(folder)
+        x_tr, y_tr, x_te, y_te = train_test_split_tensors(x, y, test_fraction, seed=0)
+    else:
+        root = data_root or str(Path("data"))
+        x_tr, y_tr = _stack_torchvision(dataset, root, True, download)
+        x_te, y_te = _stack_torchvision(dataset, root, False, download)
+    if input_size:
+        x_tr = F.interpolate(x_tr, size=(input_size, input_size), mode="area")
+        x_te = F.interpolate(x_te, size=(input_size, input_size), mode="area")
+    mean, std = x_tr.mean(), x_tr.std()
+    x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+    n_classes = int(max(y_tr.max(), y_te.max())) + 1
+    if label_noise:
+        y_tr = relabel(y_tr, label_noise, n_classes, seed)
+    return TensorData(x_tr, y_tr, x_te, y_te, n_classes, classification=True)

@@ -1,0 +1,148 @@
+"""Alignment measurements against explicit constructions; structured feedback inits."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dltheory.dfa import convnet, mlp, set_mode
+from dltheory.dfa.alignment import gradient_alignment, weight_alignment, weight_cosines
+from dltheory.dfa.structured import (
+    conv_connectivity,
+    conv_to_dense,
+    set_aligned_feedback,
+    set_factorised_conv_feedback,
+)
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def _cos(a, b):
+    return float(F.cosine_similarity(a.detach().flatten(), b.detach().flatten(), dim=0))
+
+
+def test_conv_to_dense_reproduces_the_conv():
+    torch.manual_seed(0)
+    net = convnet((2, 6, 6), channels=3, n_conv=1, n_outputs=2, padding=1)
+    conv = net.blocks[0][0]
+    x = torch.randn(4, 2, 6, 6)
+    dense = conv_to_dense(conv, (2, 6, 6))
+    torch.testing.assert_close(x.flatten(1) @ dense.T, F.conv2d(x, conv.weight, padding=1)
+                               .flatten(1))
+    mask = conv_connectivity(conv, (2, 6, 6))
+    assert torch.all((dense != 0) <= (mask > 0))
+    assert int(mask.sum()) < mask.numel()  # padding corners see fewer inputs
+
+
+def test_weight_alignment_matches_explicit_efcn_cosine():
+    torch.manual_seed(1)
+    net = convnet((1, 7, 7), channels=3, n_conv=2, n_outputs=4, padding=1)
+    x = torch.randn(2, 1, 7, 7)
+    wa = weight_alignment(net, x)
+    fb = net.feedback
+    conv2 = net.blocks[1][0]
+    dense2 = conv_to_dense(conv2, (3, 7, 7))
+    target2 = fb.dense_block(1).T @ fb.dense_block(0)  # B_2 B_1^T
+    assert wa["wa_layer2"] == pytest.approx(_cos(dense2, target2), abs=1e-12)
+    assert wa["wa_layer3"] == pytest.approx(_cos(net.head.weight, fb.dense_block(1)), abs=1e-12)
+    total = _cos(torch.cat([dense2.flatten(), net.head.weight.flatten()]),
+                 torch.cat([target2.flatten(), fb.dense_block(1).flatten()]))
+    assert wa["wa_total"] == pytest.approx(total, abs=1e-12)
+
+
+def test_weight_alignment_is_one_for_weights_equal_to_targets():
+    torch.manual_seed(2)
+    net = mlp(5, [8, 6], 3)
+    fb = net.feedback
+    with torch.no_grad():
+        net.weight_layers[1].weight.copy_(2.5 * fb.block(1).T @ fb.block(0))
+        net.weight_layers[2].weight.copy_(fb.block(1))
+    wa = weight_alignment(net, torch.randn(2, 5))
+    assert wa["wa_layer2"] == pytest.approx(1.0, abs=1e-12)
+    assert wa["wa_layer3"] == pytest.approx(1.0, abs=1e-12)
+    assert "wa_layer1" not in wa
+
+
+def test_gradient_alignment_is_one_with_aligned_feedback_on_a_linear_net():
+    torch.manual_seed(3)
+    net = mlp(6, [7, 5, 4], 3, activation="linear")
+    x, target = torch.randn(8, 6), torch.randint(0, 3, (8,))
+    before = gradient_alignment(net, x, target, F.cross_entropy)
+    assert before["ga_total"] < 0.9
+    set_aligned_feedback(net, x)
+    ga = gradient_alignment(net, x, target, F.cross_entropy)
+    for k in (1, 2, 3):
+        assert ga[f"ga_layer{k}"] == pytest.approx(1.0, abs=1e-10)
+        assert ga[f"update_cos_layer{k}"] == pytest.approx(1.0, abs=1e-10)
+    assert net.feedback.mode == "dfa"
+
+
+def test_gradient_alignment_restores_grads_and_matches_manual_cosine():
+    torch.manual_seed(4)
+    net = mlp(6, [7, 5], 3, activation="tanh")
+    x, target = torch.randn(8, 6), torch.randint(0, 3, (8,))
+    for p in net.parameters():
+        p.grad = torch.full_like(p, 0.5)
+    ga = gradient_alignment(net, x, target, F.cross_entropy)
+    assert all(torch.all(p.grad == 0.5) for p in net.parameters())
+    # Manual: DFA and BP weight gradients of layer 1, from two separate copies.
+    dfa_net, bp_net = copy.deepcopy(net), copy.deepcopy(net)
+    set_mode(bp_net, "bp")
+    for m in (dfa_net, bp_net):
+        m.zero_grad()
+        F.cross_entropy(m(x), target).backward()
+    g_dfa = dfa_net.weight_layers[0].weight.grad
+    g_bp = bp_net.weight_layers[0].weight.grad
+    assert ga["update_cos_layer1"] == pytest.approx(_cos(g_dfa, g_bp), abs=1e-12)
+    assert -1.0 <= ga["ga_layer2"] <= 1.0
+
+
+def test_weight_cosines():
+    torch.manual_seed(5)
+    a = mlp(5, [6], 3)
+    b = copy.deepcopy(a)
+    assert weight_cosines(a, b)["cos_total"] == pytest.approx(1.0)
+    with torch.no_grad():
+        b.weight_layers[0].weight.neg_()
+    assert weight_cosines(a, b)["cos_layer1"] == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("kind", ["nmf", "svd"])
+def test_factorised_conv_feedback_concentrates_on_the_conv_structure(kind):
+    torch.manual_seed(6)
+    net = convnet((1, 8, 8), channels=2, n_conv=2, n_outputs=3)
+    x = torch.randn(2, 1, 8, 8)
+    conv2 = net.blocks[1][0]
+    mask = conv_connectivity(conv2, (2, 6, 6))
+
+    def on_mask_fraction():
+        t = net.feedback.dense_block(1).T @ net.feedback.dense_block(0)
+        return float((t * mask).square().sum() / t.square().sum())
+
+    random_fraction = on_mask_fraction()
+    set_factorised_conv_feedback(net, x, kind)
+    assert on_mask_fraction() > random_fraction + 0.2
+    norms = net.feedback.block(0).norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms))
+
+
+def test_fa_gradient_alignment_is_one_when_feedback_equals_the_weights():
+    torch.manual_seed(7)
+    net = mlp(6, [7, 5], 3, activation="tanh", mode="fa")
+    x, target = torch.randn(8, 6), torch.randint(0, 3, (8,))
+    assert gradient_alignment(net, x, target, F.cross_entropy)["ga_total"] < 0.99
+    with torch.no_grad():
+        for layer in net.weight_layers:
+            layer.fa_feedback.copy_(layer.weight)
+    ga = gradient_alignment(net, x, target, F.cross_entropy)
+    assert ga["ga_layer1"] == pytest.approx(1.0, abs=1e-12)
+    assert ga["update_cos_layer2"] == pytest.approx(1.0, abs=1e-12)

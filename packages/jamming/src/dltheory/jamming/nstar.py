@@ -1,0 +1,141 @@
+"""The jamming point N*(P) and the phase diagram (arXiv:1809.09349 fig. 1, ``transition.py``).
+
+At fixed P the nets are trained at widths on a descending geometric grid of N (from
+``max_factor * P`` down to ``min_factor * P``), all in one batched ensemble.  A width is SAT when
+its seeds reach N_Delta = 0 within the step cap (rule ``any`` as in ``feature_lazy/exp/jamming.py``,
+or ``majority``).  The largest UNSAT N below the smallest SAT N brackets N*; a bisection on the
+fractional width then narrows the bracket.  N* is reported as the bracket's midpoint.
+
+A net counts as SAT when, at the step cap, N_Delta <= ``unsat_fraction`` * N: the authors lower h
+"until N_Delta > 0.1 N" (``nips2018.md``, fig. 1A), since a few constraints left at Delta ~ 0+ are
+a precision effect of the quadratic hinge.  ``unsat_fraction = 0`` demands N_Delta = 0 exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dltheory.core.errors import ConfigError
+
+from .data import BinaryDataset
+from .experiments import (
+    EnsembleConfig,
+    config_from_dict,
+    load_data,
+    resolve_torch_device,
+    train_widths,
+)
+from .model import count_weights, width_for_count
+
+SAT_RULES = ("any", "majority")
+
+
+@dataclass
+class NStarConfig(EnsembleConfig):
+    n_seeds: int = 2
+    n_grid: int = 8
+    max_factor: float = 1.0
+    min_factor: float = 0.05
+    n_bisect: int = 3
+    sat_rule: str = "any"
+    unsat_fraction: float = 0.1
+
+
+@dataclass
+class PhaseConfig(NStarConfig):
+    train_sizes: list[int] | None = None  # the P values; default 100, 200, 400
+    executor: str = "local"
+    max_workers: int = 2
+
+
+def _is_sat(records: list[dict], rule: str, unsat_fraction: float) -> bool:
+    fitted = [r["n_delta"] <= unsat_fraction * r["n_params"] for r in records]
+    if rule == "any":
+        return any(fitted)
+    if rule == "majority":
+        return sum(fitted) * 2 > len(fitted)
+    raise ConfigError(f"unknown sat_rule {rule!r}; choose one of {', '.join(SAT_RULES)}")
+
+
+def width_grid(cfg: NStarConfig, d: int) -> list[float]:
+    """Distinct fractional widths for N on a geometric grid, largest first."""
+    P = cfg.n_train
+    if not 0 < cfg.min_factor < cfg.max_factor:
+        raise ConfigError("need 0 < min_factor < max_factor for the N* grid")
+    targets = np.geomspace(cfg.max_factor * P, cfg.min_factor * P, cfg.n_grid)
+    widths, seen = [], set()
+    for target in targets:
+        h = width_for_count(float(target), d, cfg.depth)
+        n = count_weights(d, h, cfg.depth)
+        if n not in seen:
+            seen.add(n)
+            widths.append(h)
+    return widths
+
+
+def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
+    """Search N* at fixed P; returns N*, its bracket, N*/P and one record per trained network."""
+    data = load_data(cfg) if data is None else data
+    device = resolve_torch_device(cfg.device)
+    d, P = data.dim, cfg.n_train
+    widths = width_grid(cfg, d)
+    _, _, records = train_widths(cfg, data, widths, device)
+    by_width = {h: [r for r in records if r["h"] == h] for h in widths}
+    sat = {h: _is_sat(by_width[h], cfg.sat_rule, cfg.unsat_fraction) for h in widths}
+    h_hi = h_lo = None
+    for h in widths:  # descending: the last SAT width before the first UNSAT one
+        if sat[h]:
+            h_hi = h
+        else:
+            h_lo = h
+            break
+    for _ in range(cfg.n_bisect if (h_hi is not None and h_lo is not None) else 0):
+        n_lo, n_hi = count_weights(d, h_lo, cfg.depth), count_weights(d, h_hi, cfg.depth)
+        h_mid = width_for_count(0.5 * (n_lo + n_hi), d, cfg.depth)
+        n_mid = count_weights(d, h_mid, cfg.depth)
+        if n_mid in (n_lo, n_hi):
+            break
+        _, _, mid_records = train_widths(cfg, data, [h_mid], device)
+        records += mid_records
+        if _is_sat(mid_records, cfg.sat_rule, cfg.unsat_fraction):
+            h_hi = h_mid
+        else:
+            h_lo = h_mid
+    n_hi = count_weights(d, h_hi, cfg.depth) if h_hi is not None else math.nan
+    n_lo = count_weights(d, h_lo, cfg.depth) if h_lo is not None else math.nan
+    if h_hi is None:
+        status = "above_grid"  # even the largest width failed: N* > max_factor * P
+    elif h_lo is None:
+        status = "below_grid"  # every width fitted: N* < min_factor * P
+    else:
+        status = "bracketed"
+    n_star = 0.5 * (n_lo + n_hi) if status == "bracketed" else math.nan
+    return {"n_train": P, "d": d, "depth": cfg.depth, "status": status,
+            "n_star": n_star, "n_star_low": n_lo, "n_star_high": n_hi,
+            "n_star_over_p": n_star / P, "records": records}
+
+
+def nstar_job(values: dict) -> dict:
+    """Sweep entry point: one N* search from a flat config dict (picklable)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return find_nstar(config_from_dict(NStarConfig, values))
+
+
+def phase_diagram(cfg: PhaseConfig) -> list[dict]:
+    """N*(P) for every P in ``train_sizes``, one sweep job per P (core.sweep executors)."""
+    from dataclasses import asdict
+
+    from dltheory.core.sweep import grid, run_sweep
+
+    sizes = cfg.train_sizes or [100, 200, 400]
+    base = {k: v for k, v in asdict(cfg).items() if k not in ("train_sizes", "executor", "max_workers")}
+    configs = grid(base, n_train=sizes)
+    rows = run_sweep(nstar_job, configs, executor=cfg.executor, max_workers=cfg.max_workers,
+                     description="N* search")
+    return [{k: row[k] for k in ("n_train", "d", "depth", "status", "n_star", "n_star_low",
+                                  "n_star_high", "n_star_over_p", "records")} for row in rows]

@@ -1,0 +1,318 @@
+"""Full-batch training of a whole ensemble of stacked networks at once.
+
+Protocol of arXiv:1809.09349 section III (``nn_jamming`` ``make_a_step``): full batch, loss
+(1/P) sum_mu l(Delta_mu), gradients taken on the unsatisfied points only (for the hinge losses
+this is exactly the full-batch gradient), and each network stops for good once N_Delta <= nd_stop
+or at the step cap.  Two optimisers act on the stacked tensors row by row:
+
+* ``adam``: Adam with per-network step counts and PyTorch's update rule, optionally with the
+  authors' decay (lr / 10 every ``lr_decay_every`` steps, floored at ``lr_min``);
+* ``flow``: adaptive-step gradient flow (``gradientflow``): a trial Euler step of size dt is
+  accepted when the gradient and the outputs change little (dt *= 1.1 when well inside), else
+  rejected and dt /= 10.  Every network has its own dt.  Once dt <= ``flow_min_dt`` the gradient
+  test is waived (a ReLU kink makes the gradient jump for any dt), the output test is kept.
+
+A frozen network is removed from the computation: its rows are neither evaluated nor updated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from dltheory.core.errors import ConfigError, NonFiniteLossError
+
+from .losses import HINGE_LOSSES, LOSSES, pointwise_loss
+from .model import StackedFC
+
+OPTIMIZERS = ("adam", "flow")
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, loss and stopping rule of the ensemble trainer."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    lr_decay_every: int = 0  # 0: constant lr; authors: 250_000
+    lr_decay_factor: float = 0.1
+    lr_min: float = 1e-7
+    loss: str = "qhinge"
+    kappa: float = 1.0
+    softhinge_beta: float = 20.0
+    max_steps: int = 10_000
+    nd_stop: int = 0  # a network stops once N_Delta <= nd_stop
+    only_unsatisfied: bool = True
+    flow_dt: float = 1.0
+    flow_max_dgrad: float = 1e-4
+    flow_max_dout: float = 0.1
+    flow_min_dt: float = 1e-6  # below this dt a step is accepted on the output test alone
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.lr <= 0 or self.max_steps < 0 or self.flow_dt <= 0:
+            raise ConfigError("lr and flow_dt must be > 0 and max_steps >= 0")
+
+
+@dataclass
+class TrainResult:
+    """Per-network outcome: N_Delta, loss and the step at which each network stopped."""
+
+    n_delta: list[int]
+    loss: list[float]
+    stop_step: list[int]  # step at which N_Delta <= nd_stop was first seen; -1 if never
+    steps: int
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def fitted(self) -> list[bool]:
+        return [s >= 0 for s in self.stop_step]
+
+
+def _row_norm_sq(ts: list[torch.Tensor]) -> torch.Tensor:
+    return sum(t.pow(2).flatten(1).sum(1) for t in ts)
+
+
+class EnsembleTrainer:
+    """Trains every network of a :class:`StackedFC` on (x, y) until it fits or hits the step cap."""
+
+    def __init__(self, net: StackedFC, x: torch.Tensor, y: torch.Tensor, cfg: OptimConfig,
+                 output_offset: torch.Tensor | None = None):
+        """``output_offset`` [E, P] is subtracted from the outputs, e.g. f_w0(x) to train
+        f = f_w - f_w0 (``nn_jamming`` ``subtract_init``, ``feature_lazy`` ``--f0 1``)."""
+        cfg.validate()
+        self.net, self.cfg = net, cfg
+        self.x = x.to(device=net.device, dtype=net.dtype)
+        self.y = y.to(device=net.device, dtype=net.dtype)
+        self.offset = None if output_offset is None else output_offset.to(device=net.device, dtype=net.dtype)
+        E, dev = net.n_nets, net.device
+        self.step_count = torch.zeros(E, dtype=torch.long, device=dev)
+        self.active = torch.ones(E, dtype=torch.bool, device=dev)
+        self.stop_step = torch.full((E,), -1, dtype=torch.long, device=dev)
+        self.n_delta = torch.full((E,), len(y), dtype=torch.long, device=dev)
+        self.loss = torch.full((E,), float("nan"), dtype=net.dtype, device=dev)
+        self.iteration = 0
+        self._union_fraction = 1.0
+        zeros = [torch.zeros_like(p) for p in net.parameters()]
+        if cfg.optimizer == "adam":
+            self.exp_avg = [z.clone() for z in zeros]
+            self.exp_avg_sq = [z.clone() for z in zeros]
+        else:
+            self.dt = torch.full((E,), cfg.flow_dt, dtype=net.dtype, device=dev)
+            self.grad = None  # gradient at the current point, rows of all networks
+            self.time = torch.zeros(E, dtype=net.dtype, device=dev)
+
+    # -- one evaluation ---------------------------------------------------------------------
+    def outputs_and_grads(self, params: list[torch.Tensor], rows: torch.Tensor):
+        """Outputs on all training points, per-net loss and masked gradients for networks ``rows``.
+
+        The gradient uses only points unsatisfied for at least one of those networks (a second,
+        smaller pass) when that saves work; for hinge losses the result is the full gradient.
+        """
+        cfg, net, x, y = self.cfg, self.net, self.x, self.y
+        P = x.shape[0]
+        params = [p.detach().requires_grad_(True) for p in params]
+        subset = cfg.only_unsatisfied and cfg.loss in HINGE_LOSSES and self._union_fraction < 2 / 3
+        offset = None if self.offset is None else self.offset[rows]
+        if subset:
+            with torch.no_grad():
+                f = net.forward(x, params, rows)
+                f = f if offset is None else f - offset
+            unsat = (cfg.kappa - y * f) > 0
+            cols = torch.nonzero(unsat.any(dim=0)).flatten()
+            self._union_fraction = len(cols) / P
+            f_sub = net.forward(x[cols], params, rows)
+            f_sub = f_sub if offset is None else f_sub - offset[:, cols]
+            per_point = pointwise_loss(f_sub, y[cols], cfg.loss, cfg.kappa, cfg.softhinge_beta)
+            loss = per_point.sum(dim=1) / P
+        else:
+            f = net.forward(x, params, rows)
+            f = f if offset is None else f - offset
+            per_point = pointwise_loss(f, y, cfg.loss, cfg.kappa, cfg.softhinge_beta)
+            if cfg.only_unsatisfied and cfg.loss in HINGE_LOSSES:
+                unsat = (cfg.kappa - y * f.detach()) > 0
+                self._union_fraction = unsat.any(dim=0).float().mean().item()
+                per_point = per_point * unsat
+            loss = per_point.sum(dim=1) / P
+        grads = torch.autograd.grad(loss.sum(), params)
+        masks = [m[rows] for m in net.parameter_masks()]
+        grads = [g * m for g, m in zip(grads, masks)]
+        return f.detach(), loss.detach(), grads
+
+    # -- stopping --------------------------------------------------------------------------
+    def _record(self, rows: torch.Tensor, f: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+        """Store N_Delta and loss of ``rows``; freeze the ones that fit. Returns still-active mask."""
+        if not torch.isfinite(loss).all():
+            raise NonFiniteLossError(f"non-finite loss at step {self.iteration}; training stopped")
+        nd = ((self.cfg.kappa - self.y * f) > 0).sum(dim=1)
+        self.n_delta[rows] = nd
+        self.loss[rows] = loss
+        fit = nd <= self.cfg.nd_stop
+        if fit.any():
+            done = rows[fit]
+            self.active[done] = False
+            self.stop_step[done] = self.step_count[done]
+        return ~fit
+
+    # -- steps -----------------------------------------------------------------------------
+    def _adam_step(self, rows: torch.Tensor) -> None:
+        cfg = self.cfg
+        everyone = len(rows) == self.net.n_nets  # fast path: no gather / scatter of the rows
+        params = self.net.parameters() if everyone else [p[rows] for p in self.net.parameters()]
+        f, loss, grads = self.outputs_and_grads(params, rows)
+        keep = self._record(rows, f, loss)
+        if not keep.any():
+            return
+        if not keep.all():
+            everyone = False
+            rows, grads = rows[keep], [g[keep] for g in grads]
+        self.step_count[rows] += 1
+        t = self.step_count[rows].to(self.net.dtype)
+        b1, b2 = cfg.betas
+        lr = torch.full_like(t, cfg.lr)
+        if cfg.lr_decay_every:  # authors' adam0: lr / 10 every lr_decay_every steps, >= lr_min
+            n_decays = torch.div(self.step_count[rows] - 1, cfg.lr_decay_every, rounding_mode="floor")
+            lr = (lr * cfg.lr_decay_factor ** n_decays.to(t.dtype)).clamp_min(cfg.lr_min)
+        step_size, bc2_sqrt = lr / (1 - b1 ** t), (1 - b2 ** t).sqrt()
+        with torch.no_grad():
+            for p, m, v, g in zip(self.net.parameters(), self.exp_avg, self.exp_avg_sq, grads):
+                shape = (-1,) + (1,) * (g.dim() - 1)
+                if everyone:  # PyTorch's Adam: p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
+                    m.mul_(b1).add_(g, alpha=1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                    denom = (v.sqrt() / bc2_sqrt.view(shape)).add_(cfg.eps)
+                    p.sub_(step_size.view(shape) * m / denom)
+                else:
+                    m_r = m[rows].mul_(b1).add_(g, alpha=1 - b1)
+                    v_r = v[rows].mul_(b2).addcmul_(g, g, value=1 - b2)
+                    denom = (v_r.sqrt() / bc2_sqrt.view(shape)).add_(cfg.eps)
+                    p[rows] = p[rows] - step_size.view(shape) * m_r / denom
+                    m[rows], v[rows] = m_r, v_r
+
+    def _flow_step(self, rows: torch.Tensor) -> None:
+        cfg = self.cfg
+        params = [p[rows] for p in self.net.parameters()]
+        if self.grad is None:  # first call: gradient at the initial point of every network
+            all_rows = torch.arange(self.net.n_nets, device=self.net.device)
+            f0, loss0, g0 = self.outputs_and_grads(self.net.parameters(), all_rows)
+            self.grad, self.f = g0, f0
+            keep = self._record(all_rows, f0, loss0)
+            rows = rows[keep[rows]]
+            if len(rows) == 0:
+                return
+            params = [p[rows] for p in self.net.parameters()]
+        g = [gr[rows] for gr in self.grad]
+        dt = self.dt[rows]
+        shape = [(-1,) + (1,) * (p.dim() - 1) for p in params]
+        trial = [p - dt.view(s) * gi for p, gi, s in zip(params, g, shape)]
+        f_new, loss_new, g_new = self.outputs_and_grads(trial, rows)
+        norm_g, norm_new = _row_norm_sq(g).sqrt(), _row_norm_sq(g_new).sqrt()
+        dgrad = _row_norm_sq([a - b for a, b in zip(g, g_new)]) / (norm_g * norm_new).clamp_min(1e-300)
+        dout = (f_new - self.f[rows]).abs().amax(dim=1)
+        r_grad, r_out = dgrad / cfg.flow_max_dgrad, dout / cfg.flow_max_dout
+        # a ReLU kink makes the gradient jump however small dt is: past flow_min_dt, accept on dout
+        accept = (r_out < 1) & ((r_grad < 1) | (dt <= cfg.flow_min_dt))
+        grow = accept & (r_grad < 0.5) & (r_out < 0.5)
+        self.dt[rows] = torch.where(accept, torch.where(grow, dt * 1.1, dt), dt / 10)
+        if not accept.any():
+            return
+        acc = rows[accept]
+        self.step_count[acc] += 1
+        self.time[acc] += dt[accept]
+        with torch.no_grad():
+            for p, q in zip(self.net.parameters(), trial):
+                p[acc] = q[accept].detach()
+        for gr, gn in zip(self.grad, g_new):
+            gr[acc] = gn[accept]
+        self.f[acc] = f_new[accept]
+        self._record(acc, f_new[accept], loss_new[accept])
+
+    def step(self) -> None:
+        """One iteration for every still-active network."""
+        rows = torch.nonzero(self.active).flatten()
+        if len(rows) == 0:
+            return
+        (self._adam_step if self.cfg.optimizer == "adam" else self._flow_step)(rows)
+        self.iteration += 1
+
+    def finish_check(self) -> None:
+        """Measure N_Delta of the networks still active (at the step cap) on their final weights."""
+        rows = torch.nonzero(self.active).flatten()
+        if len(rows):
+            with torch.no_grad():
+                f = self.net.forward(self.x, [p[rows] for p in self.net.parameters()], rows)
+                f = f if self.offset is None else f - self.offset[rows]
+                loss = pointwise_loss(f, self.y, self.cfg.loss, self.cfg.kappa,
+                                      self.cfg.softhinge_beta).mean(dim=1)
+            self._record(rows, f, loss)
+
+    def run(self, max_steps: int | None = None, log_every: int = 0, callback=None) -> TrainResult:
+        """Iterate until every network stopped or ``max_steps`` iterations; returns the outcome."""
+        max_steps = self.cfg.max_steps if max_steps is None else max_steps
+        history = []
+        while self.iteration < max_steps and bool(self.active.any()):
+            self.step()
+            if log_every and (self.iteration % log_every == 0 or not self.active.any()):
+                row = self.summary()
+                history.append(row)
+                if callback is not None:
+                    callback(row)
+        self.finish_check()
+        return self.result(history)
+
+    def summary(self) -> dict:
+        nd = self.n_delta.to(torch.float64)
+        return {"step": self.iteration, "n_active": int(self.active.sum()),
+                "mean_loss": float(self.loss.nanmean()) if self.loss.numel() else math.nan,
+                "mean_n_delta": float(nd.mean()), "max_n_delta": int(self.n_delta.max()),
+                "n_fitted": int((self.stop_step >= 0).sum())}
+
+    def result(self, history: list[dict] | None = None) -> TrainResult:
+        return TrainResult(self.n_delta.tolist(), self.loss.tolist(), self.stop_step.tolist(),
+                           self.iteration, history or [])
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {"net": self.net.state_dict(), "step_count": self.step_count.cpu(),
+                 "active": self.active.cpu(), "stop_step": self.stop_step.cpu(),
+                 "n_delta": self.n_delta.cpu(), "loss": self.loss.cpu(), "iteration": self.iteration,
+                 "union_fraction": self._union_fraction}
+        if self.cfg.optimizer == "adam":
+            state["exp_avg"] = [t.cpu() for t in self.exp_avg]
+            state["exp_avg_sq"] = [t.cpu() for t in self.exp_avg_sq]
+        else:
+            state["dt"], state["time"] = self.dt.cpu(), self.time.cpu()
+            state["grad"] = None if self.grad is None else [g.cpu() for g in self.grad]
+            state["f"] = None if self.grad is None else self.f.cpu()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        dev = self.net.device
+        loaded = StackedFC.from_state_dict(state["net"], device=dev)
+        with torch.no_grad():
+            for p, q in zip(self.net.parameters(), loaded.parameters()):
+                p.copy_(q)
+        for name in ("step_count", "active", "stop_step", "n_delta", "loss"):
+            setattr(self, name, state[name].to(dev))
+        self.iteration, self._union_fraction = state["iteration"], state["union_fraction"]
+        if self.cfg.optimizer == "adam":
+            self.exp_avg = [t.to(dev) for t in state["exp_avg"]]
+            self.exp_avg_sq = [t.to(dev) for t in state["exp_avg_sq"]]
+        else:
+            self.dt, self.time = state["dt"].to(dev), state["time"].to(dev)
+            self.grad = None if state["grad"] is None else [g.to(dev) for g in state["grad"]]
+            if state["f"] is not None:
+                self.f = state["f"].to(dev)
+
+
+def train_ensemble(net: StackedFC, x: torch.Tensor, y: torch.Tensor, cfg: OptimConfig,
+                   log_every: int = 0, callback=None) -> TrainResult:
+    """Convenience wrapper: build an :class:`EnsembleTrainer` and run it to the end."""
+    return EnsembleTrainer(net, x, y, cfg).run(log_every=log_every, callback=callback)
