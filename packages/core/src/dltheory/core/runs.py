@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -69,9 +70,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def capture_rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states (CUDA too when available)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        # NumPy's key array as a tensor keeps the checkpoint loadable with weights_only=True.
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -81,7 +84,9 @@ def capture_rng_state() -> dict[str, Any]:
 
 def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys)
+    np.random.set_state((kind, keys.astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -178,7 +183,9 @@ class RunDir:
         if not path.exists():
             return None
         try:
-            # Our own checkpoints hold RNG states (numpy arrays, tuples): not weights-only data.
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError:
+            # A run's own file whose extra state holds other Python objects: trusted, we wrote it.
             state = torch.load(path, map_location=map_location, weights_only=False)
         except Exception as exc:
             raise CheckpointError(f"cannot read checkpoint {path}: {exc}".splitlines()[0]) from None

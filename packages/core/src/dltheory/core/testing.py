@@ -3,10 +3,15 @@
 Markers: ``slow`` (run with ``--run-slow``), ``gpu`` (skipped without CUDA), ``distributed``
 (multi-process gloo on CPU). Fixtures: ``shared_data``, ``mnist_t10k_dir``, ``snips_dir``,
 ``tmp_run_dir``. Torch is imported only if a collected test is marked ``gpu``.
+
+Each test runs with ``DLTHEORY_TEST_THREADS`` torch threads (default 1): test models are tiny,
+and one thread per process avoids oversubscribing small CI machines (and pytest-xdist workers).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +78,16 @@ def snips_dir(shared_data: Path) -> Path:
 def tmp_run_dir(tmp_path: Path) -> Path:
     """A fresh, not-yet-existing run directory."""
     return tmp_path / "run"
+
+
+@pytest.fixture(autouse=True)
+def _torch_test_threads():
+    """Limit torch's intra-op threads during each test (restored afterwards)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("DLTHEORY_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(previous)

@@ -1,0 +1,49 @@
+"""Score a trained generator on its data: intrinsic metrics (delexicalised, as the paper's plots)
+and extrinsic ones (realised text: classifier augmentation, bigram-LM perplexity)."""
+
+from __future__ import annotations
+
+from .generation import GeneratedQuery, GeneratorBundle
+from .metrics import (
+    augmentation_accuracy,
+    evaluate_generations,
+    intent_classifier,
+    lm_perplexity_gain,
+)
+from .pipeline import PreparedData
+
+
+class Evaluator:
+    """Holds the independent intent classifier (trained once on the full real training pool)."""
+
+    def __init__(self, prepared: PreparedData, seed: int = 0):
+        self.prepared = prepared
+        self.seed = seed
+        full = prepared.pairs(prepared.full_train)
+        self.classifier = intent_classifier([t for t, _ in full], [y for _, y in full], seed)
+
+    def score(self, generated: list[GeneratedQuery], extrinsic: bool = True) -> dict:
+        p = self.prepared
+        result = evaluate_generations(
+            [(g.words, g.intent) for g in generated],
+            p.pairs(p.subset),
+            p.pairs(p.validation),
+            self.classifier,
+            self.seed,
+        )
+        if extrinsic:
+            real = p.pairs(p.subset, realised=True)
+            gen = [(g.realised.normalised, g.intent) for g in generated]
+            valid = p.pairs(p.validation, realised=True)
+            result["augmentation"] = augmentation_accuracy(real, gen, valid, self.seed)
+            result["language_model"] = lm_perplexity_gain(
+                [t for t, _ in real], [t for t, _ in gen], [t for t, _ in valid]
+            )
+        return result
+
+
+def generate_and_score(
+    bundle: GeneratorBundle, evaluator: Evaluator, n_per_intent: int, seed: int = 0, **gen_kwargs
+) -> tuple[list[GeneratedQuery], dict]:
+    generated = bundle.generate({i: n_per_intent for i in bundle.intents}, seed=seed, **gen_kwargs)
+    return generated, evaluator.score(generated)
