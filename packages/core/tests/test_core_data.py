@@ -100,3 +100,27 @@ def test_split_is_seeded_and_disjoint():
     b = train_test_split_tensors(x, y, 0.2, seed=3)
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     assert len(a[3]) == 20 and set(a[1].tolist()).isdisjoint(a[3].tolist())
+
+
+def test_torchvision_tensors_layout(tmp_path, monkeypatch):
+    """MNIST-like (n, H, W) and CIFAR-like (n, H, W, C) storage both come back as (n, C, H, W)."""
+    import numpy as np
+    import torch
+
+    from dltheory.core import data as data_module
+
+    class Stored:
+        def __init__(self, array, targets):
+            self.data, self.targets = array, targets
+
+    cases = {
+        "mnist": (torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8), (5, 1, 28, 28)),
+        "cifar10": (np.random.randint(0, 256, (5, 32, 32, 3), dtype=np.uint8), (5, 3, 32, 32)),
+    }
+    for name, (array, shape) in cases.items():
+        monkeypatch.setattr(data_module, "load_torchvision_dataset", lambda *a, array=array, **k: Stored(array, list(range(5))))
+        x, y = data_module.load_torchvision_tensors(name, tmp_path, limit=3)
+        assert x.shape == (3, *shape[1:]) and x.dtype == torch.float32 and float(x.max()) <= 1.0
+        assert y.tolist() == [0, 1, 2]
+        if name == "cifar10":
+            assert torch.allclose(x[1, 2], torch.as_tensor(array[1, :, :, 2]).float() / 255)

@@ -123,6 +123,22 @@ def load_torchvision_dataset(name: str, root: str | Path, train: bool = True, do
         ) from None
 
 
+def load_torchvision_tensors(
+    name: str, root: str | Path, train: bool = True, download: bool = False, limit: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A torchvision dataset as tensors: float32 (n, C, H, W) in [0, 1] and int64 labels.
+
+    ``limit`` keeps the first ``limit`` examples. MNIST-like sets are stored (n, H, W), CIFAR (n, H, W, C).
+    """
+    ds = load_torchvision_dataset(name, root, train=train, download=download)
+    data, targets = ds.data, ds.targets
+    if limit:
+        data, targets = data[:limit], targets[:limit]
+    x = torch.as_tensor(data.numpy() if hasattr(data, "numpy") else data).float() / 255.0
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    return x.contiguous(), torch.as_tensor(targets, dtype=torch.int64)
+
+
 def image_folder(root: str | Path, split: str | None = "train", transform=None):
     """An ImageFolder (``root/<split>/<class>/<image>``, the ImageNet layout), checked first."""
     import torchvision

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from dltheory.core.data import (
     load_digits,
     load_mnist_idx,
-    load_torchvision_dataset,
+    load_torchvision_tensors,
     shared_data_dir,
     train_test_split_tensors,
 )
@@ -32,14 +32,6 @@ class TensorData:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
-
-
-def _stack_torchvision(name: str, root: str, train: bool, download: bool):
-    ds = load_torchvision_dataset(name, root, train=train, download=download)
-    data = torch.as_tensor(ds.data)
-    x = data.float() / 255.0
-    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # CIFAR is stored NHWC
-    return x, torch.as_tensor(ds.targets, dtype=torch.int64)
 
 
 def relabel(y: torch.Tensor, fraction: float, n_classes: int, seed: int) -> torch.Tensor:
@@ -83,8 +75,8 @@ def load_data(dataset: str, data_root: str = "", download: bool = False, input_s
         x_tr, y_tr, x_te, y_te = train_test_split_tensors(x, y, test_fraction, seed=0)
     else:
         root = data_root or str(Path("data"))
-        x_tr, y_tr = _stack_torchvision(dataset, root, True, download)
-        x_te, y_te = _stack_torchvision(dataset, root, False, download)
+        x_tr, y_tr = load_torchvision_tensors(dataset, root, True, download)
+        x_te, y_te = load_torchvision_tensors(dataset, root, False, download)
     if input_size:
         x_tr = F.interpolate(x_tr, size=(input_size, input_size), mode="area")
         x_te = F.interpolate(x_te, size=(input_size, input_size), mode="area")

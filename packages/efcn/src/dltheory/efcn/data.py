@@ -16,7 +16,7 @@ import torch
 from dltheory.core.data import (
     load_digits,
     load_mnist_idx,
-    load_torchvision_dataset,
+    load_torchvision_tensors,
     shared_data_dir,
     train_test_split_tensors,
 )
@@ -56,16 +56,6 @@ def _normalise(x_train, x_test, mean=None, std=None):
     return (x_train - mean) / std, (x_test - mean) / std
 
 
-def _torchvision_tensors(name: str, root: Path, train: bool, download: bool, limit: int):
-    ds = load_torchvision_dataset(name, root, train=train, download=download)
-    data = ds.data[:limit] if limit else ds.data
-    targets = ds.targets[:limit] if limit else ds.targets
-    x = torch.as_tensor(data if not hasattr(data, "numpy") else data.numpy())
-    x = x.float() / 255.0
-    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)  # MNIST (n,28,28); CIFAR NHWC
-    return x.contiguous(), torch.as_tensor(targets, dtype=torch.int64)
-
-
 def load_data(dataset: str, data_root: str = "", data_size: int = 0, download: bool = False) -> TensorData:
     """Train/test tensors for ``dataset`` (see module docstring); CPU, float32."""
     if dataset not in DATASETS:
@@ -89,8 +79,8 @@ def load_data(dataset: str, data_root: str = "", data_size: int = 0, download: b
         if not data_root:
             raise ConfigError(f"--data-root is required for {dataset} (add --download to fetch it)")
         root = Path(data_root)
-        xtr, ytr = _torchvision_tensors(dataset, root, True, download, data_size)
-        xte, yte = _torchvision_tensors(dataset, root, False, download, data_size)
+        xtr, ytr = load_torchvision_tensors(dataset, root, True, download, data_size)
+        xte, yte = load_torchvision_tensors(dataset, root, False, download, data_size)
         mean, std = ((0.1307,), (0.3081,)) if dataset == "mnist" else (CIFAR_MEAN, CIFAR_STD)
     if data_size:
         xtr, ytr, xte, yte = xtr[:data_size], ytr[:data_size], xte[:data_size], yte[:data_size]
