@@ -1,0 +1,30 @@
+"""User-facing errors of dltheory.randfeat (torch-free)."""
+
+from __future__ import annotations
+
+import warnings
+
+from dltheory.core.errors import DltheoryError
+
+
+class RandfeatInputError(DltheoryError, ValueError):
+    """A theory or simulation parameter is out of its domain (explained in one line)."""
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """A fixed point or root search stopped before reaching its tolerance."""
+
+
+def warn_not_converged(what: str, n_bad: int, n_total: int, residual: float, iterations: int) -> None:
+    warnings.warn(
+        f"{what}: {n_bad}/{n_total} points not converged after {iterations} iterations "
+        f"(largest residual {residual:.2e}); results there are unreliable",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`RandfeatInputError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise RandfeatInputError(message)

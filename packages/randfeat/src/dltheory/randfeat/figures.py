@@ -1,0 +1,165 @@
+"""One figure per paper: theory lines through simulation points (used by ``reproduce`` and examples)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dltheory.randfeat.theory import (
+    block_curve,
+    ensemble_error,
+    feature_spectrum_density,
+    local_maxima,
+    rf_ridge,
+)
+
+
+def _err(ax, x, mean, sem, **kw):
+    ax.errorbar(x, mean, yerr=sem, fmt="o", ms=4, capsize=2, **kw)
+
+
+def figure_double_trouble(out: Path, quick: bool = True, device="cpu") -> tuple[Path, dict]:
+    """2003.01054: ensembles of K = 1, 2, 10, inf ReLU random-features estimators versus P/N at N = D,
+    and the bias / variance split of K = 1 (lam_MM = 1e-4, tau = 0.1 as in the authors' numerics)."""
+    from dltheory.core.plotting import new_figure, save_figure
+    from dltheory.randfeat.simulate import simulate_rf_ridge
+
+    d = 100
+    ridge, tau2, ks = 1e-4, 0.01, (1, 2, 10)
+    ratio = np.logspace(-1, 1, 200)
+    fig, (ax, ax2) = new_figure(ncols=2, size=(4.8, 3.8))
+    data, agreement = {"P_over_N": ratio}, []
+    for k in (*ks, np.inf):
+        e = ensemble_error(ratio, 1.0, ridge, k=k, noise=tau2)["test_error"]
+        data[f"theory_K{k}"] = e
+        ax.plot(ratio, e, label=f"K = {k}")
+    sim_ratio = np.logspace(-1, 1, 7 if quick else 15)
+    means, sems = [], []
+    for r in sim_ratio:
+        res = simulate_rf_ridge(d, max(1, round(r * d)), d, [ridge], activation="relu", noise=tau2, ks=ks,
+                                n_seeds=4 if quick else 10, n_test=1000, device=device)
+        means.append(res.test_mean[0])
+        sems.append(res.test_sem[0])
+    means, sems = np.array(means), np.array(sems)
+    for j, k in enumerate(ks):
+        _err(ax, sim_ratio, means[:, j], sems[:, j], color=f"C{j}")
+        data[f"sim_K{k}"], data[f"sim_K{k}_sem"] = means[:, j], sems[:, j]
+        theory = ensemble_error(sim_ratio, 1.0, ridge, k=k, noise=tau2)["test_error"]
+        agreement.extend(np.abs(means[:, j] - theory) / theory)
+    data["sim_P_over_N"] = sim_ratio
+    ax.set(xscale="log", yscale="log", xlabel="P / N", ylabel="test error", title="ensembles (N = D)")
+    ax.axvline(1, color="gray", ls=":")
+    ax.legend(fontsize=8)
+    split = ensemble_error(ratio, 1.0, ridge, k=1, noise=tau2)
+    for name in ("bias", "var_init", "var_sampling", "var_noise"):
+        ax2.plot(ratio, split[name], label=name)
+        data[name] = split[name]
+    ax2.set(xscale="log", yscale="log", xlabel="P / N", title="K = 1 decomposition", ylim=(1e-4, None))
+    ax2.legend(fontsize=8)
+    path = save_figure(fig, out / "double_trouble", data=data)
+    return path, {"double_trouble_median_rel_error": float(np.median(agreement))}
+
+
+def figure_triple_descent(out: Path, quick: bool = True, device="cpu") -> tuple[Path, dict]:
+    """2006.03509: sample-wise test error at P/D = 10 for degrees of linearity r (noise Delta = 5,
+    lam_rep = 0.1): peaks at N = D (linear, noise-driven) and N = P (nonlinear); plus the feature
+    spectrum at N = D whose gap explains the linear peak."""
+    import torch
+
+    from dltheory.core.plotting import new_figure, save_figure
+    from dltheory.randfeat.simulate import simulate_rf_ridge
+    from dltheory.randfeat.simulate.features import (
+        activation_torch,
+        draw_features,
+        draw_inputs,
+        random_features,
+    )
+
+    psi1, lam, noise = 10.0, 0.1, 5.0
+    psi2 = np.logspace(-1, 2, 300)
+    fig, (ax, ax2) = new_figure(ncols=2, size=(4.8, 3.8))
+    data, metrics = {"N_over_D": psi2}, {}
+    for j, r in enumerate((0.5, 0.9, 0.99)):
+        e = rf_ridge(psi1, psi2, lam, activation=r, ridge_convention="replica", noise=noise).test_error
+        data[f"theory_r{r}"] = e
+        ax.plot(psi2, e, color=f"C{j}", label=f"r = {r}")
+        metrics[f"triple_descent_peaks_r{r}"] = [round(float(x), 3) for x in local_maxima(psi2, e)]
+    d = 30 if quick else 100
+    sim_psi2 = np.logspace(-1, 2, 9 if quick else 16)
+    rel = []
+    for j, r in enumerate((0.5, 0.9)):
+        m, s = [], []
+        for p2 in sim_psi2:
+            res = simulate_rf_ridge(d, int(psi1 * d), max(1, round(p2 * d)), [lam], ridge_convention="replica",
+                                    activation=f"r={r}", noise=noise, n_seeds=3 if quick else 8, n_test=1000,
+                                    device=device)
+            m.append(res.test_mean[0, 0])
+            s.append(res.test_sem[0, 0])
+        m, s = np.array(m), np.array(s)
+        _err(ax, sim_psi2, m, s, color=f"C{j}")
+        data[f"sim_r{r}"], data[f"sim_r{r}_sem"] = m, s
+        th = rf_ridge(psi1, sim_psi2, lam, activation=r, ridge_convention="replica", noise=noise).test_error
+        rel.extend(np.abs(m - th) / th)
+    data["sim_N_over_D"] = sim_psi2
+    metrics["triple_descent_median_rel_error"] = float(np.median(rel))
+    ax.axvline(1, color="gray", ls=":")
+    ax.axvline(psi1, color="gray", ls="--")
+    ax.set(xscale="log", yscale="log", xlabel="N / D", ylabel="test error", title=f"P/D = {psi1:g}, Delta = {noise:g}")
+    ax.legend(fontsize=8)
+    # feature spectrum of Z^T Z at N = D (r = 0.9): theory density vs one draw, log-spaced eigenvalues
+    gen = torch.Generator().manual_seed(0)
+    dd = 100
+    f = draw_features(int(psi1 * dd), dd, gen)
+    z = random_features(draw_inputs(dd, dd, gen), f, activation_torch("r=0.9"))
+    evals = torch.linalg.eigvalsh(z.T @ z).numpy()
+    evals = evals[evals > 1e-8]
+    x = np.logspace(-2, np.log10(2 * evals.max()), 400)
+    dens = feature_spectrum_density(x, psi1, 1.0, 0.9, eta=1e-4) * psi1  # per nonzero eigenvalue (N/P of them)
+    bins = np.logspace(-2, np.log10(2 * evals.max()), 40)
+    ax2.hist(evals, bins=bins, density=True, alpha=0.4, color="C1", label="simulation (D = N = 100)")
+    ax2.plot(x, dens, color="C1", label="theory")
+    ax2.set(xscale="log", yscale="log", xlabel="eigenvalue of Z^T Z", ylabel="density of nonzero eigenvalues",
+            title="feature spectrum at N = D, r = 0.9", ylim=(1e-4, None))
+    ax2.legend(fontsize=8)
+    data["spectrum_x"], data["spectrum_density"], data["spectrum_sim_eigenvalues"] = x, dens, evals
+    return save_figure(fig, out / "triple_descent", data=data), metrics
+
+
+def figure_data_structure(out: Path, quick: bool = True, device="cpu") -> tuple[Path, dict]:
+    """2103.05524: classification error versus N/D at P = D (tanh) for isotropic and aligned two-block
+    data, square loss (interpolation peak at N = P) against logistic loss.
+
+    lam = 1e-2 rather than the paper's 1e-3: at 1e-3 the logistic fixed point can jump to a spurious
+    large-norm branch near separability (see the README)."""
+    from dltheory.core.plotting import new_figure, save_figure
+    from dltheory.randfeat.simulate import simulate_block_classification
+
+    lam = 1e-2
+    psi2 = np.logspace(-1, 1.5, 20 if quick else 60)
+    fig, axes = new_figure(ncols=2, size=(4.6, 3.8))
+    data, rel = {"N_over_D": psi2}, []
+    d = 150 if quick else 1000
+    sim_psi2 = np.logspace(-1, 1, 5 if quick else 10)
+    for ax, case in zip(axes, ("isotropic", "aligned")):
+        for j, loss in enumerate(("square", "logistic")):
+            th = block_curve(1.0, psi2, lam, structure=case, loss=loss, activation="tanh").test_error
+            data[f"theory_{case}_{loss}"] = th
+            ax.plot(psi2, th, color=f"C{j}", label=f"{loss} (theory)")
+            m, s = [], []
+            for p2 in sim_psi2:
+                res = simulate_block_classification(d, d, max(2, round(p2 * d)), [lam], structure=case,
+                                                    activation="tanh", loss=loss, n_seeds=3 if quick else 10,
+                                                    n_test=2000, device=device)
+                m.append(res.test_mean[0, 0])
+                s.append(res.test_sem[0, 0])
+            m, s = np.array(m), np.array(s)
+            _err(ax, sim_psi2, m, s, color=f"C{j}")
+            data[f"sim_{case}_{loss}"], data[f"sim_{case}_{loss}_sem"] = m, s
+            thp = block_curve(1.0, sim_psi2, lam, structure=case, loss=loss, activation="tanh").test_error
+            rel.extend(np.abs(m - thp) / thp)
+        ax.axvline(1, color="gray", ls=":")
+        ax.set(xscale="log", xlabel="N / D", ylabel="test classification error", title=f"{case}, P = D, lam = {lam:g}")
+        ax.legend(fontsize=8)
+    data["sim_N_over_D"] = sim_psi2
+    return save_figure(fig, out / "data_structure", data=data), {"data_structure_median_rel_error": float(np.median(rel))}

@@ -1,0 +1,83 @@
+"""Inputs, teachers and random features z = sigma(F x / sqrt D) / sqrt D, with the theory's conventions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from dltheory.randfeat.errors import require
+from dltheory.randfeat.theory.activations import (
+    ACTIVATIONS,
+    get_coefficients,
+    leaky_family_alpha,
+    resolve_coefficients,
+)
+from dltheory.randfeat.theory.block import BlockStructure
+
+INPUT_KINDS = ("gaussian", "sphere")
+
+
+def activation_torch(activation: str | float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Torch activation matching the theory: centred (mu0 subtracted, the GET drops the mean).
+
+    Names are those of :data:`ACTIVATIONS`; a degree of linearity ``r`` (float or "r=0.5") gives the
+    unit-variance family relu(x) + alpha relu(-x), centred (2006.03509 numerics).
+    """
+    if isinstance(activation, str) and not activation.startswith("r="):
+        require(activation in ACTIVATIONS, f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        mu0 = get_coefficients(activation).mu0
+        base = {
+            "relu": torch.relu,
+            "tanh": torch.tanh,
+            "erf": torch.erf,
+            "sign": torch.sign,
+            "abs": torch.abs,
+            "linear": lambda h: h,
+        }[activation]
+        return (lambda h: base(h) - mu0) if mu0 else base
+    r = float(activation[2:]) if isinstance(activation, str) else float(activation)
+    alpha = leaky_family_alpha(r)
+    mean = (1 + alpha) / math.sqrt(2 * math.pi)
+    std = math.sqrt((1 + alpha**2) / 2 - mean**2)
+    return lambda h: (torch.relu(h) + alpha * torch.relu(-h) - mean) / std
+
+
+def coefficients_for(activation: str | float):
+    """The GET coefficients the theory uses for ``activation`` (as accepted by the simulations)."""
+    if isinstance(activation, str) and activation.startswith("r="):
+        return resolve_coefficients(activation)
+    return resolve_coefficients(activation if isinstance(activation, str) else float(activation))
+
+
+def draw_inputs(n: int, d: int, generator: torch.Generator, kind: str = "gaussian",
+                structure: BlockStructure | None = None, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """n inputs in R^d: N(0, I), uniform on the sphere of radius sqrt(d), or two-block Gaussian."""
+    require(kind in INPUT_KINDS, f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
+    x = torch.randn(n, d, generator=generator, dtype=dtype, device="cpu").to(device)
+    if kind == "sphere":
+        x = x * (math.sqrt(d) / x.norm(dim=1, keepdim=True))
+    if structure is not None:
+        x = x * block_scale(d, structure.input_variances, structure, dtype, device)
+    return x
+
+
+def block_scale(d: int, variances, structure: BlockStructure, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """Per-coordinate standard deviations sqrt(v_i) on the two blocks (first d/r_phi coordinates salient)."""
+    d1 = int(round(d / structure.r_phi))
+    require(0 < d1 <= d, f"D = {d} is too small for r_phi = {structure.r_phi}")
+    scale = torch.full((d,), math.sqrt(variances[1]), dtype=dtype, device=device)
+    scale[:d1] = math.sqrt(variances[0])
+    return scale
+
+
+def draw_features(p: int, d: int, generator: torch.Generator, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """Feature matrix F in R^{P x D} with i.i.d. N(0, 1) entries."""
+    return torch.randn(p, d, generator=generator, dtype=dtype).to(device)
+
+
+def random_features(x: torch.Tensor, f: torch.Tensor, sigma) -> torch.Tensor:
+    """z = sigma(F x / sqrt D) / sqrt D for each row x."""
+    d = x.shape[1]
+    return sigma(x @ f.T / math.sqrt(d)) / math.sqrt(d)

@@ -1,0 +1,75 @@
+"""Real data with parity labels after PCA (2103.05524, 2006.03509): digits offline, MNIST, CIFAR-10."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dltheory.randfeat.errors import require
+from dltheory.randfeat.simulate.features import activation_torch, draw_features, random_features
+from dltheory.randfeat.simulate.ridge_path import RidgePath
+
+DATASETS = ("digits", "mnist", "cifar10")
+
+
+def _load_images(name: str, root: str | Path | None, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from dltheory.core import data
+
+    if name == "digits":
+        return data.load_digits()
+    if name == "mnist":
+        require(root is not None, "MNIST needs --root: a folder with t10k-images-idx3-ubyte(.gz) and labels")
+        return data.load_mnist_idx(root)
+    require(root is not None, "CIFAR-10 needs --root (add --download to fetch it there)")
+    ds = data.load_torchvision_dataset("cifar10", root, train=False, download=download)
+    images = torch.tensor(np.asarray(ds.data), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
+    return images, torch.tensor(ds.targets, dtype=torch.int64)
+
+
+def parity_pca_data(name: str = "digits", d: int = 32, whiten_pow: float = 1.0, root=None,
+                    download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs projected on the top-d principal components, scaled by eigenvalue^(-whiten_pow/2)
+    (1: isotropic, 0: raw spectrum, >1: salient directions shrunk), normalised to E||x||^2 = d;
+    labels +1 for even digits / classes, -1 for odd (float64)."""
+    require(name in DATASETS, f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    images, labels = _load_images(name, root, download)
+    x = images.reshape(images.shape[0], -1).double()
+    require(0 < d <= x.shape[1], f"PCA dimension d must lie in [1, {x.shape[1]}]")
+    x = x - x.mean(0)
+    _, svals, vh = torch.linalg.svd(x, full_matrices=False)
+    variances = svals[:d] ** 2 / x.shape[0]
+    proj = (x @ vh[:d].T) * variances.clamp_min(1e-12) ** (-whiten_pow / 2)
+    proj = proj * math.sqrt(d / (proj**2).sum(1).mean())
+    y = torch.where(labels % 2 == 0, 1.0, -1.0).double()
+    return proj, y
+
+
+def simulate_real_data(x: torch.Tensor, y: torch.Tensor, p: int, n_train_grid, ridge: float, *,
+                       activation: str | float = "tanh", n_seeds: int = 3, n_test: int = 500,
+                       seed: int = 0) -> dict[str, np.ndarray]:
+    """Square-loss random-features classification on (x, y) versus the number of training samples.
+
+    Each seed shuffles the data, keeps the last ``n_test`` points for testing, draws F and fits a
+    ridge (replica convention) on the first N points for every N in ``n_train_grid``.
+    """
+    n_train_grid = [int(n) for n in n_train_grid]
+    require(max(n_train_grid) + n_test <= x.shape[0],
+            f"need max N + n_test <= {x.shape[0]} samples, got {max(n_train_grid)} + {n_test}")
+    sigma = activation_torch(activation)
+    errors = np.zeros((n_seeds, len(n_train_grid)))
+    lam = torch.tensor([ridge], dtype=torch.float64)
+    for s in range(n_seeds):
+        gen = torch.Generator().manual_seed(seed * 7919 + s)
+        order = torch.randperm(x.shape[0], generator=gen)
+        xs, ys = x[order], y[order]
+        f = draw_features(p, x.shape[1], gen)
+        z_all = random_features(xs, f, sigma)
+        z_test, y_test = z_all[-n_test:], ys[-n_test:]
+        for i, n in enumerate(n_train_grid):
+            pred = RidgePath(z_all[:n], ys[:n]).predict(z_test, lam)[:, 0]
+            errors[s, i] = float((torch.sign(pred) != y_test).double().mean())
+    sem = errors.std(0, ddof=1) / math.sqrt(n_seeds) if n_seeds > 1 else np.full(len(n_train_grid), np.nan)
+    return dict(n_train=np.array(n_train_grid), test_mean=errors.mean(0), test_sem=sem)

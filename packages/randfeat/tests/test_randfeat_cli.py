@@ -1,0 +1,62 @@
+"""The command line: JSON keys, one-line errors, the phase-space figure."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from dltheory.randfeat.cli import app
+
+runner = CliRunner()
+
+
+def test_cli_module_imports_no_torch():
+    code = "import sys, dltheory.randfeat.cli; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_theory_json_point_and_ensemble_keys():
+    res = runner.invoke(app, ["theory", "--psi1", "2", "--psi2", "1", "--ridge", "0.01", "--json"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.output)
+    assert {"test_error", "train_error"} <= set(row)
+    assert abs(row["test_error"] - 0.6629) < 1e-4
+    res = runner.invoke(app, ["theory", "--model", "ensemble", "--k", "inf", "--psi1", "1", "--ridge", "0.1",
+                              "--noise", "0.01", "--json"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.output)
+    assert {"test_error", "bias", "var_init", "var_noise", "var_sampling"} <= set(row)
+    assert abs(row["test_error"] - 0.487) < 1e-3
+
+
+def test_theory_curve_table_and_config(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("activation: tanh\nnoise: 0.5\n")
+    res = runner.invoke(app, ["theory", "--config", str(cfg), "--curve", "psi2", "--num", "5", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert len(rows) == 5 and rows[0]["psi2"] < rows[-1]["psi2"]
+
+
+def test_bad_input_is_one_line_error():
+    proc = subprocess.run([sys.executable, "-m", "dltheory.randfeat", "theory", "--activation", "swish"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:") and "swish" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_simulate_json(tmp_path):
+    res = runner.invoke(app, ["simulate", "--d", "40", "--psi1", "2", "--psi2", "1", "--n-seeds", "3",
+                              "--n-test", "200", "--device", "cpu", "--json"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.output)
+    assert row["n_seeds"] == 3 and row["test_sem"] > 0 and 0 < row["test_error"] < 5
+
+
+def test_phase_writes_figure(tmp_path):
+    res = runner.invoke(app, ["phase", "--num", "6", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "phase_space.png").stat().st_size > 1000
+    assert (tmp_path / "phase_space.csv").read_text().count("\n") == 37
