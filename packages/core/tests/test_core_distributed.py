@@ -46,7 +46,8 @@ WORKER = textwrap.dedent(
         "differs_from_local": float((model.weight.grad - grads[env.rank]).abs().max()),
         "mean_rank": float(mean_rank),
     }
-    (out / f"rank{env.rank}.json").write_text(json.dumps(result))
+    # Reports go beside the run folder: only rank 0 creates the run folder itself.
+    (out.parent / f"rank{env.rank}.json").write_text(json.dumps(result))
     cleanup_distributed()
     """
 )
@@ -72,7 +73,7 @@ def test_ddp_averages_gradients_over_two_gloo_processes(tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     for rank in (0, 1):
-        report = json.loads((out / f"rank{rank}.json").read_text())
+        report = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert report["world_size"] == 2
         assert report["max_err"] < 1e-6  # DDP gradient == mean of the ranks' local gradients
         assert report["differs_from_local"] > 1e-3  # ... and not just the local one
