@@ -55,6 +55,20 @@ def test_simulate_json(tmp_path):
     assert row["n_seeds"] == 3 and row["test_sem"] > 0 and 0 < row["test_error"] < 5
 
 
+def test_simulate_network_json_for_frozen_and_trained_first_layers():
+    common = ["--d", "10", "--psi1", "2", "--psi2", "3", "--ridge", "0.05", "--ridge-convention", "replica",
+              "--activation", "tanh", "--noise", "0.1", "--n-seeds", "2", "--n-test", "200", "--device", "cpu", "--json"]
+    res = runner.invoke(app, ["simulate", "--model", "network", "--frozen-first-layer", "--optimizer", "gd",
+                              "--lr", "2", "--steps", "3000", *common])
+    assert res.exit_code == 0, res.output
+    net = json.loads(res.stdout)  # progress lines go to stderr
+    assert {"test_error", "test_sem", "train_error", "train_sem"} <= set(net)
+    assert 0 < net["train_error"] < net["test_error"] + 0.1 + 1 and net["test_sem"] > 0
+    res = runner.invoke(app, ["simulate", "--model", "network", "--k", "3", "--steps", "200", *common])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)  # progress lines go to stderr["test_error"] > 0
+
+
 def test_phase_writes_figure(tmp_path):
     res = runner.invoke(app, ["phase", "--num", "6", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output

@@ -7,6 +7,7 @@ package imports nothing heavy on its own so that ``dltheory.core.errors`` stays 
 __all__ = [
     "bench",
     "config",
+    "conv_dense",
     "data",
     "device",
     "distributed",

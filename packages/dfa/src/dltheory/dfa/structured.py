@@ -1,17 +1,18 @@
 """Model-dependent feedback inits: aligned (BP-equivalent for linear nets), NMF and SVD of the
 conv connectivity (arXiv:2011.12428 Sec. 5, the test of why DFA fails to align CNNs).
 
-The CNN inits go through the conv layer's equivalent fully connected matrix (eFCN), built here
-by applying the conv to the identity basis (small nets only: n_in x n_out entries).
+The CNN inits go through the conv layer's equivalent fully connected matrix (eFCN), the exact
+dense matrix built by :func:`dltheory.core.conv_dense.conv_to_dense` (shared with dltheory-efcn;
+re-exported here). Small nets only: n_in x n_out entries.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dltheory.core.conv_dense import conv_to_dense  # public here too (tests, older imports)
 from dltheory.core.errors import ConfigError
 
 from .alignment import trace_segments
@@ -19,17 +20,6 @@ from .engine import find_engine
 from .feedback import unit_norm_rows
 
 STRUCTURED_INITS = ("aligned", "nmf", "svd")
-
-
-@torch.no_grad()
-def conv_to_dense(conv: nn.Conv2d, in_shape: tuple[int, ...], kernel: torch.Tensor | None = None
-                  ) -> torch.Tensor:
-    """eFCN matrix (n_out, n_in) of ``conv`` (no bias) on inputs of shape ``in_shape``."""
-    weight = conv.weight if kernel is None else kernel
-    n_in = int(np.prod(in_shape))
-    basis = torch.eye(n_in, dtype=weight.dtype, device=weight.device).reshape(n_in, *in_shape)
-    out = F.conv2d(basis, weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
-    return out.reshape(n_in, -1).T
 
 
 def conv_connectivity(conv: nn.Conv2d, in_shape: tuple[int, ...]) -> torch.Tensor:

@@ -8,6 +8,8 @@ Library API (the command line lives in :mod:`dltheory.efcn.cli`)::
     project_to_cnn(efcn); to_cnn(efcn)      # orthogonal projection; back to a CNN
 """
 
+from dltheory.core.conv_dense import ConvGeometry, embed_filter
+
 from .embedding import (
     EmbeddingError,
     EmbeddingPlan,
@@ -19,13 +21,11 @@ from .embedding import (
     project_to_cnn,
     to_cnn,
 )
-from .geometry import ConvGeometry
 from .layers import EmbeddedConv2d, LocallyConnected2d
 from .models import alexnet_cifar, build_cnn, count_params, vanilla_cnn
 from .subspace import (
     Deviation,
     deviation,
-    embed_filter,
     gather_local,
     layer_deviation,
     locality_mask,

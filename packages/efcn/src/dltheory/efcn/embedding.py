@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dltheory.core.conv_dense import ConvGeometry, as_pair, conv_geometry, embed_filter
 from dltheory.core.errors import DltheoryError
 
-from .geometry import ConvGeometry, _pair
 from .layers import EmbeddedConv2d, LocallyConnected2d
-from .subspace import conv_derived_layers, embed_filter, layer_deviation, layer_filter
+from .subspace import conv_derived_layers, layer_deviation, layer_filter
 
 
 class EmbeddingError(DltheoryError):
@@ -26,20 +26,6 @@ class EmbeddingError(DltheoryError):
 
 
 # --- geometry of each conv in a network -----------------------------------------------------------
-def _conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
-    """(left, right, top, bottom) zero padding of a Conv2d, including padding='same'."""
-    if isinstance(conv.padding, str):
-        if conv.padding == "valid":
-            return (0, 0, 0, 0)
-        pads = []
-        for k, d in zip(reversed(conv.kernel_size), reversed(conv.dilation)):
-            total = d * (k - 1)
-            pads += [total // 2, total - total // 2]
-        return tuple(pads)
-    ph, pw = _pair(conv.padding)
-    return (pw, pw, ph, ph)
-
-
 def _check_conv(name: str, conv: nn.Conv2d) -> None:
     if conv.groups != 1:
         raise EmbeddingError(f"{name}: grouped convolutions (groups={conv.groups}) are not supported")
@@ -106,21 +92,10 @@ def _probe_input_shapes(model: nn.Module, sites: list[_Site], input_shape) -> No
         if len(shapes) != 1:
             raise EmbeddingError(f"{s.name} is called {len(shapes)} times per forward; need exactly 1")
         c, h, w = shapes[0]
-        pad = list(_conv_padding(s.conv))
         if s.zero_pad is not None:
             h -= s.zero_pad[2] + s.zero_pad[3]
             w -= s.zero_pad[0] + s.zero_pad[1]
-            pad = [a + b for a, b in zip(pad, s.zero_pad)]
-        s.geometry = ConvGeometry(
-            in_channels=c,
-            out_channels=s.conv.out_channels,
-            in_h=h,
-            in_w=w,
-            kernel=_pair(s.conv.kernel_size),
-            stride=_pair(s.conv.stride),
-            dilation=_pair(s.conv.dilation),
-            pad=tuple(pad),
-        )
+        s.geometry = conv_geometry(s.conv, (c, h, w), extra_pad=s.zero_pad)
 
 
 def conv_sites(cnn: nn.Module, input_shape, fold_padding: bool = True) -> list[_Site]:
@@ -258,7 +233,7 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
 def _source(site: _Site) -> dict:
     conv = site.conv
     return {
-        "padding": conv.padding if isinstance(conv.padding, str) else tuple(_pair(conv.padding)),
+        "padding": conv.padding if isinstance(conv.padding, str) else tuple(as_pair(conv.padding)),
         "pad_name": site.pad_name,
         "zero_pad": site.zero_pad,
     }
@@ -271,7 +246,7 @@ def embed(
     max_params: int | None = None,
     dense_init: bool = False,
 ) -> nn.Module:
-    """The eFCN of ``cnn``: same function, every convolution a dense layer (one scatter each).
+    """The eFCN of ``cnn``: same function, every convolution a dense layer (a few strided block copies each).
 
     ``input_shape`` is ``(C, H, W)`` of one input. With ``fold_padding`` (default) the dense layers
     act on unpadded inputs; without it they act on the padded input as in the authors' code

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .geometry import ConvGeometry
+from dltheory.core.conv_dense import ConvGeometry
 
 
 class _ShapeChecked(nn.Module):

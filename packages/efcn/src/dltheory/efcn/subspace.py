@@ -1,7 +1,7 @@
 """The CNN subspace inside eFCN space: embedding map, locality mask, orbits, projection, deviation.
 
 For one conv-derived layer let E(w, b) be the dense matrix and bias of the convolution with filter w
-and bias b (see :mod:`dltheory.efcn.geometry`). The CNN subspace is the range of E. Its orthogonal
+and bias b (see :mod:`dltheory.core.conv_dense`). The CNN subspace is the range of E. Its orthogonal
 complement splits into two orthogonal pieces (reference notes A.5):
 
 * off-locality: entries outside the local support (the mask of ``cnn2fc(..., return_mask=True)``);
@@ -21,55 +21,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .geometry import ConvGeometry
+from dltheory.core.conv_dense import ConvGeometry, block_views, embed_filter
+
 from .layers import EmbeddedConv2d, LocallyConnected2d
 
 ConvDerived = (EmbeddedConv2d, LocallyConnected2d)
 
 
-# --- the embedding map E and the local gather (its adjoint on the support) -------------------------
-def block_views(geometry: ConvGeometry, dense: torch.Tensor):
-    """Yield ``(local_slice, view)`` for each block of :attr:`ConvGeometry.blocks`: ``view`` is the
-    ``(C_out, n_i, n_j, C_in, n_a, n_b)`` strided view of a contiguous dense matrix holding those
-    local entries, ``local_slice`` indexes the same entries of a ``local_shape`` tensor."""
-    g = geometry
-    if not dense.is_contiguous() or dense.numel() != g.n_out * g.n_in:
-        raise ValueError(f"expected a contiguous ({g.n_out}, {g.n_in}) matrix, got {tuple(dense.shape)}")
-    base = dense.storage_offset()
-    for i0, n_i, a0, n_a, j0, n_j, b0, n_b, offset in g.blocks:
-        size = (g.out_channels, n_i, n_j, g.in_channels, n_a, n_b)
-        local_slice = (slice(None), slice(i0, i0 + n_i), slice(j0, j0 + n_j), slice(None),
-                       slice(a0, a0 + n_a), slice(b0, b0 + n_b))
-        yield local_slice, dense.as_strided(size, g.matrix_strides, base + offset)
-
-
-def embed_filter(
-    geometry: ConvGeometry,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    out: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Dense ``(n_out, n_in)`` matrix and ``(n_out,)`` bias of a convolution.
-
-    ``W[(c', i, j), (c, s*i - p + d*a, s*j - p + d*b)] = w[c', c, a, b]`` for every tap inside the
-    image; the bias ``b[c']`` is repeated over the ``H_out*W_out`` positions. The local support
-    is written by one strided copy per block of :attr:`ConvGeometry.blocks` (one for the interior,
-    a few for the borders that touch the padding): no loop over positions or channels and no
-    index tensors. ``out``: a zero matrix to write into (allocated if None).
-    """
-    g = geometry
-    if tuple(weight.shape) != g.filter_shape:
-        raise ValueError(f"filter shape {tuple(weight.shape)} does not match {g.filter_shape}")
-    weight = weight.detach()
-    dense = torch.zeros(g.n_out, g.n_in, dtype=weight.dtype, device=weight.device) if out is None else out
-    for (*_, taps_h, taps_w), view in block_views(g, dense):
-        view.copy_(weight[:, None, None, :, taps_h, taps_w].expand_as(view))
-    dense_bias = None
-    if bias is not None:
-        dense_bias = bias.detach().repeat_interleave(g.out_h * g.out_w)
-    return dense, dense_bias
-
-
+# --- the local gather (adjoint of the embedding map E on the support) -----------------------------
 def gather_local(geometry: ConvGeometry, dense: torch.Tensor) -> torch.Tensor:
     """The local entries of a dense matrix as ``(C_out, H_out, W_out, C_in, kh, kw)``; 0 off-image."""
     local = dense.new_zeros(geometry.local_shape)

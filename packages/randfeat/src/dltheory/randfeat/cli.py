@@ -21,7 +21,7 @@ from dltheory.cli.options import (
 app = typer.Typer(help="Random-features theory (double/triple descent, ensembles, data structure) and simulations.",
                   no_args_is_help=True)
 
-ModelOpt = Annotated[str, typer.Option("--model", help="ridge | ensemble | block (simulate: ridge | block).")]
+ModelOpt = Annotated[str, typer.Option("--model", help="ridge | ensemble | block (simulate: ridge | block | network).")]
 Psi1Opt = Annotated[float, typer.Option("--psi1", help="P / D (features per input dimension).")]
 Psi2Opt = Annotated[float, typer.Option("--psi2", help="N / D (samples per input dimension).")]
 RidgeOpt = Annotated[float, typer.Option("--ridge", help="Ridge strength in --ridge-convention.")]
@@ -105,10 +105,18 @@ def simulate(
     start: StartOpt = 0.1,
     stop: StopOpt = 10.0,
     num: NumOpt = 8,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="network: gd | adam (full batch).")] = "adam",
+    lr: Annotated[float, typer.Option("--lr", help="network: learning rate.")] = 0.01,
+    steps: Annotated[int, typer.Option("--steps", help="network: full-batch training steps.")] = 2000,
+    frozen_first_layer: Annotated[bool, typer.Option(
+        "--frozen-first-layer", help="network: keep W = F (random features trained by GD).")] = False,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Finite-size simulation (mean and standard error over seeds) with the theory's conventions."""
+    """Finite-size simulation (mean and standard error over seeds) with the theory's conventions.
+
+    --model network trains two-layer networks f(x) = a . sigma(W x / sqrt D) / sqrt D with P = psi1 D
+    hidden units by full-batch gradient descent (ridge on the readout); --k averages K networks."""
     from dltheory.core.config import resolve_config
     from dltheory.core.device import resolve_device
     from dltheory.randfeat.commands import run_simulation

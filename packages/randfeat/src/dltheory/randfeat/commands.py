@@ -55,12 +55,15 @@ def run_simulation(cfg: SimulateConfig, device) -> list[dict]:
     """Rows of finite-size simulations (mean and standard error over seeds) at one point or along a curve."""
     from dltheory.randfeat.simulate import simulate_block_classification, simulate_rf_ridge
 
-    require(cfg.model in ("ridge", "block"), "simulate --model must be ridge or block")
+    require(cfg.model in ("ridge", "block", "network"), "simulate --model must be ridge, block or network")
     require(cfg.d >= 2, "D must be at least 2")
     g = _grid(cfg)
     rows = []
     for p1, p2, lam in zip(g["psi1"], g["psi2"], g["ridge"]):
         p, n = max(1, round(p1 * cfg.d)), max(1, round(p2 * cfg.d))
+        if cfg.model == "network":
+            rows.append(_simulate_network(cfg, p, n, float(lam), device))
+            continue
         if cfg.model == "ridge":
             ks = sorted({1, int(cfg.k)})
             res = simulate_rf_ridge(cfg.d, p, n, [lam], ridge_convention=cfg.ridge_convention,
@@ -76,6 +79,23 @@ def run_simulation(cfg: SimulateConfig, device) -> list[dict]:
                          test_sem=float(res.test_sem[0, col]), train_error=float(res.train_mean[0, 0]),
                          train_sem=float(res.train_sem[0, 0]), n_seeds=cfg.n_seeds))
     return rows
+
+
+def _simulate_network(cfg: SimulateConfig, p: int, n: int, lam: float, device) -> dict:
+    """One row for two-layer networks trained by full-batch descent on the linear teacher."""
+    from dltheory.randfeat.simulate.networks import NetworkSpec, simulate_network_teacher
+    from dltheory.randfeat.theory.conventions import convert_ridge
+
+    lam_rep = float(convert_ridge(lam, p / cfg.d, n / cfg.d, cfg.ridge_convention, "replica"))
+    spec = NetworkSpec(width=p, activation=cfg.activation, train_first_layer=not cfg.frozen_first_layer,
+                       optimizer=cfg.optimizer, lr=cfg.lr, steps=cfg.steps, ridge=lam_rep)
+    ks = sorted({1, int(cfg.k)})
+    curve = simulate_network_teacher(cfg.d, [n], spec, noise=cfg.noise, ks=ks, n_seeds=cfg.n_seeds,
+                                     n_test=cfg.n_test, seed=cfg.seed, device=device)
+    col = ks.index(int(cfg.k))
+    return dict(psi1=p / cfg.d, psi2=n / cfg.d, ridge=lam, test_error=float(curve.test_mean[0, col]),
+                test_sem=float(curve.test_sem[0, col]), train_error=float(curve.train_mean[0]),
+                train_sem=float(curve.train_sem[0]), n_seeds=cfg.n_seeds)
 
 
 def phase_grid(cfg: PhaseConfig) -> dict[str, np.ndarray]:

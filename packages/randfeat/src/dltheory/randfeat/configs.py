@@ -26,7 +26,7 @@ class TheoryConfig:
 
 @dataclass
 class SimulateConfig:
-    model: str = "ridge"  # ridge (regression, ensembles) | block (classification)
+    model: str = "ridge"  # ridge (regression, ensembles) | block (classification) | network (two-layer, GD)
     d: int = 200
     psi1: float = 2.0
     psi2: float = 1.0
@@ -45,6 +45,11 @@ class SimulateConfig:
     start: float = 0.1
     stop: float = 10.0
     num: int = 20
+    # model = network: full-batch training of f(x) = a . sigma(W x / sqrt D) / sqrt D
+    optimizer: str = "adam"  # gd | adam
+    lr: float = 0.01
+    steps: int = 2000
+    frozen_first_layer: bool = False  # True: W stays at F (the random-features model, trained by GD)
 
 
 @dataclass

@@ -6,10 +6,19 @@ from dltheory.randfeat.simulate.experiments import (
     simulate_rf_ridge,
 )
 from dltheory.randfeat.simulate.features import activation_torch, draw_features, draw_inputs
+from dltheory.randfeat.simulate.networks import (
+    NetworkCurve,
+    NetworkSpec,
+    simulate_network_real_data,
+    simulate_network_teacher,
+    train_networks,
+)
 from dltheory.randfeat.simulate.real_data import parity_pca_data, simulate_real_data
 from dltheory.randfeat.simulate.ridge_path import RidgePath
 
 __all__ = [
+    "NetworkCurve",
+    "NetworkSpec",
     "RidgePath",
     "SimulationResult",
     "activation_torch",
@@ -17,6 +26,9 @@ __all__ = [
     "draw_inputs",
     "parity_pca_data",
     "simulate_block_classification",
+    "simulate_network_real_data",
+    "simulate_network_teacher",
     "simulate_real_data",
     "simulate_rf_ridge",
+    "train_networks",
 ]

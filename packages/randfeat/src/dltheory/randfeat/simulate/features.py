@@ -41,7 +41,8 @@ def activation_torch(activation: str | float) -> Callable[[torch.Tensor], torch.
     alpha = leaky_family_alpha(r)
     mean = (1 + alpha) / math.sqrt(2 * math.pi)
     std = math.sqrt((1 + alpha**2) / 2 - mean**2)
-    return lambda h: (torch.relu(h) + alpha * torch.relu(-h) - mean) / std
+    # relu(h) + alpha relu(-h) is a leaky ReLU with slope -alpha on h < 0 (one fused op)
+    return lambda h: (torch.nn.functional.leaky_relu(h, -alpha) - mean) / std
 
 
 def coefficients_for(activation: str | float):

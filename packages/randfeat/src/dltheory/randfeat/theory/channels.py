@@ -61,14 +61,22 @@ def _sigmoid(x):
 def logistic_proximal(a, v, iterations: int = 100):
     """u solving (u - a)/v = sigmoid(-u): the proximal of log(1 + e^-u) (u = y h, a = y omega).
 
-    Newton on a strictly monotone function, started at the bracket end a, stops at 1e-13.
+    The residual r(u) = (u - a)/v - sigmoid(-u) increases strictly, is convex for u < 0 and concave
+    for u > 0, and its root lies in [a, a + v] (sigmoid is in (0, 1)); the root is positive iff
+    r(0) < 0, i.e. a > -v/2. Newton started on the side of the root where the tangent cannot overshoot
+    (u = max(a, 0) if the root is positive, u = min(a + v, 0) otherwise) therefore converges
+    monotonically. (Plain Newton from u = a cycles between the ends of the bracket once v >~ 20, off
+    by O(v).) Steps are kept inside the bracket; stops when every step is below 1e-13 (1 + |u|).
     """
-    u = np.array(a, dtype=float, copy=True)
+    a, v = np.broadcast_arrays(np.asarray(a, float), np.asarray(v, float))
+    lo, hi = a, a + v
+    u = np.where(a > -0.5 * v, np.maximum(a, 0.0), np.minimum(hi, 0.0))
     for _ in range(iterations):
         s = _sigmoid(-u)
-        step = ((u - a) / v - s) / (1 / v + s * (1 - s))
-        u = u - step
-        if np.max(np.abs(step)) < 1e-13:
+        new = np.clip(u - ((u - a) / v - s) / (1 / v + s * (1 - s)), lo, hi)
+        done = np.abs(new - u) <= 1e-13 * (1 + np.abs(u))
+        u = new
+        if np.all(done):
             break
     return u
 

@@ -1,4 +1,5 @@
-"""Index arithmetic of a 2-d convolution written as a dense matrix (arXiv:1906.06766).
+"""A 2-d convolution as an exact dense matrix (the eFCN of arXiv:1906.06766), shared by every
+subpackage that needs it (dltheory-efcn's embedding, dltheory-dfa's CNN feedback inits).
 
 A ``Conv2d(C_in -> C_out, k, stride s, padding p, dilation d)`` on a ``C_in x H x W`` input is a
 linear map; as a matrix of shape ``(C_out*H_out*W_out, C_in*H*W)`` (PyTorch's C,H,W flattening)
@@ -17,7 +18,11 @@ image; every other entry is zero. The set of entries carrying the same filter va
 Everything here is computed from small per-axis tables: no Python loop over positions or
 channels. Tap validity is separable (rows x columns) and, per tap, an interval of output positions,
 so the local support is a handful of rectangles (:attr:`ConvGeometry.blocks`), each a single
-strided view of the dense matrix.
+strided view of the dense matrix; :func:`embed_filter` writes the matrix with one strided copy per
+rectangle (2.3x faster than one scatter with index tensors, see dltheory-efcn's benchmark).
+
+Entry points: :func:`conv_to_dense` (the matrix of an ``nn.Conv2d``), :func:`conv_geometry` and
+:func:`embed_filter` (matrix and bias of any filter for a given geometry).
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import torch
+from torch import nn
 
 
-def _pair(value) -> tuple[int, int]:
+def as_pair(value) -> tuple[int, int]:
+    """``3 -> (3, 3)``; ``(2, 3) -> (2, 3)``; a 1-tuple is repeated (Conv2d argument style)."""
     if isinstance(value, int):
         return (value, value)
     value = tuple(int(v) for v in value)
@@ -236,3 +243,110 @@ def _device_key(device) -> torch.device:
 @lru_cache(maxsize=16)
 def _cached_support_index(geometry: ConvGeometry, device: torch.device):
     return geometry._support_index(device)
+
+
+# --- the embedding map E: filter -> dense matrix ---------------------------------------------------
+def block_views(geometry: ConvGeometry, dense: torch.Tensor):
+    """Yield ``(local_slice, view)`` for each block of :attr:`ConvGeometry.blocks`: ``view`` is the
+    ``(C_out, n_i, n_j, C_in, n_a, n_b)`` strided view of a contiguous dense matrix holding those
+    local entries, ``local_slice`` indexes the same entries of a ``local_shape`` tensor."""
+    g = geometry
+    if not dense.is_contiguous() or dense.numel() != g.n_out * g.n_in:
+        raise ValueError(f"expected a contiguous ({g.n_out}, {g.n_in}) matrix, got {tuple(dense.shape)}")
+    base = dense.storage_offset()
+    for i0, n_i, a0, n_a, j0, n_j, b0, n_b, offset in g.blocks:
+        size = (g.out_channels, n_i, n_j, g.in_channels, n_a, n_b)
+        local_slice = (slice(None), slice(i0, i0 + n_i), slice(j0, j0 + n_j), slice(None),
+                       slice(a0, a0 + n_a), slice(b0, b0 + n_b))
+        yield local_slice, dense.as_strided(size, g.matrix_strides, base + offset)
+
+
+def embed_filter(
+    geometry: ConvGeometry,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Dense ``(n_out, n_in)`` matrix and ``(n_out,)`` bias of a convolution.
+
+    ``W[(c', i, j), (c, s*i - p + d*a, s*j - p + d*b)] = w[c', c, a, b]`` for every tap inside the
+    image; the bias ``b[c']`` is repeated over the ``H_out*W_out`` positions. The local support
+    is written by one strided copy per block of :attr:`ConvGeometry.blocks` (one for the interior,
+    a few for the borders that touch the padding): no loop over positions or channels and no
+    index tensors. ``out``: a zero matrix to write into (allocated if None).
+    """
+    g = geometry
+    if tuple(weight.shape) != g.filter_shape:
+        raise ValueError(f"filter shape {tuple(weight.shape)} does not match {g.filter_shape}")
+    weight = weight.detach()
+    dense = torch.zeros(g.n_out, g.n_in, dtype=weight.dtype, device=weight.device) if out is None else out
+    for (*_, taps_h, taps_w), view in block_views(g, dense):
+        view.copy_(weight[:, None, None, :, taps_h, taps_w].expand_as(view))
+    dense_bias = None
+    if bias is not None:
+        dense_bias = bias.detach().repeat_interleave(g.out_h * g.out_w)
+    return dense, dense_bias
+
+
+# --- from an nn.Conv2d ------------------------------------------------------------------------------
+def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) zero padding of a Conv2d, including padding='same'."""
+    if isinstance(conv.padding, str):
+        if conv.padding == "valid":
+            return (0, 0, 0, 0)
+        pads = []
+        for k, d in zip(reversed(conv.kernel_size), reversed(conv.dilation)):
+            total = d * (k - 1)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+    ph, pw = as_pair(conv.padding)
+    return (pw, pw, ph, ph)
+
+
+def conv_geometry(
+    conv: nn.Conv2d,
+    in_shape: tuple[int, int, int],
+    extra_pad: tuple[int, int, int, int] | None = None,
+    fold_padding: bool = True,
+) -> ConvGeometry:
+    """Geometry of ``conv`` on unpadded ``(C, H, W)`` inputs, for one of its ``groups`` (the whole
+    conv when ``groups == 1``). ``extra_pad``: a ``ZeroPad2d`` (left, right, top, bottom) applied
+    before the conv and absorbed into its padding; ``in_shape`` is then the shape before that pad.
+    Only zero padding is linear in the input the way the matrix assumes: other modes are refused.
+    """
+    if conv.padding_mode != "zeros":
+        raise ValueError(f"padding_mode={conv.padding_mode!r}: only 'zeros' is supported")
+    c, h, w = (int(v) for v in in_shape)
+    if c != conv.in_channels:
+        raise ValueError(f"input has {c} channels, the conv expects {conv.in_channels}")
+    pad = conv_padding(conv)
+    if extra_pad is not None:
+        pad = tuple(a + int(b) for a, b in zip(pad, extra_pad))
+    return ConvGeometry(
+        in_channels=c // conv.groups,
+        out_channels=conv.out_channels // conv.groups,
+        in_h=h,
+        in_w=w,
+        kernel=as_pair(conv.kernel_size),
+        stride=as_pair(conv.stride),
+        dilation=as_pair(conv.dilation),
+        pad=pad,
+        fold_padding=fold_padding,
+    )
+
+
+@torch.no_grad()
+def conv_to_dense(
+    conv: nn.Conv2d, in_shape: tuple[int, int, int], kernel: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Exact eFCN matrix ``(n_out, n_in)`` of ``conv`` without its bias, on unpadded inputs of shape
+    ``in_shape``: ``conv(x).flatten(1) - bias == x.flatten(1) @ dense.T``.
+
+    ``kernel`` replaces ``conv.weight`` (same shape); ``torch.ones_like(conv.weight)`` gives the
+    receptive-field mask as 0/1 entries. A grouped conv is block diagonal, one block per group.
+    """
+    weight = conv.weight if kernel is None else kernel
+    geometry = conv_geometry(conv, in_shape)
+    geometry.validate()
+    blocks = [embed_filter(geometry, w)[0] for w in weight.chunk(conv.groups, dim=0)]
+    return blocks[0] if len(blocks) == 1 else torch.block_diag(*blocks)
