@@ -69,6 +69,20 @@ def test_simulate_network_json_for_frozen_and_trained_first_layers():
     assert json.loads(res.stdout)  # progress lines go to stderr["test_error"] > 0
 
 
+def test_simulate_ensemble_json_has_the_theory_keys():
+    args = ["--d", "60", "--psi1", "1", "--psi2", "1", "--ridge", "0.1", "--noise", "0.25", "--k", "10",
+            "--n-seeds", "4", "--n-test", "500", "--device", "cpu", "--json"]
+    sim = runner.invoke(app, ["simulate", "--model", "ensemble", *args])
+    assert sim.exit_code == 0, sim.output
+    row = json.loads(sim.stdout)
+    keys = ("test_error", "bias", "var_init", "var_noise", "var_sampling")
+    assert set(keys) | {f"{k}_sem" for k in keys} | {"train_error"} <= set(row)
+    assert abs(sum(row[k] for k in keys[1:]) - row["test_error"]) < 1e-9
+    theory = json.loads(runner.invoke(app, ["theory", "--model", "ensemble", "--psi1", "1", "--psi2", "1", "--ridge",
+                                            "0.1", "--noise", "0.25", "--k", "10", "--json"]).stdout)
+    assert abs(row["test_error"] - theory["test_error"]) < 4 * row["test_error_sem"] + 0.05
+
+
 def test_phase_writes_figure(tmp_path):
     res = runner.invoke(app, ["phase", "--num", "6", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output

@@ -151,3 +151,34 @@ def test_ridge_path_rejects_bad_input():
         RidgePath(z, torch.randn(6, dtype=torch.float64))
     with pytest.raises(ValueError, match="lam > 0"):
         RidgePath(z, torch.randn(5, dtype=torch.float64)).predict(z, torch.tensor([0.0], dtype=torch.float64))
+
+
+def test_simulated_double_descent_split_agrees_with_theory_within_3_se():
+    from dltheory.randfeat.simulate.decomposition import COMPONENTS, simulate_ensemble_decomposition
+    from dltheory.randfeat.theory import ensemble_error
+
+    d, lam, tau2 = 200, 0.1, 0.25
+    res = simulate_ensemble_decomposition(d, d, d, [lam], ks=(1, 10), activation="tanh", noise=tau2, n_seeds=8,
+                                          n_features=3, n_test=4000)
+    for k in (1, 10):
+        theory = ensemble_error(1.0, 1.0, lam, k=k, noise=tau2, activation="tanh")
+        for name in COMPONENTS:
+            sim, se = res[float(k)][name][0], res[float(k)][f"{name}_sem"][0]
+            assert 0 < se < 0.1 * max(theory[name][()], 0.1)  # informative: the check below is not vacuous
+            assert abs(sim - theory[name][()]) < 3 * se, (k, name, sim, se, theory[name])
+    psi = res["psi"]
+    assert abs(psi["psi6"][0] - psi["psi1"][0] ** 2) < 0.01  # independent data: Psi6 = Psi1^2 (rotation invariance)
+    assert res[10.0]["var_init"][0] == pytest.approx(res[1.0]["var_init"][0] / 10)  # init variance ~ 1/K
+
+
+def test_mnist_parity_pca_from_the_shared_idx_files(mnist_t10k_dir):
+    # the papers' real-data setting: MNIST parity after PCA to D = 100 (skips without ../shared/data)
+    from dltheory.randfeat.simulate import parity_pca_data, simulate_real_data
+
+    x, y = parity_pca_data("mnist", d=100, whiten_pow=0.0, root=mnist_t10k_dir)
+    assert x.shape == (10_000, 100) and set(torch.unique(y).tolist()) == {-1.0, 1.0}
+    assert abs(float((y > 0).double().mean()) - 0.49) < 0.03  # even digits are ~49% of t10k
+    var = (x**2).mean(0)
+    assert var[0] > 5 * var[-1]  # whiten_pow = 0 keeps the decaying PCA spectrum (the "aligned" case)
+    curve = simulate_real_data(x, y, p=300, n_train_grid=[1000], ridge=0.1, n_seeds=2, n_test=1000)
+    assert curve["test_mean"][0] < 0.2

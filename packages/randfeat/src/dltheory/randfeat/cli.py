@@ -21,7 +21,7 @@ from dltheory.cli.options import (
 app = typer.Typer(help="Random-features theory (double/triple descent, ensembles, data structure) and simulations.",
                   no_args_is_help=True)
 
-ModelOpt = Annotated[str, typer.Option("--model", help="ridge | ensemble | block (simulate: ridge | block | network).")]
+ModelOpt = Annotated[str, typer.Option("--model", help="ridge | ensemble | block (simulate also: network).")]
 Psi1Opt = Annotated[float, typer.Option("--psi1", help="P / D (features per input dimension).")]
 Psi2Opt = Annotated[float, typer.Option("--psi2", help="N / D (samples per input dimension).")]
 RidgeOpt = Annotated[float, typer.Option("--ridge", help="Ridge strength in --ridge-convention.")]

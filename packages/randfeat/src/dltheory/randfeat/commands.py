@@ -12,6 +12,7 @@ from dltheory.randfeat.theory import block_rf, ensemble_error, rf_ridge
 
 CURVE_AXES = ("", "psi1", "psi2", "ridge")
 MODELS = ("ridge", "ensemble", "block")
+SIMULATE_MODELS = ("ridge", "ensemble", "block", "network")
 
 
 def _grid(cfg) -> dict[str, np.ndarray]:
@@ -55,7 +56,7 @@ def run_simulation(cfg: SimulateConfig, device) -> list[dict]:
     """Rows of finite-size simulations (mean and standard error over seeds) at one point or along a curve."""
     from dltheory.randfeat.simulate import simulate_block_classification, simulate_rf_ridge
 
-    require(cfg.model in ("ridge", "block", "network"), "simulate --model must be ridge, block or network")
+    require(cfg.model in SIMULATE_MODELS, f"simulate --model must be one of {', '.join(SIMULATE_MODELS)}")
     require(cfg.d >= 2, "D must be at least 2")
     g = _grid(cfg)
     rows = []
@@ -63,6 +64,9 @@ def run_simulation(cfg: SimulateConfig, device) -> list[dict]:
         p, n = max(1, round(p1 * cfg.d)), max(1, round(p2 * cfg.d))
         if cfg.model == "network":
             rows.append(_simulate_network(cfg, p, n, float(lam), device))
+            continue
+        if cfg.model == "ensemble":
+            rows.append(_simulate_decomposition(cfg, p, n, float(lam), device))
             continue
         if cfg.model == "ridge":
             ks = sorted({1, int(cfg.k)})
@@ -79,6 +83,24 @@ def run_simulation(cfg: SimulateConfig, device) -> list[dict]:
                          test_sem=float(res.test_sem[0, col]), train_error=float(res.train_mean[0, 0]),
                          train_sem=float(res.train_sem[0, 0]), n_seeds=cfg.n_seeds))
     return rows
+
+
+def _simulate_decomposition(cfg: SimulateConfig, p: int, n: int, lam: float, device) -> dict:
+    """One row of the simulated bias / variance split of a K-estimator ensemble (same keys as theory)."""
+    from dltheory.randfeat.simulate.decomposition import COMPONENTS, simulate_ensemble_decomposition
+
+    require(cfg.n_seeds >= 3, "simulate --model ensemble needs --n-seeds >= 3")
+    res = simulate_ensemble_decomposition(cfg.d, p, n, [lam], ks=[cfg.k], ridge_convention=cfg.ridge_convention,
+                                          activation=cfg.activation, noise=cfg.noise, n_seeds=cfg.n_seeds,
+                                          n_features=3, n_test=cfg.n_test,
+                                          seed=cfg.seed, device=device)
+    split = res[float(cfg.k)]
+    row = dict(psi1=p / cfg.d, psi2=n / cfg.d, ridge=lam, k=int(cfg.k))
+    for name in COMPONENTS:
+        row[name], row[f"{name}_sem"] = float(split[name][0]), float(split[f"{name}_sem"][0])
+    row.update(train_error=float(res["train_error"][0]), train_sem=float(res["train_error_sem"][0]),
+               n_seeds=cfg.n_seeds)
+    return row
 
 
 def _simulate_network(cfg: SimulateConfig, p: int, n: int, lam: float, device) -> dict:

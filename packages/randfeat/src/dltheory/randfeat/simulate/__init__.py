@@ -1,5 +1,6 @@
 """Finite-size simulations of random-features models (torch, float64, CPU or GPU)."""
 
+from dltheory.randfeat.simulate.decomposition import simulate_ensemble_decomposition
 from dltheory.randfeat.simulate.experiments import (
     SimulationResult,
     simulate_block_classification,
@@ -26,6 +27,7 @@ __all__ = [
     "draw_inputs",
     "parity_pca_data",
     "simulate_block_classification",
+    "simulate_ensemble_decomposition",
     "simulate_network_real_data",
     "simulate_network_teacher",
     "simulate_real_data",
