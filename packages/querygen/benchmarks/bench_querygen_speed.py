@@ -153,10 +153,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--model", type=Path, help="trained run folder / model.pt (default: random paper-size CVAE)")
     parser.add_argument("--only-generation", action="store_true")
+    parser.add_argument("--only-selection", action="store_true", help="only the 100k selection rows")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("bench_querygen_speed.json")
     )
     args = parser.parse_args()
+    if args.only_selection:
+        rows = bench_selection(20_000 if args.quick else 100_000)
+        print(write_bench(rows, args.out, title=f"querygen selection ({torch.get_num_threads()} threads)"))
+        return
     bundle = GeneratorBundle.load(args.model) if args.model else make_bundle()
     rows = [] if args.only_generation else [bench_training(bundle, 5 if args.quick else 20)]
     rows += bench_generation(bundle, 1400 if args.quick else 10_000, 70 if args.quick else 350)

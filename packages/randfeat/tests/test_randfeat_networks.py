@@ -182,3 +182,22 @@ def test_mnist_parity_pca_from_the_shared_idx_files(mnist_t10k_dir):
     assert var[0] > 5 * var[-1]  # whiten_pow = 0 keeps the decaying PCA spectrum (the "aligned" case)
     curve = simulate_real_data(x, y, p=300, n_train_grid=[1000], ridge=0.1, n_seeds=2, n_test=1000)
     assert curve["test_mean"][0] < 0.2
+
+
+@pytest.mark.gpu
+def test_ridge_path_and_networks_on_cuda_match_cpu():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(60, 90, generator=gen, dtype=torch.float64).relu()
+    y = torch.randn(60, generator=gen, dtype=torch.float64)
+    z_test = torch.randn(30, 90, generator=gen, dtype=torch.float64)
+    lams = torch.logspace(-3, 0, 4, dtype=torch.float64)
+    cpu = RidgePath(z, y).predict(z_test, lams)
+    cuda_path = RidgePath(z.cuda(), y.cuda())
+    assert cuda_path.method == "eigh"  # auto picks eigh off the CPU
+    torch.testing.assert_close(cuda_path.predict(z_test.cuda(), lams).cpu(), cpu, rtol=1e-9, atol=1e-10)
+    x, yy, _ = _teacher_data(40, 6)
+    init = torch.randn(2, 12, 6, generator=gen, dtype=torch.float64)
+    spec = NetworkSpec(width=12, activation="tanh", optimizer="adam", lr=0.02, steps=50, ridge=0.01)
+    on_cpu = train_networks(x, yy, spec, 2, torch.Generator(), init_w=init)
+    on_gpu = train_networks(x.cuda(), yy.cuda(), spec, 2, torch.Generator(), init_w=init.cuda())
+    torch.testing.assert_close(on_gpu.model.a.detach().cpu(), on_cpu.model.a.detach(), rtol=1e-8, atol=1e-10)
