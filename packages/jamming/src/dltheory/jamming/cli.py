@@ -170,7 +170,8 @@ def nstar(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt 
 def phase(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt = "digits",
           data_root: RootOpt = None, d: DimOpt = 10, depth: DepthOpt = 2,
           train_sizes: Annotated[list[int] | None, typer.Option("--train-sizes", help="P values (repeatable).")] = None,
-          n_seeds: SeedsOpt = 2, seed: SeedOpt = 0, lr: LrOpt = 3e-2, max_steps: StepsOpt = 5000,
+          n_seeds: SeedsOpt = 2, seed: SeedOpt = 0, lr: LrOpt = 3e-2, lr_decay_every: DecayOpt = 0,
+          max_steps: StepsOpt = 5000,
           n_grid: Annotated[int, typer.Option("--n-grid")] = 8, n_bisect: Annotated[int, typer.Option("--n-bisect")] = 3,
           executor: ExecOpt = "local", max_workers: WorkersOpt = 2, device: DeviceOpt = "cpu",
           out: OutOpt = Path("runs/jamming-phase"), config: ConfigOpt = None, json_out: JsonOpt = False):
