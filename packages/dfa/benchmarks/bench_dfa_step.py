@@ -140,11 +140,16 @@ def gflop_per_step(step) -> float:
 
 
 def interleaved_times(steps: dict, repeats: int, number: int, device) -> dict[str, list[float]]:
-    """Round-robin timing so that load drifts on a shared machine hit every variant alike."""
+    """Round-robin timing so that load drifts on a shared machine hit every variant alike.
+
+    Each round gives every variant one untimed step (its weights were evicted from the caches by
+    the other variants) and then times ``number`` consecutive steps: the steady state of a training
+    loop, which runs one model at a time.
+    """
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            times[name].append(time_callable(step, repeats=1, warmup=0, number=number,
+            times[name].append(time_callable(step, repeats=1, warmup=1, number=number,
                                              device=device)["median_s"])
     return times
 
@@ -175,7 +180,7 @@ def main() -> None:
                          "note": f"unavailable: {exc}".splitlines()[0]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        times = interleaved_times(steps, args.repeats, 2, device)
+        times = interleaved_times(steps, args.repeats, 5, device)
         anchor = statistics.median(times["bp (ours)"])
         for name in steps:
             med = statistics.median(times[name])
