@@ -70,7 +70,7 @@ def make_steps(models, batch: int, device, precision: str):
     return steps
 
 
-def run(size: str, device: torch.device, batch: int, repeats: int, precision: str) -> list[dict]:
+def run(size: str, device: torch.device, batch: int, repeats: int, precision: str, number: int = 1) -> list[dict]:
     models = build_rows(size, device)
     steps = make_steps(models, batch, device, precision)
     rows = []
@@ -80,7 +80,10 @@ def run(size: str, device: torch.device, batch: int, repeats: int, precision: st
         samples = {name: [] for name in steps}
         for _ in range(repeats):
             for name, fns in steps.items():
-                samples[name].append(time_callable(fns[mode], repeats=1, warmup=0, device=device)["median_s"])
+                # number > 1: one untimed call (the other models evicted this one's weights from the
+                # caches), then `number` timed calls: the steady state of a loop over one model
+                samples[name].append(time_callable(fns[mode], repeats=1, warmup=int(number > 1), number=number,
+                                                   device=device)["median_s"])
         anchor_convit = statistics.median(samples[f"timm convit_{size}"])
         anchor_deit = statistics.median(samples[f"timm {DEIT[size]}"])
         for name, s in samples.items():
@@ -100,15 +103,17 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--number", type=int, default=1,
+                   help="timed calls per round after one untimed call (1: one cold call per round)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_convit_throughput.json"))
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
     for size in args.sizes.split(","):
-        rows += run(size, torch.device("cpu"), args.batch, args.repeats, "fp32")
+        rows += run(size, torch.device("cpu"), args.batch, args.repeats, "fp32", args.number)
         if torch.cuda.is_available():
-            rows += run(size, torch.device("cuda"), max(args.batch, 128), max(args.repeats, 10), "bf16")
+            rows += run(size, torch.device("cuda"), max(args.batch, 128), max(args.repeats, 10), "bf16", args.number)
         table = write_bench(rows, args.out, title="ConViT throughput: ours vs timm ConViT vs timm DeiT")
         print(table, flush=True)  # after every size, so a long run leaves partial results
 
