@@ -30,9 +30,10 @@ from dltheory.randfeat.simulate.features import (
     draw_features,
     draw_inputs,
     random_features,
+    replica_lams,
+    unit_teacher,
 )
 from dltheory.randfeat.simulate.ridge_path import RidgePath
-from dltheory.randfeat.theory.conventions import convert_ridge
 
 COMPONENTS = ("test_error", "bias", "var_init", "var_noise", "var_sampling")
 
@@ -106,15 +107,11 @@ def simulate_ensemble_decomposition(
     require(d > 0 and p > 0 and n > 0 and noise >= 0, "D, P, N must be positive and noise >= 0")
     ks = [float(k) for k in np.atleast_1d(ks)]
     require(min(ks) >= 1, "ensemble sizes must be >= 1")
-    ridges = np.atleast_1d(np.asarray(ridges, float))
-    lam_rep = convert_ridge(ridges, p / d, n / d, ridge_convention, "replica")
-    require(bool(np.all(lam_rep > 0)), "ridges must be positive")
+    ridges, lams = replica_lams(ridges, d, p, n, ridge_convention, device)
     dtype = torch.float64
-    lams = torch.as_tensor(lam_rep, dtype=dtype, device=device)
     sigma = activation_torch(activation)
     gen = torch.Generator().manual_seed(seed * 100_003 + 17)
-    beta = torch.randn(d, generator=gen, dtype=dtype)
-    beta = (beta * math.sqrt(d) / beta.norm()).to(device)  # ||beta||^2 / D = 1, fixed for every seed
+    beta = unit_teacher(d, gen, dtype, device)  # fixed for every seed
     x_test = draw_inputs(n_test, d, gen, dtype=dtype, device=device)
     target = (x_test @ beta / math.sqrt(d)).cpu().numpy()
     clean = np.zeros((n_seeds, n_features, n_test, len(ridges)))

@@ -15,10 +15,11 @@ from dltheory.randfeat.simulate.features import (
     draw_features,
     draw_inputs,
     random_features,
+    replica_lams,
+    unit_teacher,
 )
 from dltheory.randfeat.simulate.ridge_path import RidgePath
 from dltheory.randfeat.theory.block import CASES, BlockStructure
-from dltheory.randfeat.theory.conventions import convert_ridge
 
 
 @dataclass
@@ -39,11 +40,6 @@ def _mean_sem(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = samples.mean(axis=0)
     sem = samples.std(axis=0, ddof=1) / math.sqrt(samples.shape[0]) if samples.shape[0] > 1 else np.full_like(mean, np.nan)
     return mean, sem
-
-
-def _unit_teacher(d: int, generator: torch.Generator, dtype, device) -> torch.Tensor:
-    beta = torch.randn(d, generator=generator, dtype=dtype)
-    return (beta * math.sqrt(d) / beta.norm()).to(device)  # ||beta||^2 / D = rho = 1 exactly
 
 
 def simulate_rf_ridge(
@@ -72,17 +68,14 @@ def simulate_rf_ridge(
     require(n_seeds >= 1, "n_seeds must be >= 1")
     ks = tuple(int(k) for k in np.atleast_1d(ks))
     require(min(ks) >= 1, "ensemble sizes must be >= 1")
-    ridges = np.atleast_1d(np.asarray(ridges, float))
-    lam_rep = convert_ridge(ridges, p / d, n / d, ridge_convention, "replica")
-    require(bool(np.all(lam_rep > 0)), "ridges must be positive")
+    ridges, lams = replica_lams(ridges, d, p, n, ridge_convention, device)
     dtype = torch.float64
-    lams = torch.as_tensor(lam_rep, dtype=dtype, device=device)
     sigma = activation_torch(activation)
     tests = np.zeros((n_seeds, len(ridges), len(ks)))
     trains = np.zeros((n_seeds, len(ridges)))
     for s in range(n_seeds):
         gen = torch.Generator().manual_seed(seed * 100_003 + s)
-        beta = _unit_teacher(d, gen, dtype, device)
+        beta = unit_teacher(d, gen, dtype, device)
         x = draw_inputs(n, d, gen, inputs, dtype=dtype, device=device)
         x_test = draw_inputs(n_test, d, gen, inputs, dtype=dtype, device=device)
         eps = torch.randn(n, generator=gen, dtype=dtype).to(device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from dltheory.randfeat.errors import require
@@ -15,6 +16,7 @@ from dltheory.randfeat.theory.activations import (
     resolve_coefficients,
 )
 from dltheory.randfeat.theory.block import BlockStructure
+from dltheory.randfeat.theory.conventions import convert_ridge
 
 INPUT_KINDS = ("gaussian", "sphere")
 
@@ -82,3 +84,17 @@ def random_features(x: torch.Tensor, f: torch.Tensor, sigma) -> torch.Tensor:
     """z = sigma(F x / sqrt D) / sqrt D for each row x."""
     d = x.shape[1]
     return sigma(x @ f.T / math.sqrt(d)) / math.sqrt(d)
+
+
+def unit_teacher(d: int, generator: torch.Generator, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """Linear teacher beta with ||beta||^2 / D = rho = 1 exactly."""
+    beta = torch.randn(d, generator=generator, dtype=dtype)
+    return (beta * math.sqrt(d) / beta.norm()).to(device)
+
+
+def replica_lams(ridges, d: int, p: int, n: int, ridge_convention: str, device="cpu"):
+    """(ridges as an array, the same ridges in the replica convention as a float64 tensor), checked > 0."""
+    ridges = np.atleast_1d(np.asarray(ridges, float))
+    lam_rep = convert_ridge(ridges, p / d, n / d, ridge_convention, "replica")
+    require(bool(np.all(lam_rep > 0)), "ridges must be positive")
+    return ridges, torch.as_tensor(lam_rep, dtype=torch.float64, device=device)

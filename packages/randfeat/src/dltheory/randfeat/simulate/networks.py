@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from dltheory.randfeat.errors import require
-from dltheory.randfeat.simulate.features import activation_torch, draw_inputs
+from dltheory.randfeat.simulate.features import activation_torch, draw_inputs, unit_teacher
 
 LOSSES = ("square", "logistic")
 OPTIMIZERS = ("gd", "adam")
@@ -226,8 +226,7 @@ def simulate_network_teacher(d: int, n_grid, spec: NetworkSpec, *, noise: float 
     require(d >= 1 and noise >= 0, "D must be >= 1 and noise >= 0")
 
     def draw(n, s, gen):
-        beta = torch.randn(d, generator=gen, dtype=dtype)
-        beta = (beta * math.sqrt(d) / beta.norm()).to(device)
+        beta = unit_teacher(d, gen, dtype, device)
         x = draw_inputs(n, d, gen, inputs, dtype=dtype, device=device)
         x_test = draw_inputs(n_test, d, gen, inputs, dtype=dtype, device=device)
         eps = torch.randn(n, generator=gen, dtype=dtype).to(device)
