@@ -17,13 +17,7 @@ from dltheory.dfa.structured import (
     set_factorised_conv_feedback,
 )
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # exactness checks in float64
 
 
 def _cos(a, b):

@@ -20,13 +20,7 @@ from dltheory.dfa import (
     set_mode,
 )
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # exactness checks in float64
 
 
 def _ce_error(y_hat, target):

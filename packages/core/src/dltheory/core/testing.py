@@ -2,7 +2,8 @@
 
 Markers: ``slow`` (run with ``--run-slow``), ``gpu`` (skipped without CUDA), ``distributed``
 (multi-process gloo on CPU). Fixtures: ``shared_data``, ``mnist_t10k_dir``, ``snips_dir``,
-``tmp_run_dir``. Torch is imported only if a collected test is marked ``gpu``.
+``tmp_run_dir``, ``float64_default`` (for exactness tests: ``pytestmark =
+pytest.mark.usefixtures("float64_default")``). Torch is imported only if a collected test is marked ``gpu``.
 
 Each test runs with ``DLTHEORY_TEST_THREADS`` torch threads (default 1): test models are tiny,
 and one thread per process avoids oversubscribing small CI machines (and pytest-xdist workers).
@@ -78,6 +79,17 @@ def snips_dir(shared_data: Path) -> Path:
 def tmp_run_dir(tmp_path: Path) -> Path:
     """A fresh, not-yet-existing run directory."""
     return tmp_path / "run"
+
+
+@pytest.fixture
+def float64_default():
+    """torch's default dtype set to float64 for the test (restored afterwards)."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 @pytest.fixture(autouse=True)

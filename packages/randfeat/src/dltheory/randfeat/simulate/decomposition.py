@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from dltheory.randfeat.errors import require
+from dltheory.randfeat.simulate.experiments import mean_sem
 from dltheory.randfeat.simulate.features import (
     activation_torch,
     draw_features,
@@ -137,9 +138,8 @@ def simulate_ensemble_decomposition(
     for block in blocks:
         keep = np.setdiff1d(np.arange(n_test), block)
         drop_block.append(_psi_estimates(clean[:, :, keep], noisy[:, :, keep], target[keep]))
-    train_by_seed = train.mean(1)
-    result = {"ridges": ridges, "ks": ks, "psi": psi, "train_error": train_by_seed.mean(0),
-              "train_error_sem": train_by_seed.std(0, ddof=1) / math.sqrt(n_seeds)}
+    train_mean, train_sem = mean_sem(train.mean(1))
+    result = {"ridges": ridges, "ks": ks, "psi": psi, "train_error": train_mean, "train_error_sem": train_sem}
     for k in ks:
         full = _components(psi, k, noise)
         by_seed = [_components(t, k, noise) for t in drop_seed]

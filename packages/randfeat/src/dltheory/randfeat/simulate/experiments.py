@@ -36,7 +36,8 @@ class SimulationResult:
     info: dict = field(default_factory=dict)
 
 
-def _mean_sem(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mean_sem(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the first axis (seeds) and the standard error of that mean (NaN for one seed)."""
     mean = samples.mean(axis=0)
     sem = samples.std(axis=0, ddof=1) / math.sqrt(samples.shape[0]) if samples.shape[0] > 1 else np.full_like(mean, np.nan)
     return mean, sem
@@ -92,8 +93,8 @@ def simulate_rf_ridge(
             if j in ks:
                 err = ((running / j - y_test[:, None]) ** 2).mean(0).cpu().numpy()
                 tests[s, :, ks.index(j)] = err
-    test_mean, test_sem = _mean_sem(tests)
-    train_mean, train_sem = _mean_sem(trains)
+    test_mean, test_sem = mean_sem(tests)
+    train_mean, train_sem = mean_sem(trains)
     return SimulationResult(ridges, ks, test_mean, test_sem, train_mean[:, None], train_sem[:, None], n_seeds,
                             info=dict(d=d, p=p, n=n, activation=str(activation), noise=noise))
 
@@ -157,7 +158,7 @@ def simulate_block_classification(
                 clf.fit(zn, yn)
                 errors[s, i] = float(np.mean(np.sign(zt @ clf.coef_[0]) != y_test.cpu().numpy()))
                 trains[s, i] = float(np.mean(np.sign(zn @ clf.coef_[0]) != yn))
-    test_mean, test_sem = _mean_sem(errors)
-    train_mean, train_sem = _mean_sem(trains)
+    test_mean, test_sem = mean_sem(errors)
+    train_mean, train_sem = mean_sem(trains)
     return SimulationResult(ridges, (1,), test_mean[:, None], test_sem[:, None], train_mean[:, None],
                             train_sem[:, None], n_seeds, info=dict(d=d, p=p, n=n, loss=loss, flip=flip))

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from dltheory.randfeat.errors import require
+from dltheory.randfeat.simulate.experiments import mean_sem
 from dltheory.randfeat.simulate.features import activation_torch, draw_inputs, unit_teacher
 
 LOSSES = ("square", "logistic")
@@ -181,13 +182,6 @@ class NetworkCurve:
         return rows
 
 
-def _mean_sem(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = samples.mean(0)
-    if samples.shape[0] < 2:
-        return mean, np.full_like(mean, np.nan)
-    return mean, samples.std(0, ddof=1) / math.sqrt(samples.shape[0])
-
-
 def _curve(draw, spec: NetworkSpec, n_grid, ks, n_seeds: int, seed: int, task: str, description: str,
            info: dict) -> NetworkCurve:
     from dltheory.core.progress import ProgressLog
@@ -208,8 +202,8 @@ def _curve(draw, spec: NetworkSpec, n_grid, ks, n_seeds: int, seed: int, task: s
                 trains[s, i] = np.mean([ensemble_errors(train_out[m:m + 1], y, [1], task)[0]
                                         for m in range(max(ks))])
                 log.update(1, N=n)
-    test_mean, test_sem = _mean_sem(tests)
-    train_mean, train_sem = _mean_sem(trains)
+    test_mean, test_sem = mean_sem(tests)
+    train_mean, train_sem = mean_sem(trains)
     return NetworkCurve(np.array(n_grid), ks, test_mean, test_sem, train_mean, train_sem, n_seeds,
                         info=dict(info, width=spec.width, steps=spec.steps, optimizer=spec.optimizer, lr=spec.lr,
                                   ridge=spec.ridge, train_first_layer=spec.train_first_layer, task=task))

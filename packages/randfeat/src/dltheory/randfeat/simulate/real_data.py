@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from dltheory.randfeat.errors import require
+from dltheory.randfeat.simulate.experiments import mean_sem
 from dltheory.randfeat.simulate.features import activation_torch, draw_features, random_features
 from dltheory.randfeat.simulate.ridge_path import RidgePath
 
@@ -71,5 +72,5 @@ def simulate_real_data(x: torch.Tensor, y: torch.Tensor, p: int, n_train_grid, r
         for i, n in enumerate(n_train_grid):
             pred = RidgePath(z_all[:n], ys[:n]).predict(z_test, lam)[:, 0]
             errors[s, i] = float((torch.sign(pred) != y_test).double().mean())
-    sem = errors.std(0, ddof=1) / math.sqrt(n_seeds) if n_seeds > 1 else np.full(len(n_train_grid), np.nan)
-    return dict(n_train=np.array(n_train_grid), test_mean=errors.mean(0), test_sem=sem)
+    test_mean, test_sem = mean_sem(errors)
+    return dict(n_train=np.array(n_train_grid), test_mean=test_mean, test_sem=test_sem)
