@@ -60,6 +60,19 @@ class NetSpec:
     seed: int
 
 
+def distinct_widths(targets, d: int, depth: int) -> list[float]:
+    """Fractional widths for the weight counts ``targets`` (in order), dropping those whose rounded
+    count N repeats an earlier one."""
+    widths, seen = [], set()
+    for target in targets:
+        h = width_for_count(float(target), d, depth)
+        n = count_weights(d, h, depth)
+        if n not in seen:
+            seen.add(n)
+            widths.append(h)
+    return widths
+
+
 def _init_layer(out_f: int, in_f: int, init: str, parametrisation: str, gain: float,
                 gen: torch.Generator) -> torch.Tensor:
     w = torch.empty(out_f, in_f, dtype=torch.float64)

@@ -28,7 +28,7 @@ from .experiments import (
     resolve_torch_device,
     train_widths,
 )
-from .model import count_weights, width_for_count
+from .model import count_weights, distinct_widths, width_for_count
 
 SAT_RULES = ("any", "majority")
 
@@ -66,14 +66,7 @@ def width_grid(cfg: NStarConfig, d: int) -> list[float]:
     if not 0 < cfg.min_factor < cfg.max_factor:
         raise ConfigError("need 0 < min_factor < max_factor for the N* grid")
     targets = np.geomspace(cfg.max_factor * P, cfg.min_factor * P, cfg.n_grid)
-    widths, seen = [], set()
-    for target in targets:
-        h = width_for_count(float(target), d, cfg.depth)
-        n = count_weights(d, h, cfg.depth)
-        if n not in seen:
-            seen.add(n)
-            widths.append(h)
-    return widths
+    return distinct_widths(targets, d, cfg.depth)
 
 
 def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:

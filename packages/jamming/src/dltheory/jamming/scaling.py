@@ -28,7 +28,7 @@ from .experiments import (
 )
 from .fits import FitError, fit_divergence, fit_offset_power_law, fit_power_law
 from .losses import classification_error
-from .model import count_weights, width_for_count
+from .model import count_weights, distinct_widths
 from .ntk import ntk_fluctuation, ntk_gram
 
 
@@ -88,14 +88,7 @@ def scaling_point(values: dict) -> dict:
 def width_values(cfg: ScalingConfig, d: int) -> list[float]:
     targets = cfg.n_values or list(np.geomspace(cfg.n_min_factor * cfg.n_train,
                                                 cfg.n_max_factor * cfg.n_train, cfg.n_points))
-    widths, seen = [], set()
-    for target in targets:
-        h = width_for_count(float(target), d, cfg.depth)
-        n = count_weights(d, h, cfg.depth)
-        if n not in seen:
-            seen.add(n)
-            widths.append(h)
-    return widths
+    return distinct_widths(targets, d, cfg.depth)
 
 
 def estimate_nstar(rows: list[dict]) -> float:
