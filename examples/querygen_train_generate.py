@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from dltheory.querygen import Evaluator, TrainConfig, prepare_data, train
+from dltheory.querygen.experiment import METRICS
 
 parser = argparse.ArgumentParser()
 parser.add_argument("data", nargs="?", default="chatterbot")
@@ -34,13 +35,6 @@ queries = result.bundle.generate({i: 50 for i in result.bundle.intents}, seed=0)
 for q in queries[::25]:
     print(f"{q.intent:22s} {q.words:55s} -> {q.realised.normalised}")
 scores = Evaluator(prepared).score(queries)
-for key in (
-    "intent_accuracy",
-    "bleu_quality",
-    "bleu_diversity",
-    "originality",
-    "transfer",
-    "distinct_1",
-):
+for key in METRICS:
     print(f"{key:16s} {scores[key]:.3f}")
 print("augmentation:", scores["augmentation"])
