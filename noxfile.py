@@ -13,7 +13,11 @@ import nox
 
 nox.options.sessions = ["lint", "tests"]
 REPO = Path(__file__).parent
-PLUGINS = sorted(p.name for p in (REPO / "packages").iterdir() if (p / "pyproject.toml").is_file() and p.name != "core")
+PLUGINS = sorted(
+    p.name
+    for p in (REPO / "packages").iterdir()
+    if (p / "pyproject.toml").is_file() and p.name != "core"
+)
 DISTRIBUTIONS = ["cli", "packages/core", *[f"packages/{name}" for name in PLUGINS]]
 
 

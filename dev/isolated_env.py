@@ -38,7 +38,9 @@ def build(name: str, root: Path) -> Path:
     target_site = Path(
         subprocess.run(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     )
     source_site = Path(sysconfig.get_paths()["purelib"])
@@ -49,8 +51,20 @@ def build(name: str, root: Path) -> Path:
         if not link.exists():
             link.symlink_to(entry)
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-         "--no-build-isolation", str(REPO / "cli"), str(REPO / "packages" / "core"), str(package)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(REPO / "cli"),
+            str(REPO / "packages" / "core"),
+            str(package),
+        ],
         check=True,
     )
     return python

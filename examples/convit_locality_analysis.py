@@ -17,12 +17,24 @@ from dltheory.convit.training import load_run_model
 if len(sys.argv) > 1:
     model = load_run_model(sys.argv[1]).eval()
 else:
-    model = ConViT(ConViTSpec(img_size=(8, 8), patch_size=1, in_chans=1, num_classes=10, depth=4,
-                              num_gpsa_layers=2, num_heads=4, embed_dim_per_head=16)).eval()
+    model = ConViT(
+        ConViTSpec(
+            img_size=(8, 8),
+            patch_size=1,
+            in_chans=1,
+            num_classes=10,
+            depth=4,
+            num_gpsa_layers=2,
+            num_heads=4,
+            embed_dim_per_head=16,
+        )
+    ).eval()
 _, val, _, _ = build_datasets("digits", img_size=model.spec.img_size[0])
 images = torch.stack([val[i][0] for i in range(64)])
 nl = nonlocality(model, images)
-for layer, (value, gpsa) in enumerate(zip(nl["per_layer"].tolist(), nl["is_gpsa"].tolist()), start=1):
+for layer, (value, gpsa) in enumerate(
+    zip(nl["per_layer"].tolist(), nl["is_gpsa"].tolist()), start=1
+):
     print(f"layer {layer} ({'GPSA' if gpsa else 'MHSA'}): nonlocality {value:.3f} patches")
 print("gates sigma(lambda):", gate_values(model).numpy().round(3))
 print("head centres (x, y):", head_centres(model)["centres"].numpy().round(2))

@@ -1,6 +1,6 @@
 """Copy timm's convit_tiny weights into dltheory's ConViT and compare logits (fast and reference).
 
-    python examples/convit_timm_equivalence.py
+python examples/convit_timm_equivalence.py
 """
 
 import timm

@@ -1,6 +1,6 @@
 """Shallow teacher-student DFA: ODE vs online SGD from the same initial condition.
 
-    python examples/dfa_align_then_memorise.py
+python examples/dfa_align_then_memorise.py
 """
 
 import numpy as np

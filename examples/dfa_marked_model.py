@@ -1,6 +1,6 @@
 """Train any model with DFA by marking its blocks (dltheory.dfa engine), then measure alignment.
 
-    python examples/dfa_marked_model.py
+python examples/dfa_marked_model.py
 """
 
 import torch
@@ -17,7 +17,7 @@ class Net(nn.Module):
         super().__init__()
         self.fc1, self.fc2, self.head = nn.Linear(64, 128), nn.Linear(128, 128), nn.Linear(128, 10)
         self.cut1, self.cut2 = FeedbackPoint(), FeedbackPoint()  # DFA cuts the graph here
-        self.feedback = DirectFeedback(n_outputs=10, mode="dfa", scale=128 ** -0.5)
+        self.feedback = DirectFeedback(n_outputs=10, mode="dfa", scale=128**-0.5)
 
     def forward(self, x):
         x = self.cut1(torch.relu(self.fc1(x.flatten(1))))

@@ -13,8 +13,17 @@ from dltheory.efcn.figures import summary_rows
 from dltheory.efcn.protocol import sweep
 from dltheory.efcn.training import TrainConfig
 
-cfg = TrainConfig(dataset="digits", data_size=600, model="vanilla-small", channels=16, epochs=10,
-                  batch_size=25, n_saves=4, device="cpu", threads=1)
+cfg = TrainConfig(
+    dataset="digits",
+    data_size=600,
+    model="vanilla-small",
+    channels=16,
+    epochs=10,
+    batch_size=25,
+    n_saves=4,
+    device="cpu",
+    threads=1,
+)
 out = Path("runs/efcn_example")
 sweep(cfg, out, resume=(out / "cnn" / "last.pt").exists())
 print(markdown_table(summary_rows(out)))

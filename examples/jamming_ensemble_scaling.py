@@ -11,10 +11,24 @@ from dltheory.jamming.scaling import ScalingConfig, run_scaling
 
 
 def main() -> None:
-    cfg = ScalingConfig(dataset="mnist", source="digits", n_train=160, n_test=None, d=10, depth=2,
-                        n_seeds=8, n_points=8, n_min_factor=0.1, n_max_factor=20.0,
-                        parametrisation="ntk", init="normal", subtract_init=True,  # f = f_w - f_w0
-                        lr=1e-2, lr_decay_every=1500, max_steps=3000)
+    cfg = ScalingConfig(
+        dataset="mnist",
+        source="digits",
+        n_train=160,
+        n_test=None,
+        d=10,
+        depth=2,
+        n_seeds=8,
+        n_points=8,
+        n_min_factor=0.1,
+        n_max_factor=20.0,
+        parametrisation="ntk",
+        init="normal",
+        subtract_init=True,  # f = f_w - f_w0
+        lr=1e-2,
+        lr_decay_every=1500,
+        max_steps=3000,
+    )
     result = run_scaling(cfg)
     plot_scaling(result, Path("jamming_scaling"))
     print(f"N* ~ {result['n_star']:.0f}")

@@ -18,7 +18,9 @@ FIGURES = {
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("figure", choices=sorted(FIGURES))
-    parser.add_argument("--full", action="store_true", help="paper-scale simulations (slow on a CPU)")
+    parser.add_argument(
+        "--full", action="store_true", help="paper-scale simulations (slow on a CPU)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/randfeat_examples"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,17 @@ FAKE_PLUGINS = Path(__file__).resolve().parent / "fake_plugins"
 
 def pip_install_target(target: Path, *projects: Path) -> None:
     """Build and install projects into ``target`` with pip (no network: no deps, no build isolation)."""
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--target",
+        str(target),
+    ]
     subprocess.run(cmd + [str(p) for p in projects], check=True, capture_output=True, text=True)
 
 
@@ -31,14 +41,22 @@ def fake_plugin_site(tmp_path_factory) -> Path:
 def run_cli(fake_plugin_site):
     """Run ``python -m dltheory.cli ...`` with the fake plugins installed, only them enabled by default."""
 
-    def run(*args: str, env: dict[str, str] | None = None, plugins: str | None = "fakegood,fakebroken"):
+    def run(
+        *args: str, env: dict[str, str] | None = None, plugins: str | None = "fakegood,fakebroken"
+    ):
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DLTHEORY_")}
-        full_env["PYTHONPATH"] = os.pathsep.join([str(fake_plugin_site), full_env.get("PYTHONPATH", "")])
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(fake_plugin_site), full_env.get("PYTHONPATH", "")]
+        )
         if plugins is not None:
             full_env["DLTHEORY_PLUGINS"] = plugins
         full_env.update(env or {})
         return subprocess.run(
-            [sys.executable, "-m", "dltheory.cli", *args], capture_output=True, text=True, env=full_env, timeout=300
+            [sys.executable, "-m", "dltheory.cli", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=300,
         )
 
     return run

@@ -25,7 +25,9 @@ def test_help_lists_plugins_without_importing_them_or_torch(fake_plugin_site):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DLTHEORY_")}
     env["PYTHONPATH"] = str(fake_plugin_site)
     env["COLUMNS"] = "200"
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     help_text, _, payload = result.stdout.rpartition("@@")
     report = json.loads(payload)

@@ -11,7 +11,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_no_distribution_ships_dltheory_init():
-    offenders = [p for p in REPO.glob("**/dltheory/__init__.py") if ".venv" not in p.parts and ".iso" not in p.parts]
+    offenders = [
+        p
+        for p in REPO.glob("**/dltheory/__init__.py")
+        if ".venv" not in p.parts and ".iso" not in p.parts
+    ]
     assert offenders == []
 
 
@@ -22,6 +26,10 @@ def test_dltheory_is_a_namespace_spanning_distributions():
 
 
 def test_test_file_names_are_unique():
-    names = [p.name for p in REPO.glob("**/tests/test_*.py") if ".venv" not in p.parts and ".iso" not in p.parts]
+    names = [
+        p.name
+        for p in REPO.glob("**/tests/test_*.py")
+        if ".venv" not in p.parts and ".iso" not in p.parts
+    ]
     duplicates = [n for n, c in collections.Counter(names).items() if c > 1]
     assert duplicates == []

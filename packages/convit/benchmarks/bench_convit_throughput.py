@@ -19,7 +19,11 @@ import torch
 from dltheory.convit import create_convit
 from dltheory.core.bench import time_callable, write_bench
 
-DEIT = {"tiny": "deit_tiny_patch16_224", "small": "deit_small_patch16_224", "base": "deit_base_patch16_224"}
+DEIT = {
+    "tiny": "deit_tiny_patch16_224",
+    "small": "deit_small_patch16_224",
+    "base": "deit_base_patch16_224",
+}
 
 
 def build_rows(size: str, device: torch.device):
@@ -55,7 +59,10 @@ def make_steps(models, batch: int, device, precision: str):
 
         def infer(model=model):
             model.eval()
-            with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            with (
+                torch.no_grad(),
+                torch.autocast(device.type, dtype=dtype, enabled=dtype is not None),
+            ):
                 model(x)
 
         def train_step(model=model, opt=opt):
@@ -70,7 +77,9 @@ def make_steps(models, batch: int, device, precision: str):
     return steps
 
 
-def run(size: str, device: torch.device, batch: int, repeats: int, precision: str, number: int = 1) -> list[dict]:
+def run(
+    size: str, device: torch.device, batch: int, repeats: int, precision: str, number: int = 1
+) -> list[dict]:
     models = build_rows(size, device)
     steps = make_steps(models, batch, device, precision)
     rows = []
@@ -82,18 +91,28 @@ def run(size: str, device: torch.device, batch: int, repeats: int, precision: st
             for name, fns in steps.items():
                 # number > 1: one untimed call (the other models evicted this one's weights from the
                 # caches), then `number` timed calls: the steady state of a loop over one model
-                samples[name].append(time_callable(fns[mode], repeats=1, warmup=int(number > 1), number=number,
-                                                   device=device)["median_s"])
+                samples[name].append(
+                    time_callable(
+                        fns[mode], repeats=1, warmup=int(number > 1), number=number, device=device
+                    )["median_s"]
+                )
         anchor_convit = statistics.median(samples[f"timm convit_{size}"])
         anchor_deit = statistics.median(samples[f"timm {DEIT[size]}"])
         for name, s in samples.items():
             t = statistics.median(s)
-            rows.append({
-                "size": size, "mode": mode, "device": device.type, "precision": precision, "batch": batch,
-                "model": name, "img_per_s": round(batch / t, 2),
-                "speedup_vs_timm_convit": round(anchor_convit / t, 3),
-                "time_vs_timm_deit": round(t / anchor_deit, 3),
-            })
+            rows.append(
+                {
+                    "size": size,
+                    "mode": mode,
+                    "device": device.type,
+                    "precision": precision,
+                    "batch": batch,
+                    "model": name,
+                    "img_per_s": round(batch / t, 2),
+                    "speedup_vs_timm_convit": round(anchor_convit / t, 3),
+                    "time_vs_timm_deit": round(t / anchor_deit, 3),
+                }
+            )
     return rows
 
 
@@ -103,9 +122,15 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--number", type=int, default=1,
-                   help="timed calls per round after one untimed call (1: one cold call per round)")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_convit_throughput.json"))
+    p.add_argument(
+        "--number",
+        type=int,
+        default=1,
+        help="timed calls per round after one untimed call (1: one cold call per round)",
+    )
+    p.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "bench_convit_throughput.json")
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -113,8 +138,17 @@ def main(argv=None):
     for size in args.sizes.split(","):
         rows += run(size, torch.device("cpu"), args.batch, args.repeats, "fp32", args.number)
         if torch.cuda.is_available():
-            rows += run(size, torch.device("cuda"), max(args.batch, 128), max(args.repeats, 10), "bf16", args.number)
-        table = write_bench(rows, args.out, title="ConViT throughput: ours vs timm ConViT vs timm DeiT")
+            rows += run(
+                size,
+                torch.device("cuda"),
+                max(args.batch, 128),
+                max(args.repeats, 10),
+                "bf16",
+                args.number,
+            )
+        table = write_bench(
+            rows, args.out, title="ConViT throughput: ours vs timm ConViT vs timm DeiT"
+        )
         print(table, flush=True)  # after every size, so a long run leaves partial results
 
 

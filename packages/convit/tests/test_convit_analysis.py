@@ -15,8 +15,15 @@ from dltheory.convit import (
 
 
 def tiny_model(**kw):
-    spec = dict(img_size=(24, 24), patch_size=4, num_heads=4, embed_dim_per_head=8, depth=3,
-                num_gpsa_layers=2, num_classes=3)
+    spec = dict(
+        img_size=(24, 24),
+        patch_size=4,
+        num_heads=4,
+        embed_dim_per_head=8,
+        depth=3,
+        num_gpsa_layers=2,
+        num_classes=3,
+    )
     torch.manual_seed(0)
     return ConViT(ConViTSpec(**{**spec, **kw})).eval()
 
@@ -24,7 +31,9 @@ def tiny_model(**kw):
 def brute_nonlocality(model, x):
     """Independent loop: capture each block's input, form A explicitly, average, weight by ||delta||."""
     inputs = []
-    hooks = [b.attn.register_forward_pre_hook(lambda m, a: inputs.append(a[0])) for b in model.blocks]
+    hooks = [
+        b.attn.register_forward_pre_hook(lambda m, a: inputs.append(a[0])) for b in model.blocks
+    ]
     with torch.no_grad():
         model(x)
     for h in hooks:
@@ -39,7 +48,10 @@ def brute_nonlocality(model, x):
             B, N, C = inp.shape
             q, k = attn.qk(inp).reshape(B, N, 2, 4, 8).permute(2, 0, 3, 1, 4)
             content = (q @ k.transpose(-1, -2) * 8**-0.5).softmax(-1)
-            logits = torch.einsum("nmc,hc->hnm", attn.rel_offsets, attn.pos_proj.weight) + attn.pos_proj.bias[:, None, None]
+            logits = (
+                torch.einsum("nmc,hc->hnm", attn.rel_offsets, attn.pos_proj.weight)
+                + attn.pos_proj.bias[:, None, None]
+            )
             g = torch.sigmoid(attn.gating_param)[:, None, None]
             a = (1 - g) * content + g * logits.softmax(-1)
         else:

@@ -12,16 +12,48 @@ import torch
 @pytest.mark.distributed
 def test_torchrun_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "dltheory.convit", "train", "--device", "cpu", "--out", str(out), "--epochs", "2",
-           "--depth", "2", "--num-gpsa-layers", "1", "--embed-dim-per-head", "4", "--patch-size", "2",
-           "--batch-size", "8", "--max-steps-per-epoch", "2", "--warmup-epochs", "1", "--threads", "1",
-           "--sampling-ratio", "0.2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "dltheory.convit",
+        "train",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--depth",
+        "2",
+        "--num-gpsa-layers",
+        "1",
+        "--embed-dim-per-head",
+        "4",
+        "--patch-size",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-steps-per-epoch",
+        "2",
+        "--warmup-epochs",
+        "1",
+        "--threads",
+        "1",
+        "--sampling-ratio",
+        "0.2",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(r["world_size"] == 2 for r in rows)  # one writer, two processes
-    assert rows[-1]["step"] == 4 and all(torch.isfinite(torch.tensor(r["train_loss"])) for r in rows)
+    assert rows[-1]["step"] == 4 and all(
+        torch.isfinite(torch.tensor(r["train_loss"])) for r in rows
+    )
     state = torch.load(out / "model.pt", weights_only=True)
     assert "blocks.0.attn.gating_param" in state["model"]

@@ -79,7 +79,9 @@ def test_fast_forward_and_grads_match_reference(dtype):
         if name == "pos_proj.bias":  # cancels inside the softmax: zero up to rounding
             assert p_ref.grad.abs().max() < 1e-5 and p_fast.grad.abs().max() < 1e-5
             continue
-        torch.testing.assert_close(p_fast.grad, p_ref.grad, **tol, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            p_fast.grad, p_ref.grad, **tol, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 def test_attention_dropout_path_matches_reference_with_same_seed():
@@ -170,7 +172,9 @@ def test_gpsa_compiles_without_graph_breaks():
     ref.use_fast = False
     torch.testing.assert_close(out, ref(x, (5, 6)), rtol=1e-5, atol=1e-6)
     out.sum().backward()
-    assert layer.pos_proj.weight.grad is not None and torch.isfinite(layer.pos_proj.weight.grad).all()
+    assert (
+        layer.pos_proj.weight.grad is not None and torch.isfinite(layer.pos_proj.weight.grad).all()
+    )
 
 
 @pytest.mark.gpu

@@ -9,7 +9,9 @@ from dltheory.convit.attention import GPSA, MHSA
 timm = pytest.importorskip("timm")
 
 
-@pytest.mark.parametrize("name,ctor", [("convit_tiny", convit_tiny), ("convit_small", convit_small)])
+@pytest.mark.parametrize(
+    "name,ctor", [("convit_tiny", convit_tiny), ("convit_small", convit_small)]
+)
 def test_timm_weights_give_identical_logits(name, ctor):
     torch.manual_seed(0)
     ref = timm.create_model(name, pretrained=False).eval()
@@ -41,13 +43,25 @@ def test_official_key_layout_and_parameter_count():
 
 
 def test_locality_init_and_gates():
-    model = ConViT(ConViTSpec(img_size=(32, 32), patch_size=8, num_heads=9, embed_dim_per_head=4, depth=3,
-                              num_gpsa_layers=2))
+    model = ConViT(
+        ConViTSpec(
+            img_size=(32, 32),
+            patch_size=8,
+            num_heads=9,
+            embed_dim_per_head=4,
+            depth=3,
+            num_gpsa_layers=2,
+        )
+    )
     assert len(model.gpsa_layers()) == 2
     for layer in model.gpsa_layers():
         assert torch.equal(layer.v.weight, torch.eye(36))
-        torch.testing.assert_close(layer.gates(), torch.full((9,), torch.sigmoid(torch.tensor(1.0)).item()))
-    no_init = convit_tiny(convolutional_init=False, gate_init=0.0, depth=2, num_gpsa_layers=1, img_size=32)
+        torch.testing.assert_close(
+            layer.gates(), torch.full((9,), torch.sigmoid(torch.tensor(1.0)).item())
+        )
+    no_init = convit_tiny(
+        convolutional_init=False, gate_init=0.0, depth=2, num_gpsa_layers=1, img_size=32
+    )
     assert not torch.equal(no_init.blocks[0].attn.v.weight, torch.eye(192))
     assert torch.equal(no_init.blocks[0].attn.gating_param, torch.zeros(4))
 
@@ -59,11 +73,22 @@ def test_variant_widths(name):
 
 
 def test_deit_baseline_and_small_custom_models():
-    deit = create_convit("convit_tiny", num_gpsa_layers=0, depth=2, img_size=32, patch_size=8, num_classes=7)
+    deit = create_convit(
+        "convit_tiny", num_gpsa_layers=0, depth=2, img_size=32, patch_size=8, num_classes=7
+    )
     assert all(isinstance(b.attn, MHSA) for b in deit.blocks)
     assert deit(torch.randn(2, 3, 32, 32)).shape == (2, 7)
-    rect = ConViT(ConViTSpec(img_size=(16, 24), patch_size=4, num_heads=4, embed_dim_per_head=8,
-                             depth=3, num_gpsa_layers=2, num_classes=5))
+    rect = ConViT(
+        ConViTSpec(
+            img_size=(16, 24),
+            patch_size=4,
+            num_heads=4,
+            embed_dim_per_head=8,
+            depth=3,
+            num_gpsa_layers=2,
+            num_classes=5,
+        )
+    )
     assert isinstance(rect.blocks[1].attn, GPSA) and isinstance(rect.blocks[2].attn, MHSA)
     x = torch.randn(2, 3, 16, 24)
     out = rect(x)
@@ -80,8 +105,17 @@ def test_deit_baseline_and_small_custom_models():
 
 def test_fast_model_gradients_match_reference():
     torch.manual_seed(0)
-    model = ConViT(ConViTSpec(img_size=(16, 16), patch_size=4, num_heads=4, embed_dim_per_head=8,
-                              depth=3, num_gpsa_layers=2, num_classes=3)).double()
+    model = ConViT(
+        ConViTSpec(
+            img_size=(16, 16),
+            patch_size=4,
+            num_heads=4,
+            embed_dim_per_head=8,
+            depth=3,
+            num_gpsa_layers=2,
+            num_classes=3,
+        )
+    ).double()
     x = torch.randn(3, 3, 16, 16, dtype=torch.float64)
     model(x).square().sum().backward()
     fast = {n: p.grad.clone() for n, p in model.named_parameters()}

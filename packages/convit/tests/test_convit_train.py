@@ -13,8 +13,19 @@ from dltheory.convit.data import RepeatedAugSampler, per_class_prefix
 from dltheory.convit.training import TrainConfig, build_model, lr_at_epoch, param_groups, train
 from dltheory.core.errors import NonFiniteLossError
 
-MICRO = dict(depth=2, num_gpsa_layers=1, num_heads=4, embed_dim_per_head=4, patch_size=2, batch_size=16,
-             max_steps_per_epoch=3, warmup_epochs=1, threads=1, analysis_images=16, workers=0)
+MICRO = dict(
+    depth=2,
+    num_gpsa_layers=1,
+    num_heads=4,
+    embed_dim_per_head=4,
+    patch_size=2,
+    batch_size=16,
+    max_steps_per_epoch=3,
+    warmup_epochs=1,
+    threads=1,
+    analysis_images=16,
+    workers=0,
+)
 
 
 def micro_cfg(out, **kw):
@@ -72,10 +83,35 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 def test_cli_train_eval_analyze(tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"
-    args = ["train", "--out", str(out), "--epochs", "1", "--depth", "2", "--num-gpsa-layers", "1",
-            "--embed-dim-per-head", "4", "--patch-size", "2", "--batch-size", "16", "--max-steps-per-epoch", "2",
-            "--no-randaugment", "--random-erasing", "0", "--sampling-ratio", "0.5", "--threads", "1",
-            "--device", "cpu", "--json"]
+    args = [
+        "train",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--depth",
+        "2",
+        "--num-gpsa-layers",
+        "1",
+        "--embed-dim-per-head",
+        "4",
+        "--patch-size",
+        "2",
+        "--batch-size",
+        "16",
+        "--max-steps-per-epoch",
+        "2",
+        "--no-randaugment",
+        "--random-erasing",
+        "0",
+        "--sampling-ratio",
+        "0.5",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
@@ -85,12 +121,19 @@ def test_cli_train_eval_analyze(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output.strip().splitlines()[-1])
     assert 0 <= metrics["top1"] <= 100 and metrics["top5"] >= metrics["top1"]
-    result = runner.invoke(app, ["analyze", str(out), "--out", str(tmp_path / "an"), "--images", "8", "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        ["analyze", str(out), "--out", str(tmp_path / "an"), "--images", "8", "--device", "cpu"],
+    )
     assert result.exit_code == 0, result.output
     analysis = json.loads((tmp_path / "an" / "analysis.json").read_text())
     assert len(analysis["nonlocality_per_layer"]) == 2 and len(analysis["gates"]) == 1
-    assert (tmp_path / "an" / "gates.png").exists() and (tmp_path / "an" / "nonlocality_per_layer.csv").exists()
-    result = runner.invoke(app, ["train", "--out", str(out), "--epochs", "1"])  # refuses to overwrite
+    assert (tmp_path / "an" / "gates.png").exists() and (
+        tmp_path / "an" / "nonlocality_per_layer.csv"
+    ).exists()
+    result = runner.invoke(
+        app, ["train", "--out", str(out), "--epochs", "1"]
+    )  # refuses to overwrite
     assert result.exit_code != 0 and "already holds a run" in str(result.exception)
     result = runner.invoke(app, ["train", "--dataset", "mnist-typo", "--out", str(tmp_path / "x")])
     assert "unknown dataset" in str(result.exception)
@@ -99,13 +142,22 @@ def test_cli_train_eval_analyze(tmp_path):
 def test_reproduce_full_scale_prints_commands(tmp_path):
     result = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path)])
     assert result.exit_code == 0
-    assert "torchrun" in result.output and "--sampling-ratio 0.1" in result.output and "73.1" in result.output
+    assert (
+        "torchrun" in result.output
+        and "--sampling-ratio 0.1" in result.output
+        and "73.1" in result.output
+    )
     assert json.loads((tmp_path / "manifest.json").read_text())
 
 
 def test_per_class_prefix_keeps_first_images_in_order():
     targets = [0, 1, 0, 1, 0, 2, 1, 0]
-    assert per_class_prefix(targets, 0.5) == [0, 1, 2, 5]  # floor(0.5 n_c); class 2 keeps its only one
+    assert per_class_prefix(targets, 0.5) == [
+        0,
+        1,
+        2,
+        5,
+    ]  # floor(0.5 n_c); class 2 keeps its only one
     assert per_class_prefix(targets, 1.0) == list(range(8))
     with pytest.raises(ValueError):
         per_class_prefix(targets, 0.0)
@@ -128,7 +180,12 @@ def test_weight_decay_groups_and_schedule():
     decay, no_decay = param_groups(model, 0.05)
     names = {id(p): n for n, p in model.named_parameters()}
     no_decay_names = {names[id(p)] for p in no_decay["params"]}
-    assert {"pos_embed", "cls_token", "blocks.0.attn.gating_param", "blocks.0.norm1.weight"} <= no_decay_names
+    assert {
+        "pos_embed",
+        "cls_token",
+        "blocks.0.attn.gating_param",
+        "blocks.0.norm1.weight",
+    } <= no_decay_names
     assert "blocks.0.attn.pos_proj.weight" in {names[id(p)] for p in decay["params"]}
     cfg = TrainConfig(epochs=10, warmup_epochs=2, lr=1.0, warmup_lr=0.0, min_lr=0.0)
     assert [lr_at_epoch(cfg, e, 1.0) for e in (0, 1)] == [0.0, 0.5]
@@ -138,7 +195,11 @@ def test_weight_decay_groups_and_schedule():
 
 
 def test_ema_and_frozen_gates_run(tmp_path):
-    final = train(micro_cfg(tmp_path / "ema", epochs=1, ema=True, ema_decay=0.5, freeze_gates=True, gate_init=0.0))
+    final = train(
+        micro_cfg(
+            tmp_path / "ema", epochs=1, ema=True, ema_decay=0.5, freeze_gates=True, gate_init=0.0
+        )
+    )
     assert 0 <= final["ema_top1"] <= 100
     assert final["gates"] == [[0.5, 0.5, 0.5, 0.5]]  # frozen at lambda = 0
     state = torch.load(tmp_path / "ema" / "last.pt", weights_only=False)

@@ -8,16 +8,28 @@ from dltheory.core.errors import CheckpointError
 
 
 def small_spec(**kw):
-    base = dict(img_size=(32, 32), patch_size=4, num_heads=4, embed_dim_per_head=8, depth=3,
-                num_gpsa_layers=2, num_classes=10)
+    base = dict(
+        img_size=(32, 32),
+        patch_size=4,
+        num_heads=4,
+        embed_dim_per_head=8,
+        depth=3,
+        num_gpsa_layers=2,
+        num_classes=10,
+    )
     return ConViTSpec(**{**base, **kw})
 
 
 def test_load_pretrained_plain_and_wrapped(tmp_path):
     src = ConViT(small_spec())
     x = torch.randn(2, 3, 32, 32)
-    for i, obj in enumerate([src.state_dict(), {"model": src.state_dict()},
-                             {f"module.{k}": v for k, v in src.state_dict().items()}]):
+    for i, obj in enumerate(
+        [
+            src.state_dict(),
+            {"model": src.state_dict()},
+            {f"module.{k}": v for k, v in src.state_dict().items()},
+        ]
+    ):
         path = tmp_path / f"w{i}.pth"
         torch.save(obj, path)
         dst = load_pretrained(path, model=ConViT(small_spec()))
@@ -42,11 +54,19 @@ def test_mismatch_and_corrupt_files_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match=r"shape mismatch: .*blocks\.0\.attn\.gating_param"):
         load_pretrained(path, model=ConViT(small_spec(num_heads=2, embed_dim_per_head=16)))
     # the issue-#4 situation: another number of GPSA layers than the checkpoint's
-    with pytest.raises(CheckpointError, match=r"missing keys: blocks\.1\.attn\.qkv\.weight \| unexpected keys: blocks\.1\.attn\.gating_param"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"missing keys: blocks\.1\.attn\.qkv\.weight \| unexpected keys: blocks\.1\.attn\.gating_param",
+    ):
         load_pretrained(path, model=ConViT(small_spec(num_gpsa_layers=1)))
     with pytest.raises(CheckpointError, match="head.weight"):
         load_pretrained(path, model=ConViT(small_spec(num_classes=5)))
-    assert load_pretrained(path, model=ConViT(small_spec(num_classes=5)), reset_head=True).head.out_features == 5
+    assert (
+        load_pretrained(
+            path, model=ConViT(small_spec(num_classes=5)), reset_head=True
+        ).head.out_features
+        == 5
+    )
     bad = tmp_path / "corrupt.pth"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="corrupt.pth"):
@@ -63,8 +83,12 @@ def test_resize_pos_embed_identity_and_smooth_fields():
     torch.testing.assert_close(resize_pos_embed(const, (12, 10)), torch.full((1, 120, 3), 0.7))
     # down then compare with torch's own interpolate on the grid view (independent path)
     grid = pe.reshape(1, 8, 8, 5).permute(0, 3, 1, 2)
-    expected = torch.nn.functional.interpolate(grid, size=(4, 6), mode="bicubic", align_corners=False)
-    torch.testing.assert_close(resize_pos_embed(pe, (4, 6)), expected.permute(0, 2, 3, 1).reshape(1, 24, 5))
+    expected = torch.nn.functional.interpolate(
+        grid, size=(4, 6), mode="bicubic", align_corners=False
+    )
+    torch.testing.assert_close(
+        resize_pos_embed(pe, (4, 6)), expected.permute(0, 2, 3, 1).reshape(1, 24, 5)
+    )
     with pytest.raises(ValueError, match="square"):
         resize_pos_embed(torch.randn(1, 10, 4), (4, 4))
 

@@ -29,8 +29,9 @@ CASES = [
 
 def _conv(case, dtype=torch.float64):
     c_in, c_out, k, s, p, d, groups, bias, _ = case
-    return nn.Conv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, groups=groups, bias=bias,
-                     dtype=dtype)
+    return nn.Conv2d(
+        c_in, c_out, k, stride=s, padding=p, dilation=d, groups=groups, bias=bias, dtype=dtype
+    )
 
 
 def _reference(conv, x, weight=None):

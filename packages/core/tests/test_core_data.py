@@ -118,7 +118,11 @@ def test_torchvision_tensors_layout(tmp_path, monkeypatch):
         "cifar10": (np.random.randint(0, 256, (5, 32, 32, 3), dtype=np.uint8), (5, 3, 32, 32)),
     }
     for name, (array, shape) in cases.items():
-        monkeypatch.setattr(data_module, "load_torchvision_dataset", lambda *a, array=array, **k: Stored(array, list(range(5))))
+        monkeypatch.setattr(
+            data_module,
+            "load_torchvision_dataset",
+            lambda *a, array=array, **k: Stored(array, list(range(5))),
+        )
         x, y = data_module.load_torchvision_tensors(name, tmp_path, limit=3)
         assert x.shape == (3, *shape[1:]) and x.dtype == torch.float32 and float(x.max()) <= 1.0
         assert y.tolist() == [0, 1, 2]

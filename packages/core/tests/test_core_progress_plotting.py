@@ -44,14 +44,18 @@ def test_rich_bar_on_a_terminal():
 def test_save_figure_writes_png_and_csv(tmp_path):
     fig, ax = new_figure()
     ax.plot([1, 2, 3], [4, 5, 6])
-    png = save_figure(fig, tmp_path / "sub" / "curve", data={"x": [1, 2, 3], "y": [4, 5, 6], "z": [7]})
+    png = save_figure(
+        fig, tmp_path / "sub" / "curve", data={"x": [1, 2, 3], "y": [4, 5, 6], "z": [7]}
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.reader((tmp_path / "sub" / "curve.csv").open()))
     assert rows == [["x", "y", "z"], ["1", "4", "7"], ["2", "5", ""], ["3", "6", ""]]
 
 
 def test_save_table_and_report(tmp_path):
-    md = save_table([{"model": "a", "acc": 0.91234}, {"model": "b", "acc": 0.5, "extra": 1}], tmp_path / "t")
+    md = save_table(
+        [{"model": "a", "acc": 0.91234}, {"model": "b", "acc": 0.5, "extra": 1}], tmp_path / "t"
+    )
     assert "| model | acc | extra |" in md and "0.9123" in md
     assert json.loads((tmp_path / "t.json").read_text())[1]["extra"] == 1
     report = ReproduceReport(tmp_path, "Title")

@@ -16,7 +16,11 @@ def square(config):
 def test_grid_product_and_base():
     configs = grid({"offset": 1}, x=[1, 2], w=["a", "b", "c"])
     assert len(configs) == 6
-    assert configs[0] == {"offset": 1, "x": 1, "w": "a"} and configs[-1] == {"offset": 1, "x": 2, "w": "c"}
+    assert configs[0] == {"offset": 1, "x": 1, "w": "a"} and configs[-1] == {
+        "offset": 1,
+        "x": 2,
+        "w": "c",
+    }
     with pytest.raises(ConfigError, match="empty"):
         grid(x=[])
 
@@ -28,7 +32,8 @@ def importable_square(tmp_path, monkeypatch):
     folder = tmp_path / "fn"
     folder.mkdir()
     (folder / "sweep_square_fn.py").write_text(
-        "def square(config):\n    return {'y': config['x'] ** 2 + config.get('offset', 0)}\n")
+        "def square(config):\n    return {'y': config['x'] ** 2 + config.get('offset', 0)}\n"
+    )
     monkeypatch.syspath_prepend(str(folder))
     return importlib.import_module("sweep_square_fn").square
 
@@ -45,5 +50,11 @@ def test_serial_and_local_pool_agree_and_keep_order(importable_square):
 
 @pytest.mark.skipif(importlib.util.find_spec("submitit") is None, reason="submitit not installed")
 def test_submitit_local_executor(tmp_path):
-    results = run_sweep(square, grid(x=[2, 4]), executor="submitit", slurm={"cluster": "local", "timeout_min": 5}, folder=tmp_path)
+    results = run_sweep(
+        square,
+        grid(x=[2, 4]),
+        executor="submitit",
+        slurm={"cluster": "local", "timeout_min": 5},
+        folder=tmp_path,
+    )
     assert [r["y"] for r in results] == [4, 16]

@@ -36,7 +36,7 @@ class _TinyDFAOutput(torch.autograd.Function):
     def backward(ctx, grad_output):
         projection = grad_output @ ctx.feedback  # one GEMM with a shared C x max_width matrix
         for point in ctx.points:  # prefix slice per layer, one backward call each
-            point.backward(projection[:, :point.shape[1]])
+            point.backward(projection[:, : point.shape[1]])
         return grad_output, None, None
 
 
@@ -46,7 +46,7 @@ class TinyDFAStyleMLP(nn.Module):
         dims = [IN] + [WIDTH] * DEPTH
         self.layers = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(dims, dims[1:]))
         self.head = nn.Linear(WIDTH, OUT, bias=False)
-        self.register_buffer("feedback", (2 * torch.rand(OUT, WIDTH) - 1) / WIDTH ** 0.5)
+        self.register_buffer("feedback", (2 * torch.rand(OUT, WIDTH) - 1) / WIDTH**0.5)
 
     def forward(self, x):
         points = []
@@ -72,7 +72,7 @@ def make_variant(name: str, device, return_model: bool = False):
     if name == "bp (ours)":
         model = mlp(IN, [WIDTH] * DEPTH, OUT, mode="bp")
     elif name == "dfa (ours)":
-        model = mlp(IN, [WIDTH] * DEPTH, OUT, mode="dfa", feedback_scale=WIDTH ** -0.5)
+        model = mlp(IN, [WIDTH] * DEPTH, OUT, mode="dfa", feedback_scale=WIDTH**-0.5)
     elif name == "dfa (TinyDFA-style hooks)":
         model = TinyDFAStyleMLP()
     elif name == "bp (plain nn.Sequential)":
@@ -104,8 +104,13 @@ def make_variant(name: str, device, return_model: bool = False):
     return step
 
 
-VARIANTS = ["bp (ours)", "dfa (ours)", "dfa (TinyDFA-style hooks)", "bp (plain nn.Sequential)",
-            "dfa (biotorch)"]
+VARIANTS = [
+    "bp (ours)",
+    "dfa (ours)",
+    "dfa (TinyDFA-style hooks)",
+    "bp (plain nn.Sequential)",
+    "dfa (biotorch)",
+]
 BATCH = 256
 
 
@@ -127,7 +132,7 @@ def saved_activation_mb(name: str, device) -> float:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = model(x, y, F.cross_entropy) if bio else model(x)
         F.cross_entropy(out, y)
-    return sum(seen.values()) / 2 ** 20
+    return sum(seen.values()) / 2**20
 
 
 def gflop_per_step(step) -> float:
@@ -149,8 +154,9 @@ def interleaved_times(steps: dict, repeats: int, number: int, device) -> dict[st
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            times[name].append(time_callable(step, repeats=1, warmup=1, number=number,
-                                             device=device)["median_s"])
+            times[name].append(
+                time_callable(step, repeats=1, warmup=1, number=number, device=device)["median_s"]
+            )
     return times
 
 
@@ -161,8 +167,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                             "bench_dfa_step.json"))
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "bench_dfa_step.json")
+    )
     args = parser.parse_args()
     BATCH = args.batch
     torch.set_num_threads(args.threads)
@@ -175,30 +182,50 @@ def main() -> None:
                 steps[name]()
         except Exception as exc:  # biotorch missing or incompatible: report, do not hide
             steps.pop(name, None)
-            rows.append({"variant": name, "ms_per_step": None, "ratio_vs_our_bp": None,
-                         "gflop_per_step": None, "saved_for_backward_mb": None, "peak_cuda_mb": None,
-                         "note": f"unavailable: {exc}".splitlines()[0]})
+            rows.append(
+                {
+                    "variant": name,
+                    "ms_per_step": None,
+                    "ratio_vs_our_bp": None,
+                    "gflop_per_step": None,
+                    "saved_for_backward_mb": None,
+                    "peak_cuda_mb": None,
+                    "note": f"unavailable: {exc}".splitlines()[0],
+                }
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         times = interleaved_times(steps, args.repeats, 5, device)
         anchor = statistics.median(times["bp (ours)"])
         for name in steps:
             med = statistics.median(times[name])
-            rows.append({"variant": name, "ms_per_step": round(1e3 * med, 1),
-                         "ratio_vs_our_bp": round(med / anchor, 3),
-                         "gflop_per_step": round(gflop_per_step(steps[name]), 2),
-                         "saved_for_backward_mb": round(saved_activation_mb(name, device), 1),
-                         "peak_cuda_mb": (round(peak_memory_mb(steps[name], device), 1)
-                                          if device.type == "cuda" else None),
-                         "note": ""})
-    title = (f"MLP {IN}-{'x'.join([str(WIDTH)] * DEPTH)}-{OUT}, batch {BATCH}, "
-             f"{device.type}, {args.threads} threads")
+            rows.append(
+                {
+                    "variant": name,
+                    "ms_per_step": round(1e3 * med, 1),
+                    "ratio_vs_our_bp": round(med / anchor, 3),
+                    "gflop_per_step": round(gflop_per_step(steps[name]), 2),
+                    "saved_for_backward_mb": round(saved_activation_mb(name, device), 1),
+                    "peak_cuda_mb": (
+                        round(peak_memory_mb(steps[name], device), 1)
+                        if device.type == "cuda"
+                        else None
+                    ),
+                    "note": "",
+                }
+            )
+    title = (
+        f"MLP {IN}-{'x'.join([str(WIDTH)] * DEPTH)}-{OUT}, batch {BATCH}, "
+        f"{device.type}, {args.threads} threads"
+    )
     table = write_bench(rows, args.out, title=title)
     print(table)
     by = {r["variant"]: r["ms_per_step"] for r in rows}
     if by.get("dfa (ours)") and by.get("dfa (biotorch)"):
-        print(f"\nour DFA / our BP = {by['dfa (ours)'] / by['bp (ours)']:.3f}; "
-              f"biotorch DFA / our DFA = {by['dfa (biotorch)'] / by['dfa (ours)']:.2f}")
+        print(
+            f"\nour DFA / our BP = {by['dfa (ours)'] / by['bp (ours)']:.3f}; "
+            f"biotorch DFA / our DFA = {by['dfa (biotorch)'] / by['dfa (ours)']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ def test_conv_to_dense_reproduces_the_conv():
     conv = net.blocks[0][0]
     x = torch.randn(4, 2, 6, 6)
     dense = conv_to_dense(conv, (2, 6, 6))
-    torch.testing.assert_close(x.flatten(1) @ dense.T, F.conv2d(x, conv.weight, padding=1)
-                               .flatten(1))
+    torch.testing.assert_close(
+        x.flatten(1) @ dense.T, F.conv2d(x, conv.weight, padding=1).flatten(1)
+    )
     mask = conv_connectivity(conv, (2, 6, 6))
     assert torch.all((dense != 0) <= (mask > 0))
     assert int(mask.sum()) < mask.numel()  # padding corners see fewer inputs
@@ -48,8 +49,10 @@ def test_weight_alignment_matches_explicit_efcn_cosine():
     target2 = fb.dense_block(1).T @ fb.dense_block(0)  # B_2 B_1^T
     assert wa["wa_layer2"] == pytest.approx(_cos(dense2, target2), abs=1e-12)
     assert wa["wa_layer3"] == pytest.approx(_cos(net.head.weight, fb.dense_block(1)), abs=1e-12)
-    total = _cos(torch.cat([dense2.flatten(), net.head.weight.flatten()]),
-                 torch.cat([target2.flatten(), fb.dense_block(1).flatten()]))
+    total = _cos(
+        torch.cat([dense2.flatten(), net.head.weight.flatten()]),
+        torch.cat([target2.flatten(), fb.dense_block(1).flatten()]),
+    )
     assert wa["wa_total"] == pytest.approx(total, abs=1e-12)
 
 

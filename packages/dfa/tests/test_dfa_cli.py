@@ -22,16 +22,39 @@ def _metrics(folder):
 
 def test_train_dfa_on_digits_clearly_above_chance_then_resume(tmp_path):
     out = tmp_path / "run"
-    args = ["train", "--method", "dfa", "--width", "64", "--epochs", "3", "--log-points", "4",
-            "--out", str(out), "--device", "cpu", "--json"]
+    args = [
+        "train",
+        "--method",
+        "dfa",
+        "--width",
+        "64",
+        "--epochs",
+        "3",
+        "--log-points",
+        "4",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads(result.output.strip().splitlines()[-1])
     assert record["test_acc"] > 0.6  # chance is 0.1
     rows = _metrics(out)
     assert rows[0]["step"] == 0 and rows[-1]["step"] == record["step"]
-    for key in ("train_loss", "test_loss", "train_acc", "wa_layer2", "wa_layer3", "ga_layer1",
-                "ga_layer2", "ga_total", "update_cos_layer1"):
+    for key in (
+        "train_loss",
+        "test_loss",
+        "train_acc",
+        "wa_layer2",
+        "wa_layer3",
+        "ga_layer1",
+        "ga_layer2",
+        "ga_total",
+        "update_cos_layer1",
+    ):
         assert key in rows[-1]
     assert json.loads((out / "config.json").read_text())["method"] == "dfa"
     assert (out / "last.pt").exists()
@@ -44,44 +67,80 @@ def test_train_dfa_on_digits_clearly_above_chance_then_resume(tmp_path):
 
 def test_fa_and_bp_cnn_train(tmp_path):
     for method in ("fa", "bp"):
-        rec = train(TrainConfig(model="cnn", width=4, method=method, epochs=0.5, log_points=2),
-                    tmp_path / method, device="cpu", quiet=True)
+        rec = train(
+            TrainConfig(model="cnn", width=4, method=method, epochs=0.5, log_points=2),
+            tmp_path / method,
+            device="cpu",
+            quiet=True,
+        )
         assert rec["test_acc"] > 0.1
         assert ("ga_total" in rec) == (method == "fa")
 
 
 def test_nan_stops_the_run_keeping_the_checkpoint(tmp_path):
-    cfg = TrainConfig(dataset="random", method="bp", lr=1e8, momentum=0.0, epochs=3,
-                      log_points=2, width=32)
+    cfg = TrainConfig(
+        dataset="random", method="bp", lr=1e8, momentum=0.0, epochs=3, log_points=2, width=32
+    )
     with pytest.raises(NonFiniteLossError, match="last.pt"):
         train(cfg, tmp_path / "nan", device="cpu", quiet=True)
     assert (tmp_path / "nan" / "last.pt").exists()
 
 
 def test_theory_and_linear_commands(tmp_path):
-    result = runner.invoke(app, ["theory", "--N", "200", "--time", "2", "--out",
-                                 str(tmp_path / "th"), "--json"])
+    result = runner.invoke(
+        app, ["theory", "--N", "200", "--time", "2", "--out", str(tmp_path / "th"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(result.output.strip().splitlines()[-1])
     assert record["max_rel_err_sim_vs_ode"] < 0.05
     assert (tmp_path / "th" / "theory_dfa.csv").exists()
-    result = runner.invoke(app, ["linear", "--grid", "0.5,1.0", "--label-noise", "0.5",
-                                 "--width", "32", "--steps", "50", "--out", str(tmp_path / "li")])
+    result = runner.invoke(
+        app,
+        [
+            "linear",
+            "--grid",
+            "0.5,1.0",
+            "--label-noise",
+            "0.5",
+            "--width",
+            "32",
+            "--steps",
+            "50",
+            "--out",
+            str(tmp_path / "li"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(json.loads((tmp_path / "li" / "linear.json").read_text())) == 5
 
 
 def test_bad_flag_is_one_line_error():
-    proc = subprocess.run([sys.executable, "-m", "dltheory.dfa", "train", "--method", "sgd"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dltheory.dfa", "train", "--method", "sgd"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "method" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_sweep_runs_a_grid_of_train_runs(tmp_path):
-    result = runner.invoke(app, ["sweep", "--param", "method=dfa,bp", "--param", "epochs=0.5",
-                                 "--param", "width=16", "--out", str(tmp_path / "sw")])
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            "--param",
+            "method=dfa,bp",
+            "--param",
+            "epochs=0.5",
+            "--param",
+            "width=16",
+            "--out",
+            str(tmp_path / "sw"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert [r["method"] for r in rows] == ["dfa", "bp"]

@@ -89,14 +89,22 @@ def _unfold_weight_grad(delta, x, kernel):
     """dL/dW[o, i, kh, kw] = sum_{n, p} delta[n, o, p] * patch[n, (i, kh, kw), p], via unfold."""
     patches = F.unfold(x, kernel)  # (N, C_in*k*k, P)
     return torch.einsum("nop,nkp->ok", delta.flatten(2), patches).reshape(
-        delta.shape[1], x.shape[1], kernel, kernel)
+        delta.shape[1], x.shape[1], kernel, kernel
+    )
 
 
 @pytest.mark.parametrize("conv_feedback", ["dense", "channel"])
 def test_cnn_dfa_updates_match_per_layer_formula(conv_feedback):
     torch.manual_seed(2)
-    net = convnet((2, 7, 7), channels=3, n_conv=2, n_outputs=4, kernel_size=3,
-                  activation="tanh", conv_feedback=conv_feedback)
+    net = convnet(
+        (2, 7, 7),
+        channels=3,
+        n_conv=2,
+        n_outputs=4,
+        kernel_size=3,
+        activation="tanh",
+        conv_feedback=conv_feedback,
+    )
     x, target = torch.randn(5, 2, 7, 7), torch.randint(0, 4, (5,))
     convs = [b[0] for b in net.blocks]
     acts, pre = [x], []
@@ -113,8 +121,9 @@ def test_cnn_dfa_updates_match_per_layer_formula(conv_feedback):
         if conv_feedback == "channel":  # one feedback value per channel, same over space
             assert torch.allclose(signal, signal[:, :, :1, :1].expand_as(signal))
         delta = signal * _tanh_prime(pre[i])
-        torch.testing.assert_close(conv.weight.grad, _unfold_weight_grad(delta, acts[i], 3),
-                                   rtol=1e-11, atol=1e-12)
+        torch.testing.assert_close(
+            conv.weight.grad, _unfold_weight_grad(delta, acts[i], 3), rtol=1e-11, atol=1e-12
+        )
 
 
 def test_cnn_fa_matches_transposed_conv_with_feedback_kernel():
@@ -204,8 +213,13 @@ def test_feedback_shared_across_weight_seeds_and_restored_from_state_dict():
     assert torch.equal(a.feedback.feedback, b.feedback.feedback)
     assert not torch.equal(a.weight_layers[0].weight, b.weight_layers[0].weight)
     fresh = attach_feedback(
-        type(a)(copy.deepcopy(list(a.blocks)), copy.deepcopy(a.head),
-                DirectFeedback(3, feedback_seed=99), flatten_input=True))
+        type(a)(
+            copy.deepcopy(list(a.blocks)),
+            copy.deepcopy(a.head),
+            DirectFeedback(3, feedback_seed=99),
+            flatten_input=True,
+        )
+    )
     fresh.load_state_dict(b.state_dict())
     assert torch.equal(fresh.feedback.feedback, b.feedback.feedback)
 

@@ -31,8 +31,13 @@ def test_reproduce_quick_writes_figures_and_manifest(tmp_path):
     from dltheory.dfa.reproduce import reproduce
 
     manifest = json.loads(reproduce(tmp_path, quick=True).read_text())
-    for name in ("align_then_memorise", "layerwise_alignment", "degeneracy_breaking",
-                 "alignment_vs_conditioning", "cnn_alignment"):
+    for name in (
+        "align_then_memorise",
+        "layerwise_alignment",
+        "degeneracy_breaking",
+        "alignment_vs_conditioning",
+        "cnn_alignment",
+    ):
         assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.csv").exists()
     text = json.dumps(manifest)
     assert "degeneracy_dfa_cos_total" in text and "linear_corr_logcond_wa" in text

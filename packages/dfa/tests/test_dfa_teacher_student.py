@@ -30,11 +30,14 @@ def test_erf_integrals_match_monte_carlo():
     se = 4e-3  # ~4 Monte-Carlo standard errors at 1e6 samples
     assert i2_matrix(cov)[0, 3] == pytest.approx(np.mean(gu[:, 0] * gu[:, 3]), abs=se)
     assert i3_tensor(cov, 2)[1, 0, 2] == pytest.approx(
-        np.mean(gpu[:, 1] * u[:, 0] * gu[:, 2]), abs=se)
+        np.mean(gpu[:, 1] * u[:, 0] * gu[:, 2]), abs=se
+    )
     assert i4_tensor(cov, 2)[0, 1, 2, 3] == pytest.approx(
-        np.mean(gpu[:, 0] * gpu[:, 1] * gu[:, 2] * gu[:, 3]), abs=se)
+        np.mean(gpu[:, 0] * gpu[:, 1] * gu[:, 2] * gu[:, 3]), abs=se
+    )
     assert i4_tensor(cov, 2)[1, 1, 3, 3] == pytest.approx(
-        np.mean(gpu[:, 1] ** 2 * gu[:, 3] ** 2), abs=se)
+        np.mean(gpu[:, 1] ** 2 * gu[:, 3] ** 2), abs=se
+    )
     assert j2_matrix(cov, 2)[0, 1] == pytest.approx(np.mean(gpu[:, 0] * gpu[:, 1]), abs=se)
 
 
@@ -46,7 +49,8 @@ def test_generalisation_error_matches_a_fresh_test_set():
     x = rng.standard_normal((200_000, 50))
     err = g(x @ st.teacher_w.T / np.sqrt(50)) @ st.teacher_a - g(x @ st.w.T / np.sqrt(50)) @ st.v
     assert generalisation_error(q, r, t, st.v, st.teacher_a) == pytest.approx(
-        0.5 * np.mean(err ** 2), rel=0.02)
+        0.5 * np.mean(err**2), rel=0.02
+    )
 
 
 def test_dfa_simulation_tracks_the_ode_and_aligns():

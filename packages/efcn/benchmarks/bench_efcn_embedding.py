@@ -54,7 +54,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "bench_efcn_embedding.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).with_name("results") / "bench_efcn_embedding.json",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,30 +72,70 @@ def main() -> None:
     for site in sites:
         g, w = site.geometry, site.conv.weight.detach()
         dense, mine, scattered = (torch.zeros(g.n_out, g.n_in) for _ in range(3))
-        loop = time_callable(lambda d=dense, g=g, w=w: loop_fill(d, g, w), repeats=args.repeats)["median_s"]
-        ours = time_callable(lambda d=mine, g=g, w=w: ours_fill(d, g, w), repeats=args.repeats)["median_s"]
-        scatter = time_callable(lambda d=scattered, g=g, w=w: scatter_fill(d, g, w), repeats=args.repeats)["median_s"]
+        loop = time_callable(lambda d=dense, g=g, w=w: loop_fill(d, g, w), repeats=args.repeats)[
+            "median_s"
+        ]
+        ours = time_callable(lambda d=mine, g=g, w=w: ours_fill(d, g, w), repeats=args.repeats)[
+            "median_s"
+        ]
+        scatter = time_callable(
+            lambda d=scattered, g=g, w=w: scatter_fill(d, g, w), repeats=args.repeats
+        )["median_s"]
         # same matrix from all three (the loop also writes filter values on padding columns)
         live = g.live_column_mask()
         assert torch.equal(dense[:, live], mine[:, live]) and torch.equal(scattered, mine)
-        loop_total, ours_total, scatter_total = loop_total + loop, ours_total + ours, scatter_total + scatter
-        rows.append({"task": f"fill {site.name} ({g.n_out}x{g.n_in})", "anchor": "authors' loop",
-                     "anchor_s": loop, "ours_s": ours, "speedup": loop / ours})
-    rows.append({"task": "fill all conv layers", "anchor": "authors' loop", "anchor_s": loop_total,
-                 "ours_s": ours_total, "speedup": loop_total / ours_total})
-    rows.append({"task": "fill all conv layers", "anchor": "index tensors + one scatter",
-                 "anchor_s": scatter_total, "ours_s": ours_total, "speedup": scatter_total / ours_total})
+        loop_total, ours_total, scatter_total = (
+            loop_total + loop,
+            ours_total + ours,
+            scatter_total + scatter,
+        )
+        rows.append(
+            {
+                "task": f"fill {site.name} ({g.n_out}x{g.n_in})",
+                "anchor": "authors' loop",
+                "anchor_s": loop,
+                "ours_s": ours,
+                "speedup": loop / ours,
+            }
+        )
+    rows.append(
+        {
+            "task": "fill all conv layers",
+            "anchor": "authors' loop",
+            "anchor_s": loop_total,
+            "ours_s": ours_total,
+            "speedup": loop_total / ours_total,
+        }
+    )
+    rows.append(
+        {
+            "task": "fill all conv layers",
+            "anchor": "index tensors + one scatter",
+            "anchor_s": scatter_total,
+            "ours_s": ours_total,
+            "speedup": scatter_total / ours_total,
+        }
+    )
+
     def authors_embed():
         for site in sites:
             g = site.geometry
             loop_fill(torch.zeros(g.n_out, g.n_in), g, site.conv.weight.detach())
 
     authors = time_callable(authors_embed, repeats=args.repeats)["median_s"]
-    full = time_callable(lambda: embed(cnn, shape, fold_padding=False), repeats=args.repeats)["median_s"]
+    full = time_callable(lambda: embed(cnn, shape, fold_padding=False), repeats=args.repeats)[
+        "median_s"
+    ]
     n_dense = plan_embedding(cnn, shape, fold_padding=False).dense_params
-    rows.append({"task": f"whole eFCN incl. allocating {n_dense / 1e6:.1f}M params",
-                 "anchor": "authors' zeros + loop", "anchor_s": authors, "ours_s": full,
-                 "speedup": authors / full})
+    rows.append(
+        {
+            "task": f"whole eFCN incl. allocating {n_dense / 1e6:.1f}M params",
+            "anchor": "authors' zeros + loop",
+            "anchor_s": authors,
+            "ours_s": full,
+            "speedup": authors / full,
+        }
+    )
 
     efcn = embed(cnn, shape, fold_padding=True)
     x, y = torch.randn(args.batch, *shape), torch.randint(0, 10, (args.batch,))
@@ -105,10 +149,23 @@ def main() -> None:
     step_s = time_callable(step, repeats=args.repeats)["median_s"]
     dev_s = time_callable(lambda: deviation(efcn), repeats=args.repeats)["median_s"]
     n_params = sum(p.numel() for p in efcn.parameters())
-    rows.append({"task": f"deviation(efcn) vs 1 SGD step, batch {args.batch} ({n_params / 1e6:.1f}M params)",
-                 "anchor": "SGD step", "anchor_s": step_s, "ours_s": dev_s, "speedup": step_s / dev_s})
-    print(write_bench(rows, args.out, title=f"eFCN embedding and deviation (vanilla CNN, {args.channels} channels, "
-                                           f"{torch.get_num_threads()} threads)"))
+    rows.append(
+        {
+            "task": f"deviation(efcn) vs 1 SGD step, batch {args.batch} ({n_params / 1e6:.1f}M params)",
+            "anchor": "SGD step",
+            "anchor_s": step_s,
+            "ours_s": dev_s,
+            "speedup": step_s / dev_s,
+        }
+    )
+    print(
+        write_bench(
+            rows,
+            args.out,
+            title=f"eFCN embedding and deviation (vanilla CNN, {args.channels} channels, "
+            f"{torch.get_num_threads()} threads)",
+        )
+    )
     print(f"\nwrote {args.out}")
 
 

@@ -40,24 +40,34 @@ def _architectures():
     return {
         "stride-pad-bias": (
             lambda: nn.Sequential(
-                nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(4, 5, 3, stride=1, padding=2), nn.Flatten(), nn.Linear(5 * 8 * 7, 3),
+                nn.Conv2d(3, 4, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(4, 5, 3, stride=1, padding=2),
+                nn.Flatten(),
+                nn.Linear(5 * 8 * 7, 3),
             ),
             (3, 11, 9),
         ),
         "dilation-nobias-asym-zeropad-avgpool": (
             lambda: nn.Sequential(
-                nn.ZeroPad2d((1, 2, 0, 3)), nn.Conv2d(2, 3, 3, dilation=2, bias=False), nn.ReLU(),
-                nn.AvgPool2d(2), nn.Conv2d(3, 2, (2, 3), stride=(1, 2), padding="valid"),
-                nn.Dropout(0.3), nn.Flatten(),
+                nn.ZeroPad2d((1, 2, 0, 3)),
+                nn.Conv2d(2, 3, 3, dilation=2, bias=False),
+                nn.ReLU(),
+                nn.AvgPool2d(2),
+                nn.Conv2d(3, 2, (2, 3), stride=(1, 2), padding="valid"),
+                nn.Dropout(0.3),
+                nn.Flatten(),
             ),
             (2, 12, 10),
         ),
         "same-padding-rect-kernel-nested": (
             lambda: nn.Sequential(
                 nn.Sequential(nn.Conv2d(1, 3, (3, 5), padding="same"), nn.ReLU()),
-                nn.MaxPool2d(2), nn.ZeroPad2d(1), nn.Conv2d(3, 3, 2, stride=2, padding=1),
-                nn.Flatten(), nn.Linear(48, 2),
+                nn.MaxPool2d(2),
+                nn.ZeroPad2d(1),
+                nn.Conv2d(3, 3, 2, stride=2, padding=1),
+                nn.Flatten(),
+                nn.Linear(48, 2),
             ),
             (1, 8, 11),
         ),
@@ -124,8 +134,9 @@ def test_dense_matrix_equals_conv_jacobian(conv, shape, fold):
         )
     else:
         padded = nn.functional.pad(x, padding)
-        bare = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                         0, conv.dilation).double()
+        bare = nn.Conv2d(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, conv.dilation
+        ).double()
         bare.load_state_dict(conv.state_dict())
         jac = torch.autograd.functional.jacobian(lambda v: bare(v).flatten(), padded).reshape(
             layer.geometry.n_out, -1
@@ -133,8 +144,10 @@ def test_dense_matrix_equals_conv_jacobian(conv, shape, fold):
         # the authors' layout writes filter values on padding columns too; ours keeps them zero
         jac[:, ~layer.geometry.live_column_mask()] = 0
     assert torch.equal(layer.weight.detach(), jac)
-    assert torch.equal(layer.bias.detach(), conv.bias.detach().repeat_interleave(
-        layer.geometry.out_h * layer.geometry.out_w))
+    assert torch.equal(
+        layer.bias.detach(),
+        conv.bias.detach().repeat_interleave(layer.geometry.out_h * layer.geometry.out_w),
+    )
 
 
 def test_paper_parameter_counts_without_allocating():
@@ -143,8 +156,11 @@ def test_paper_parameter_counts_without_allocating():
     assert count_params(vanilla) == 143_178
     authors = plan_embedding(vanilla, (3, 32, 32), fold_padding=False)
     assert authors.dense_params == 110_606_602
-    assert [s.dense_params for s in authors.layers] == [18496 * 3888 + 18496, 4096 * 9216 + 4096,
-                                                        576 * 1600 + 576]
+    assert [s.dense_params for s in authors.layers] == [
+        18496 * 3888 + 18496,
+        4096 * 9216 + 4096,
+        576 * 1600 + 576,
+    ]
     # live parameters drop the columns that only ever see padding zeros: same as the folded layout
     folded = plan_embedding(vanilla, (3, 32, 32), fold_padding=True)
     assert authors.live_params == folded.dense_params < authors.dense_params

@@ -16,19 +16,50 @@ from dltheory.efcn.figures import read_metrics
 from dltheory.efcn.reproduce import findings
 from dltheory.efcn.training import TrainConfig, switch, switch_epochs, train_cnn
 
-TINY = TrainConfig(dataset="digits", data_size=120, model="vanilla-small", channels=3, epochs=2,
-                   batch_size=40, n_saves=2, device="cpu", threads=1)
+TINY = TrainConfig(
+    dataset="digits",
+    data_size=120,
+    model="vanilla-small",
+    channels=3,
+    epochs=2,
+    batch_size=40,
+    n_saves=2,
+    device="cpu",
+    threads=1,
+)
 
 
 def test_switch_epochs_follow_the_authors_logspace():
-    assert switch_epochs(100, 20) == [0, 1, 2, 3, 4, 5, 6, 8, 11, 14, 18, 23, 29, 37, 48, 61, 78, 100]
+    assert switch_epochs(100, 20) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        8,
+        11,
+        14,
+        18,
+        23,
+        29,
+        37,
+        48,
+        61,
+        78,
+        100,
+    ]
     assert switch_epochs(2, 2) == [0, 1, 2]
 
 
 def test_switch_starts_exactly_where_the_cnn_was(tmp_path):
     cnn = train_cnn(TINY, tmp_path / "cnn")
     assert sorted(p.name for p in (tmp_path / "cnn").glob("cnn_epoch*.pt")) == [
-        "cnn_epoch0000.pt", "cnn_epoch0001.pt", "cnn_epoch0002.pt"]
+        "cnn_epoch0000.pt",
+        "cnn_epoch0001.pt",
+        "cnn_epoch0002.pt",
+    ]
     cnn_rows = {r["epoch"]: r for r in read_metrics(tmp_path / "cnn")}
     result = switch(TINY, tmp_path / "cnn", 1, tmp_path / "efcn")
     rows = read_metrics(tmp_path / "efcn")
@@ -62,11 +93,22 @@ def test_nan_stops_and_keeps_last_checkpoint(tmp_path):
 
 def test_findings_compare_branches():
     def row(branch, t_w, acc, dev=0.0):
-        return {"branch": branch, "t_w": t_w, "seeds": 2, "final_test_acc_mean": acc,
-                "final_test_acc_std": 0.01, "final_deviation_mean": dev}
+        return {
+            "branch": branch,
+            "t_w": t_w,
+            "seeds": 2,
+            "final_test_acc_mean": acc,
+            "final_test_acc_std": 0.01,
+            "final_deviation_mean": dev,
+        }
 
-    rows = [row("cnn", "", 0.80), row("fcn", "", 0.70, 0.9), row("efcn", 0, 0.75, 0.1),
-            row("efcn", 3, 0.85, 0.05), row("efcn", 10, 0.80)]
+    rows = [
+        row("cnn", "", 0.80),
+        row("fcn", "", 0.70, 0.9),
+        row("efcn", 0, 0.75, 0.1),
+        row("efcn", 3, 0.85, 0.05),
+        row("efcn", 10, 0.80),
+    ]
     notes, metrics = findings(rows)
     assert metrics["best_intermediate_t_w"] == 3
     assert metrics["intermediate_t_w_beating_cnn"] == 1
@@ -77,15 +119,35 @@ def test_findings_compare_branches():
 
 def test_cli_tiny_sweep_end_to_end(tmp_path):
     config = tmp_path / "cfg.yaml"
-    config.write_text("epochs: 5\nchannels: 2\ndata_size: 90\nbatch_size: 45\nn_saves: 2\nthreads: 1\n")
+    config.write_text(
+        "epochs: 5\nchannels: 2\ndata_size: 90\nbatch_size: 45\nn_saves: 2\nthreads: 1\n"
+    )
     out = tmp_path / "sweep"
     runner = CliRunner()
-    res = runner.invoke(app, ["sweep", "--config", str(config), "--epochs", "2", "--out", str(out),
-                              "--device", "cpu", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "sweep",
+            "--config",
+            str(config),
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
     assert [(r["branch"], r["t_w"]) for r in rows] == [
-        ("cnn", ""), ("fcn", ""), ("efcn", 0), ("efcn", 1), ("efcn", 2)]
+        ("cnn", ""),
+        ("fcn", ""),
+        ("efcn", 0),
+        ("efcn", 1),
+        ("efcn", 2),
+    ]
     assert all(r["epochs"] == 2 for r in rows)  # the flag beat the file's epochs: 5
     assert rows[-1]["final_deviation"] == 0.0  # switched at the end: no FCN training
     assert rows[1]["final_deviation"] > 0.5  # the dense twin is far from the CNN subspace
@@ -93,8 +155,10 @@ def test_cli_tiny_sweep_end_to_end(tmp_path):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
         assert (out / "figures" / f"{name}.csv").exists()
     assert json.loads((out / "cnn" / "config.json").read_text())["channels"] == 2
-    res = runner.invoke(app, ["sweep", "--config", str(config), "--out", str(tmp_path / "bad"),
-                              "--switch-times", "4"])
+    res = runner.invoke(
+        app,
+        ["sweep", "--config", str(config), "--out", str(tmp_path / "bad"), "--switch-times", "4"],
+    )
     assert res.exit_code != 0 and "not CNN checkpoint epochs" in str(res.exception)
 
 
@@ -126,12 +190,37 @@ def test_mnist_t10k_with_the_authors_architecture(mnist_t10k_dir):
 
 def test_cli_train_then_switch_inherits_the_cnn_settings(tmp_path):
     runner = CliRunner()
-    args = ["--epochs", "2", "--channels", "2", "--data-size", "60", "--batch-size", "30",
-            "--n-saves", "2", "--threads", "1", "--device", "cpu"]
+    args = [
+        "--epochs",
+        "2",
+        "--channels",
+        "2",
+        "--data-size",
+        "60",
+        "--batch-size",
+        "30",
+        "--n-saves",
+        "2",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     res = runner.invoke(app, ["train", "--out", str(tmp_path / "cnn"), *args])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["switch", "--from", str(tmp_path / "cnn"), "--at", "1",
-                              "--out", str(tmp_path / "sw"), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "switch",
+            "--from",
+            str(tmp_path / "cnn"),
+            "--at",
+            "1",
+            "--out",
+            str(tmp_path / "sw"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     assert result["t_w"] == 1 and result["epoch"] == 2  # epochs=2 came from the CNN's config.json

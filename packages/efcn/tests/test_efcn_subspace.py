@@ -25,8 +25,13 @@ from dltheory.efcn import (
 
 def _small_cnn():
     return nn.Sequential(
-        nn.ZeroPad2d((1, 0, 2, 1)), nn.Conv2d(2, 3, 3, stride=2), nn.ReLU(),
-        nn.Conv2d(3, 2, 2, padding=1, dilation=2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 3),
+        nn.ZeroPad2d((1, 0, 2, 1)),
+        nn.Conv2d(2, 3, 3, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(3, 2, 2, padding=1, dilation=2),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8, 3),
     )
 
 
@@ -52,7 +57,9 @@ def test_zero_deviation_right_after_embedding(fold):
 
 def _projection_reference(geometry, dense, bias):
     """Least squares onto span{E(e_f)} built from unit filters: independent of orbit bookkeeping."""
-    n_filter = geometry.out_channels * geometry.in_channels * geometry.kernel[0] * geometry.kernel[1]
+    n_filter = (
+        geometry.out_channels * geometry.in_channels * geometry.kernel[0] * geometry.kernel[1]
+    )
     basis = []
     for f in range(n_filter + geometry.out_channels):
         w = torch.zeros(n_filter, dtype=torch.float64)
@@ -92,7 +99,7 @@ def test_projection_is_orthogonal_and_idempotent(fold):
         dev = layer_deviation(layer)
         expected = (theta - ref).norm() / theta.norm()
         assert dev.total == pytest.approx(float(expected), rel=1e-10)
-        assert dev.total ** 2 == pytest.approx(dev.off_local ** 2 + dev.unshared ** 2, rel=1e-12)
+        assert dev.total**2 == pytest.approx(dev.off_local**2 + dev.unshared**2, rel=1e-12)
         mask = locality_mask(g)
         off = w.clone()
         off[mask] = 0

@@ -47,20 +47,42 @@ def ensemble_rows(n_nets, width, depth, n_train, steps, repeats, dev) -> list[di
 
     def trainer_loop():
         for spec in specs:
-            EnsembleTrainer(StackedFC(d, [spec], depth, device=dev), data.x_train, data.y_train, cfg).run()
+            EnsembleTrainer(
+                StackedFC(d, [spec], depth, device=dev), data.x_train, data.y_train, cfg
+            ).run()
 
     def batched():
-        EnsembleTrainer(StackedFC(d, specs, depth, device=dev), data.x_train, data.y_train, cfg).run()
+        EnsembleTrainer(
+            StackedFC(d, specs, depth, device=dev), data.x_train, data.y_train, cfg
+        ).run()
 
     scenario = f"{n_nets} nets, L={depth}, h={width:g}, N={count_weights(d, width, depth)}, P={n_train}, {steps} steps"
-    anchor = time_callable(lambda: authors_loop(specs, d, depth, data, steps, dev), repeats=repeats,
-                           warmup=1, device=dev)["median_s"]
+    anchor = time_callable(
+        lambda: authors_loop(specs, d, depth, data, steps, dev),
+        repeats=repeats,
+        warmup=1,
+        device=dev,
+    )["median_s"]
     rows = []
-    for name, fn in [("authors loop (nn.Module + Adam, all points)", None),
-                     ("trainer, loop of E=1", trainer_loop), (f"trainer, batched E={n_nets}", batched)]:
-        t = anchor if fn is None else time_callable(fn, repeats=repeats, warmup=1, device=dev)["median_s"]
-        rows.append({"scenario": scenario, "method": name, "seconds": round(t, 4),
-                     "net-steps/s": round(n_nets * steps / t, 1), "speed-up": round(anchor / t, 2)})
+    for name, fn in [
+        ("authors loop (nn.Module + Adam, all points)", None),
+        ("trainer, loop of E=1", trainer_loop),
+        (f"trainer, batched E={n_nets}", batched),
+    ]:
+        t = (
+            anchor
+            if fn is None
+            else time_callable(fn, repeats=repeats, warmup=1, device=dev)["median_s"]
+        )
+        rows.append(
+            {
+                "scenario": scenario,
+                "method": name,
+                "seconds": round(t, 4),
+                "net-steps/s": round(n_nets * steps / t, 1),
+                "speed-up": round(anchor / t, 2),
+            }
+        )
     return rows
 
 
@@ -73,7 +95,9 @@ def late_training_rows(width, depth, n_train, steps, repeats, dev, unsat=0.1) ->
         net.weights[-1].mul_(50.0)  # large outputs: |f| > 1 almost everywhere
         f = net.forward(data.x_train)[0]
     y = torch.sign(f)
-    flip = torch.randperm(n_train, generator=torch.Generator().manual_seed(0))[: int(unsat * n_train)]
+    flip = torch.randperm(n_train, generator=torch.Generator().manual_seed(0))[
+        : int(unsat * n_train)
+    ]
     y[flip.to(dev)] *= -1
     state = net.state_dict()
     cfg = OptimConfig(lr=1e-6, max_steps=steps, nd_stop=-1)
@@ -93,10 +117,22 @@ def late_training_rows(width, depth, n_train, steps, repeats, dev, unsat=0.1) ->
     scenario = f"1 net late in training ({unsat:.0%} unsatisfied), L={depth}, h={width:g}, P={n_train}, {steps} steps"
     anchor = time_callable(authors, repeats=repeats, warmup=1, device=dev)["median_s"]
     t = time_callable(ours, repeats=repeats, warmup=1, device=dev)["median_s"]
-    return [{"scenario": scenario, "method": "authors loop (Adam on all points)", "seconds": round(anchor, 4),
-             "net-steps/s": round(steps / anchor, 1), "speed-up": 1.0},
-            {"scenario": scenario, "method": "trainer (gradient on unsatisfied points)", "seconds": round(t, 4),
-             "net-steps/s": round(steps / t, 1), "speed-up": round(anchor / t, 2)}]
+    return [
+        {
+            "scenario": scenario,
+            "method": "authors loop (Adam on all points)",
+            "seconds": round(anchor, 4),
+            "net-steps/s": round(steps / anchor, 1),
+            "speed-up": 1.0,
+        },
+        {
+            "scenario": scenario,
+            "method": "trainer (gradient on unsatisfied points)",
+            "seconds": round(t, 4),
+            "net-steps/s": round(steps / t, 1),
+            "speed-up": round(anchor / t, 2),
+        },
+    ]
 
 
 def main() -> None:
@@ -105,7 +141,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "bench_jamming_ensemble.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).with_name("results") / "bench_jamming_ensemble.json",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)

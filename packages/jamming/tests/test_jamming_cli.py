@@ -11,9 +11,29 @@ runner = CliRunner()
 
 def test_nstar_end_to_end_tiny(tmp_path):
     out = tmp_path / "ns"
-    res = runner.invoke(app, ["nstar", "-P", "40", "--d", "4", "--max-steps", "400", "--n-grid", "4",
-                              "--max-factor", "4", "--min-factor", "0.1", "--n-bisect", "2",
-                              "--out", str(out), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "nstar",
+            "-P",
+            "40",
+            "--d",
+            "4",
+            "--max-steps",
+            "400",
+            "--n-grid",
+            "4",
+            "--max-factor",
+            "4",
+            "--min-factor",
+            "0.1",
+            "--n-bisect",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output.strip().splitlines()[-1])
     assert summary["status"] == "bracketed"
@@ -29,17 +49,47 @@ def test_nstar_end_to_end_tiny(tmp_path):
 
 def test_train_checkpoints_and_resumes(tmp_path):
     out = tmp_path / "run"
-    args = ["train", "-P", "30", "--d", "4", "--width", "3", "--width", "9", "--n-seeds", "2",
-            "--max-steps", "60", "--checkpoint-every", "30", "--out", str(out), "--json"]
+    args = [
+        "train",
+        "-P",
+        "30",
+        "--d",
+        "4",
+        "--width",
+        "3",
+        "--width",
+        "9",
+        "--n-seeds",
+        "2",
+        "--max-steps",
+        "60",
+        "--checkpoint-every",
+        "30",
+        "--out",
+        str(out),
+        "--json",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.output[res.output.index("[\n"):])
+    rows = json.loads(res.output[res.output.index("[\n") :])
     assert len(rows) == 4 and all(0 <= r["test_error"] <= 1 for r in rows)
     assert (out / "last.pt").exists() and (out / "metrics.jsonl").exists()
     again = runner.invoke(app, args[:-3] + ["--out", str(out)])  # same folder without --resume
     assert again.exit_code != 0
-    resumed = runner.invoke(app, [*args[:-7], "--max-steps", "90", "--checkpoint-every", "30",
-                                  "--out", str(out), "--resume", "--json"])
+    resumed = runner.invoke(
+        app,
+        [
+            *args[:-7],
+            "--max-steps",
+            "90",
+            "--checkpoint-every",
+            "30",
+            "--out",
+            str(out),
+            "--resume",
+            "--json",
+        ],
+    )
     assert resumed.exit_code == 0, resumed.output
     lines = (out / "metrics.jsonl").read_text().strip().splitlines()
     assert json.loads(lines[-1])["step"] <= 90
@@ -58,8 +108,13 @@ def test_ensemble_statistics_and_nstar_estimate():
     y = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
     stats = ensemble_statistics(f, y)
     assert stats["test_error"] == pytest.approx(1 / 6)
-    assert stats["ensemble_test_error"] == pytest.approx(1 / 3)  # f_bar = [2, -1, 0]: y f_bar = 0 is an error
+    assert stats["ensemble_test_error"] == pytest.approx(
+        1 / 3
+    )  # f_bar = [2, -1, 0]: y f_bar = 0 is an error
     # RMS deviation from the mean, with the n/(n-1) = 2 correction: per net sqrt((1 + 0 + 4)/3 * 2)
     assert stats["fluctuation"] == pytest.approx((10 / 3) ** 0.5)
-    rows = [{"n_params": n, "fitted_fraction": fr} for n, fr in [(10, 0.0), (20, 0.25), (40, 1.0), (80, 1.0)]]
+    rows = [
+        {"n_params": n, "fitted_fraction": fr}
+        for n, fr in [(10, 0.0), (20, 0.25), (40, 1.0), (80, 1.0)]
+    ]
     assert estimate_nstar(rows) == 30

@@ -37,9 +37,11 @@ def test_batched_adam_equals_single_networks():
 
 
 def test_batched_flow_equals_single_networks_ntk():
-    _assert_batched_equals_single(OptimConfig(optimizer="flow", max_steps=150,
-                                              flow_max_dgrad=1e-2), parametrisation="ntk",
-                                  some_fit=False)
+    _assert_batched_equals_single(
+        OptimConfig(optimizer="flow", max_steps=150, flow_max_dgrad=1e-2),
+        parametrisation="ntk",
+        some_fit=False,
+    )
 
 
 def test_adam_matches_torch_reference_loop():
@@ -89,7 +91,9 @@ def test_stop_step_is_first_step_with_no_unsatisfied_point():
     net = StackedFC(5, [spec], depth=2)
     res = EnsembleTrainer(net, ds.x_train, ds.y_train, OptimConfig(lr=3e-2, max_steps=500)).run()
     ref = StackedFC(5, [spec], depth=2)
-    trainer = EnsembleTrainer(ref, ds.x_train, ds.y_train, OptimConfig(lr=3e-2, max_steps=10**6, nd_stop=-1))
+    trainer = EnsembleTrainer(
+        ref, ds.x_train, ds.y_train, OptimConfig(lr=3e-2, max_steps=10**6, nd_stop=-1)
+    )
     first = None
     for step in range(500):
         if int(((1 - ds.y_train * ref.forward(ds.x_train)[0]) > 0).sum()) == 0:
@@ -102,7 +106,9 @@ def test_stop_step_is_first_step_with_no_unsatisfied_point():
 def test_flow_decreases_loss_monotonically():
     ds = _data()
     net = StackedFC(5, [NetSpec(6.0, 0), NetSpec(4.0, 1)], depth=2)
-    trainer = EnsembleTrainer(net, ds.x_train, ds.y_train, OptimConfig(optimizer="flow", max_steps=1))
+    trainer = EnsembleTrainer(
+        net, ds.x_train, ds.y_train, OptimConfig(optimizer="flow", max_steps=1)
+    )
     losses = []
     for _ in range(80):
         trainer.step()
@@ -114,10 +120,14 @@ def test_flow_decreases_loss_monotonically():
 
 def test_subtract_init_trains_f_minus_f0():
     ds = _data()
-    net = StackedFC(5, [NetSpec(20.0, 3), NetSpec(5.0, 1)], depth=2, parametrisation="ntk", init="normal")
+    net = StackedFC(
+        5, [NetSpec(20.0, 3), NetSpec(5.0, 1)], depth=2, parametrisation="ntk", init="normal"
+    )
     with torch.no_grad():
         f0 = net.forward(ds.x_train)
-    trainer = EnsembleTrainer(net, ds.x_train, ds.y_train, OptimConfig(lr=3e-2, max_steps=1), output_offset=f0)
+    trainer = EnsembleTrainer(
+        net, ds.x_train, ds.y_train, OptimConfig(lr=3e-2, max_steps=1), output_offset=f0
+    )
     trainer.step()
     # at w0 every output is 0, so every margin is violated by exactly kappa: loss 1/2, N_Delta = P
     assert trainer.n_delta.tolist() == [60, 60]

@@ -151,16 +151,24 @@ def bench_selection(n: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--model", type=Path, help="trained run folder / model.pt (default: random paper-size CVAE)")
+    parser.add_argument(
+        "--model", type=Path, help="trained run folder / model.pt (default: random paper-size CVAE)"
+    )
     parser.add_argument("--only-generation", action="store_true")
-    parser.add_argument("--only-selection", action="store_true", help="only the 100k selection rows")
+    parser.add_argument(
+        "--only-selection", action="store_true", help="only the 100k selection rows"
+    )
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("bench_querygen_speed.json")
     )
     args = parser.parse_args()
     if args.only_selection:
         rows = bench_selection(20_000 if args.quick else 100_000)
-        print(write_bench(rows, args.out, title=f"querygen selection ({torch.get_num_threads()} threads)"))
+        print(
+            write_bench(
+                rows, args.out, title=f"querygen selection ({torch.get_num_threads()} threads)"
+            )
+        )
         return
     bundle = GeneratorBundle.load(args.model) if args.model else make_bundle()
     rows = [] if args.only_generation else [bench_training(bundle, 5 if args.quick else 20)]
@@ -168,7 +176,11 @@ def main() -> None:
     if not args.only_generation:
         rows += bench_selection(20_000 if args.quick else 100_000)
     model = f"trained model {args.model}" if args.model else "random paper-size CVAE"
-    print(write_bench(rows, args.out, title=f"querygen speed ({model}, {torch.get_num_threads()} threads)"))
+    print(
+        write_bench(
+            rows, args.out, title=f"querygen speed ({model}, {torch.get_num_threads()} threads)"
+        )
+    )
 
 
 if __name__ == "__main__":

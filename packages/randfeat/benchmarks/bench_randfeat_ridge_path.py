@@ -50,21 +50,42 @@ def main(size: int, out: Path, repeats: int = 1) -> str:
 
     e_sk = sklearn_path()
     t_sk = time_callable(sklearn_path, repeats=repeats, warmup=0)["median_s"]
-    rows = [{"method": "scikit-learn Ridge per lambda (anchor)", "size": size, "lambdas": 30, "seconds": t_sk,
-             "speedup": 1.0}]
-    for method, label in (("tridiagonal", "RidgePath, tridiagonal reduction (CPU default)"),
-                          ("eigh", "RidgePath, eigendecomposition")):
+    rows = [
+        {
+            "method": "scikit-learn Ridge per lambda (anchor)",
+            "size": size,
+            "lambdas": 30,
+            "seconds": t_sk,
+            "speedup": 1.0,
+        }
+    ]
+    for method, label in (
+        ("tridiagonal", "RidgePath, tridiagonal reduction (CPU default)"),
+        ("eigh", "RidgePath, eigendecomposition"),
+    ):
         diff = float(np.max(np.abs(ours(method) - e_sk) / e_sk))
         t_ours = time_callable(lambda m=method: ours(m), repeats=3 * repeats, warmup=1)["median_s"]
-        rows.append({"method": label, "size": size, "lambdas": 30, "seconds": t_ours, "speedup": t_sk / t_ours,
-                     "max_rel_diff_test_error": diff})
-    return write_bench(rows, out / "bench_randfeat_ridge_path.json", title=f"ridge path, D = N = P = {size}")
+        rows.append(
+            {
+                "method": label,
+                "size": size,
+                "lambdas": 30,
+                "seconds": t_ours,
+                "speedup": t_sk / t_ours,
+                "max_rel_diff_test_error": diff,
+            }
+        )
+    return write_bench(
+        rows, out / "bench_randfeat_ridge_path.json", title=f"ridge path, D = N = P = {size}"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent)
-    parser.add_argument("--repeats", type=int, default=1, help="timed runs of the anchor (ours: 3x as many)")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="timed runs of the anchor (ours: 3x as many)"
+    )
     args = parser.parse_args()
     print(main(args.size, args.out, args.repeats))

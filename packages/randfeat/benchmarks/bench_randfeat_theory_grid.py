@@ -25,17 +25,31 @@ def main(out: Path) -> str:
         return rf_ridge(psi1, psi2, 1e-3, **kw).test_error
 
     def loop():
-        return np.array([float(rf_ridge(a, b, 1e-3, **kw).test_error) for a, b in zip(psi1.ravel(), psi2.ravel())])
+        return np.array(
+            [
+                float(rf_ridge(a, b, 1e-3, **kw).test_error)
+                for a, b in zip(psi1.ravel(), psi2.ravel())
+            ]
+        )
 
     diff = float(np.max(np.abs(vectorised().ravel() - loop()) / loop()))
     t_vec = time_callable(vectorised, repeats=3, warmup=1)["median_s"]
     t_loop = time_callable(loop, repeats=1, warmup=0)["median_s"]
     rows = [
         {"method": "per-point loop (anchor)", "points": 1600, "seconds": t_loop, "speedup": 1.0},
-        {"method": "vectorised grid", "points": 1600, "seconds": t_vec, "speedup": t_loop / t_vec,
-         "max_rel_diff": diff},
+        {
+            "method": "vectorised grid",
+            "points": 1600,
+            "seconds": t_vec,
+            "speedup": t_loop / t_vec,
+            "max_rel_diff": diff,
+        },
     ]
-    return write_bench(rows, out / "bench_randfeat_theory_grid.json", title="40 x 40 theory grid (tanh, lam_MM = 1e-3)")
+    return write_bench(
+        rows,
+        out / "bench_randfeat_theory_grid.json",
+        title="40 x 40 theory grid (tanh, lam_MM = 1e-3)",
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,23 @@ def test_theory_json_point_and_ensemble_keys():
     row = json.loads(res.output)
     assert {"test_error", "train_error"} <= set(row)
     assert abs(row["test_error"] - 0.6629) < 1e-4
-    res = runner.invoke(app, ["theory", "--model", "ensemble", "--k", "inf", "--psi1", "1", "--ridge", "0.1",
-                              "--noise", "0.01", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "theory",
+            "--model",
+            "ensemble",
+            "--k",
+            "inf",
+            "--psi1",
+            "1",
+            "--ridge",
+            "0.1",
+            "--noise",
+            "0.01",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     row = json.loads(res.output)
     assert {"test_error", "bias", "var_init", "var_noise", "var_sampling"} <= set(row)
@@ -33,53 +48,150 @@ def test_theory_json_point_and_ensemble_keys():
 def test_theory_curve_table_and_config(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("activation: tanh\nnoise: 0.5\n")
-    res = runner.invoke(app, ["theory", "--config", str(cfg), "--curve", "psi2", "--num", "5", "--json"])
+    res = runner.invoke(
+        app, ["theory", "--config", str(cfg), "--curve", "psi2", "--num", "5", "--json"]
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
     assert len(rows) == 5 and rows[0]["psi2"] < rows[-1]["psi2"]
 
 
 def test_bad_input_is_one_line_error():
-    proc = subprocess.run([sys.executable, "-m", "dltheory.randfeat", "theory", "--activation", "swish"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dltheory.randfeat", "theory", "--activation", "swish"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "swish" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_simulate_json(tmp_path):
-    res = runner.invoke(app, ["simulate", "--d", "40", "--psi1", "2", "--psi2", "1", "--n-seeds", "3",
-                              "--n-test", "200", "--device", "cpu", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--d",
+            "40",
+            "--psi1",
+            "2",
+            "--psi2",
+            "1",
+            "--n-seeds",
+            "3",
+            "--n-test",
+            "200",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     row = json.loads(res.output)
     assert row["n_seeds"] == 3 and row["test_sem"] > 0 and 0 < row["test_error"] < 5
 
 
 def test_simulate_network_json_for_frozen_and_trained_first_layers():
-    common = ["--d", "10", "--psi1", "2", "--psi2", "3", "--ridge", "0.05", "--ridge-convention", "replica",
-              "--activation", "tanh", "--noise", "0.1", "--n-seeds", "2", "--n-test", "200", "--device", "cpu", "--json"]
-    res = runner.invoke(app, ["simulate", "--model", "network", "--frozen-first-layer", "--optimizer", "gd",
-                              "--lr", "2", "--steps", "3000", *common])
+    common = [
+        "--d",
+        "10",
+        "--psi1",
+        "2",
+        "--psi2",
+        "3",
+        "--ridge",
+        "0.05",
+        "--ridge-convention",
+        "replica",
+        "--activation",
+        "tanh",
+        "--noise",
+        "0.1",
+        "--n-seeds",
+        "2",
+        "--n-test",
+        "200",
+        "--device",
+        "cpu",
+        "--json",
+    ]
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--model",
+            "network",
+            "--frozen-first-layer",
+            "--optimizer",
+            "gd",
+            "--lr",
+            "2",
+            "--steps",
+            "3000",
+            *common,
+        ],
+    )
     assert res.exit_code == 0, res.output
     net = json.loads(res.stdout)  # progress lines go to stderr
     assert {"test_error", "test_sem", "train_error", "train_sem"} <= set(net)
     assert 0 < net["train_error"] < net["test_error"] + 0.1 + 1 and net["test_sem"] > 0
-    res = runner.invoke(app, ["simulate", "--model", "network", "--k", "3", "--steps", "200", *common])
+    res = runner.invoke(
+        app, ["simulate", "--model", "network", "--k", "3", "--steps", "200", *common]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)  # progress lines go to stderr["test_error"] > 0
 
 
 def test_simulate_ensemble_json_has_the_theory_keys():
-    args = ["--d", "60", "--psi1", "1", "--psi2", "1", "--ridge", "0.1", "--noise", "0.25", "--k", "10",
-            "--n-seeds", "4", "--n-test", "500", "--device", "cpu", "--json"]
+    args = [
+        "--d",
+        "60",
+        "--psi1",
+        "1",
+        "--psi2",
+        "1",
+        "--ridge",
+        "0.1",
+        "--noise",
+        "0.25",
+        "--k",
+        "10",
+        "--n-seeds",
+        "4",
+        "--n-test",
+        "500",
+        "--device",
+        "cpu",
+        "--json",
+    ]
     sim = runner.invoke(app, ["simulate", "--model", "ensemble", *args])
     assert sim.exit_code == 0, sim.output
     row = json.loads(sim.stdout)
     keys = ("test_error", "bias", "var_init", "var_noise", "var_sampling")
     assert set(keys) | {f"{k}_sem" for k in keys} | {"train_error"} <= set(row)
     assert abs(sum(row[k] for k in keys[1:]) - row["test_error"]) < 1e-9
-    theory = json.loads(runner.invoke(app, ["theory", "--model", "ensemble", "--psi1", "1", "--psi2", "1", "--ridge",
-                                            "0.1", "--noise", "0.25", "--k", "10", "--json"]).stdout)
+    theory = json.loads(
+        runner.invoke(
+            app,
+            [
+                "theory",
+                "--model",
+                "ensemble",
+                "--psi1",
+                "1",
+                "--psi2",
+                "1",
+                "--ridge",
+                "0.1",
+                "--noise",
+                "0.25",
+                "--k",
+                "10",
+                "--json",
+            ],
+        ).stdout
+    )
     assert abs(row["test_error"] - theory["test_error"]) < 4 * row["test_error_sem"] + 0.05
 
 

@@ -42,16 +42,28 @@ def _channel_adaptive(m, q, v, psi2):
             u = _prox_brent(y * math.sqrt(q) * xi, v)
             s = special.expit(-u)
             curvature = special.expit(u) * s
-            total += {"m": y * dz0 * y * s, "q": 0.5 * (1 + y * erf) * s * s,
-                      "v": 0.5 * (1 + y * erf) * curvature / (1 + v * curvature)}[which]
+            total += {
+                "m": y * dz0 * y * s,
+                "q": 0.5 * (1 + y * erf) * s * s,
+                "v": 0.5 * (1 + y * erf) * curvature / (1 + v * curvature),
+            }[which]
         return total * math.exp(-xi * xi / 2) / math.sqrt(2 * math.pi)
 
     e = v / math.sqrt(q)
     cuts = [-12.0, -e - 0.05, -e, -e + 0.05, -0.05, 0.0, 0.05, e - 0.05, e, e + 0.05, 12.0]
     cuts = sorted(set(cuts))
-    return np.array([psi2 * sum(integrate.quad(integrand, lo, hi, args=(w,), epsabs=1e-13, epsrel=1e-10,
-                                                limit=200)[0] for lo, hi in zip(cuts[:-1], cuts[1:]))
-                     for w in "mqv"])
+    return np.array(
+        [
+            psi2
+            * sum(
+                integrate.quad(integrand, lo, hi, args=(w,), epsabs=1e-13, epsrel=1e-10, limit=200)[
+                    0
+                ]
+                for lo, hi in zip(cuts[:-1], cuts[1:])
+            )
+            for w in "mqv"
+        ]
+    )
 
 
 def test_logistic_proximal_at_large_variance():
@@ -76,7 +88,9 @@ def test_isotropic_small_ridge_is_continuous_and_converged():
         res = block_rf(1.0, 3.0, lams, structure="isotropic", loss="logistic")
     assert res.converged.all()
     err = res.test_error
-    assert np.all(np.diff(err) > 0) and np.all(np.diff(err) < 2e-3)  # smooth in lam, no jump to 0.32
+    assert np.all(np.diff(err) > 0) and np.all(
+        np.diff(err) < 2e-3
+    )  # smooth in lam, no jump to 0.32
     assert err[-1] == pytest.approx(0.25136, abs=2e-4)
     assert np.all(res.q < 100)  # no large-norm branch (the spurious one had Q ~ 6e5)
 
@@ -96,9 +110,13 @@ def test_non_convergence_is_reported():
         res = block_rf(1.0, 1.0, 1e-3, structure="aligned", loss="logistic", max_iter=5)
     assert not res.converged.any()
     with pytest.warns(ConvergenceWarning):
-        _, ok, _ = anderson_fixed_point(lambda s: {"x": 2.0 * s["x"] + 1.0}, {"x": np.array([0.5])}, max_iter=50)
+        _, ok, _ = anderson_fixed_point(
+            lambda s: {"x": 2.0 * s["x"] + 1.0}, {"x": np.array([0.5])}, max_iter=50
+        )
     assert not ok.any()  # x = 2x + 1 is repelling: the plain and accelerated steps both leave it
-    state, ok, _ = anderson_fixed_point(lambda s: {"x": np.cos(s["x"])}, {"x": np.array([0.0, 1.0])})
+    state, ok, _ = anderson_fixed_point(
+        lambda s: {"x": np.cos(s["x"])}, {"x": np.array([0.0, 1.0])}
+    )
     assert ok.all()
     np.testing.assert_allclose(state["x"], 0.7390851332151607, atol=1e-9)
 
@@ -118,8 +136,17 @@ def test_sample_wise_curves_at_paper_ridge():
 @pytest.mark.slow  # about 20 s (sklearn fits at D = 600)
 def test_small_ridge_theory_against_simulation():
     theory = float(block_rf(1.0, 3.0, 1e-3, structure="isotropic", loss="logistic").test_error)
-    sim = simulate_block_classification(600, 600, 1800, [1e-3], structure="isotropic", loss="logistic",
-                                        n_seeds=6, n_test=3000, seed=1)
+    sim = simulate_block_classification(
+        600,
+        600,
+        1800,
+        [1e-3],
+        structure="isotropic",
+        loss="logistic",
+        n_seeds=6,
+        n_test=3000,
+        seed=1,
+    )
     mean, sem = float(sim.test_mean[0, 0]), float(sim.test_sem[0, 0])
     assert abs(mean - theory) < 3 * sem
     assert abs(mean - 0.3198) > 10 * sem  # the former spurious branch is excluded

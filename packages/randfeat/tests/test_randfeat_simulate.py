@@ -30,7 +30,9 @@ def test_ridge_path_matches_direct_solve_and_sklearn(n, p):
         a = torch.linalg.solve(z.T @ z + lam * torch.eye(p, dtype=torch.float64), z.T @ y)
         torch.testing.assert_close(pred[:, i], zt @ a, rtol=1e-8, atol=1e-10)
         torch.testing.assert_close(path.weights(lams)[:, i, 0], a, rtol=1e-8, atol=1e-10)
-        sk = Ridge(alpha=float(lam), fit_intercept=False, solver="cholesky").fit(z.numpy(), y.numpy())
+        sk = Ridge(alpha=float(lam), fit_intercept=False, solver="cholesky").fit(
+            z.numpy(), y.numpy()
+        )
         np.testing.assert_allclose(pred[:, i].numpy(), zt.numpy() @ sk.coef_, rtol=1e-6, atol=1e-8)
 
 
@@ -62,7 +64,9 @@ def test_relu_ridge_theory_vs_simulation():
 
 def test_ensemble_theory_vs_simulation():
     ks = (1, 2, 10)
-    res = simulate_rf_ridge(100, 50, 100, [0.05], activation="relu", noise=0.25, ks=ks, n_seeds=6, n_test=500)
+    res = simulate_rf_ridge(
+        100, 50, 100, [0.05], activation="relu", noise=0.25, ks=ks, n_seeds=6, n_test=500
+    )
     theory = [float(ensemble_error(0.5, 1.0, 0.05, k=k, noise=0.25)["test_error"]) for k in ks]
     _within(res.test_mean[0], res.test_sem[0], theory)
     assert res.test_mean[0, 2] < res.test_mean[0, 0]  # ensembling helps
@@ -73,18 +77,40 @@ def test_tanh_triple_descent_curve_theory_vs_simulation():
     psi2 = np.array([0.3, 1.0, 30.0])
     means, sems = [], []
     for p2 in psi2:
-        r = simulate_rf_ridge(d, int(psi1 * d), int(round(p2 * d)), [0.1], ridge_convention="replica",
-                              activation="tanh", noise=1.0, n_seeds=6, n_test=500)
+        r = simulate_rf_ridge(
+            d,
+            int(psi1 * d),
+            int(round(p2 * d)),
+            [0.1],
+            ridge_convention="replica",
+            activation="tanh",
+            noise=1.0,
+            n_seeds=6,
+            n_test=500,
+        )
         means.append(r.test_mean[0, 0])
         sems.append(r.test_sem[0, 0])
-    theory = rf_ridge(psi1, psi2, 0.1, activation="tanh", ridge_convention="replica", noise=1.0).test_error
+    theory = rf_ridge(
+        psi1, psi2, 0.1, activation="tanh", ridge_convention="replica", noise=1.0
+    ).test_error
     _within(means, sems, theory)
 
 
 def test_block_classification_theory_vs_simulation():
-    res = simulate_block_classification(200, 200, 400, [1e-3, 0.1], structure="isotropic", activation="tanh",
-                                        flip=0.1, n_seeds=6, n_test=2000)
-    theory = block_rf(1.0, 2.0, [1e-3, 0.1], structure="isotropic", activation="tanh", noise=0.1).test_error
+    res = simulate_block_classification(
+        200,
+        200,
+        400,
+        [1e-3, 0.1],
+        structure="isotropic",
+        activation="tanh",
+        flip=0.1,
+        n_seeds=6,
+        n_test=2000,
+    )
+    theory = block_rf(
+        1.0, 2.0, [1e-3, 0.1], structure="isotropic", activation="tanh", noise=0.1
+    ).test_error
     _within(res.test_mean[:, 0], res.test_sem[:, 0], theory)
 
 
@@ -107,16 +133,33 @@ def test_digits_parity_pca_and_real_data_curve():
     assert x.shape == (1797, 16) and set(torch.unique(y).tolist()) == {-1.0, 1.0}
     assert float((x**2).sum(1).mean()) == pytest.approx(16.0, rel=1e-6)
     cov = x.T @ x / x.shape[0]
-    torch.testing.assert_close(torch.diag(cov) / torch.diag(cov).mean(), torch.ones(16, dtype=torch.float64),
-                               rtol=0.05, atol=0.05)  # whitened: isotropic
-    curve = simulate_real_data(x, y, p=200, n_train_grid=[50, 800], ridge=0.1, n_seeds=2, n_test=400)
+    torch.testing.assert_close(
+        torch.diag(cov) / torch.diag(cov).mean(),
+        torch.ones(16, dtype=torch.float64),
+        rtol=0.05,
+        atol=0.05,
+    )  # whitened: isotropic
+    curve = simulate_real_data(
+        x, y, p=200, n_train_grid=[50, 800], ridge=0.1, n_seeds=2, n_test=400
+    )
     assert curve["test_mean"][1] < 0.25 < 0.5  # far better than chance on parity
     assert curve["test_mean"][1] < curve["test_mean"][0]
 
 
 @pytest.mark.slow
 def test_logistic_block_theory_vs_simulation():
-    res = simulate_block_classification(300, 300, 900, [0.05], structure="isotropic", activation="tanh",
-                                        loss="logistic", n_seeds=6, n_test=2000)
-    theory = block_rf(1.0, 3.0, [0.05], structure="isotropic", activation="tanh", loss="logistic").test_error
+    res = simulate_block_classification(
+        300,
+        300,
+        900,
+        [0.05],
+        structure="isotropic",
+        activation="tanh",
+        loss="logistic",
+        n_seeds=6,
+        n_test=2000,
+    )
+    theory = block_rf(
+        1.0, 3.0, [0.05], structure="isotropic", activation="tanh", loss="logistic"
+    ).test_error
     _within(res.test_mean[:, 0], res.test_sem[:, 0], theory)

@@ -104,8 +104,9 @@ def test_ridge_conventions_round_trip_and_agree():
     for target in ("replica", "jacot"):
         value = convert_ridge(lam_mm, 2.0, 3.0, "mm", target)
         assert float(convert_ridge(value, 2.0, 3.0, target, "mm")) == pytest.approx(lam_mm)
-        assert float(rf_ridge(2.0, 3.0, value, ridge_convention=target).test_error) == pytest.approx(
-            float(rf_ridge(2.0, 3.0, lam_mm).test_error), rel=1e-10)
+        assert float(
+            rf_ridge(2.0, 3.0, value, ridge_convention=target).test_error
+        ) == pytest.approx(float(rf_ridge(2.0, 3.0, lam_mm).test_error), rel=1e-10)
     assert float(convert_ridge(lam_mm, 2.0, 3.0, "mm", "replica")) == pytest.approx(6 * lam_mm)
 
 
@@ -132,6 +133,7 @@ def test_ensemble_identities():
     assert np.all(t.psi4_term <= t.psi2_term + 1e-12)
     # the effective-ridge route gives the same Psi1 as the replica overlap M
     from dltheory.randfeat.theory.ensemble import _mp_linear
+
     c = get_coefficients("relu")
     ell = (c.mustar**2 + t.effective_ridge) / c.mu1**2
     np.testing.assert_allclose(1 - ell * _mp_linear(ell, 1.0)[0], t.psi1_term, rtol=1e-8)
@@ -185,11 +187,15 @@ def test_block_model_reduces_to_isotropic_theory():
     reg = block_rf(1.5, psi2, 0.1, structure=one, task="regression", activation="relu", noise=0.2)
     ref = rf_ridge(1.5, psi2, 0.1, ridge_convention="replica", noise=0.2)
     np.testing.assert_allclose(reg.test_error, ref.test_error, rtol=1e-6)
-    cls = block_rf(1.5, psi2, 0.1, structure="isotropic", task="classification", activation="relu", noise=0.1)
+    cls = block_rf(
+        1.5, psi2, 0.1, structure="isotropic", task="classification", activation="relu", noise=0.1
+    )
     ref = rf_ridge(1.5, psi2, 0.1, ridge_convention="replica", task="classification", noise=0.1)
     np.testing.assert_allclose(cls.test_error, ref.test_error, rtol=1e-6)
     # with isotropic inputs the teacher's block alignment cannot matter (reference test case 3)
-    tilted = block_rf(1.5, psi2, 0.1, structure=BlockStructure(1.0, 50.0, 10.0), activation="relu", noise=0.1)
+    tilted = block_rf(
+        1.5, psi2, 0.1, structure=BlockStructure(1.0, 50.0, 10.0), activation="relu", noise=0.1
+    )
     np.testing.assert_allclose(tilted.test_error, cls.test_error, rtol=1e-6)
 
 
@@ -221,14 +227,18 @@ def test_triple_descent_peaks_located():
     peaks = local_maxima(psi2, e)
     assert len(peaks) == 2
     assert peaks[0] == pytest.approx(1.0, rel=0.25) and peaks[1] == pytest.approx(10.0, rel=0.25)
-    low = rf_ridge(10.0, psi2, 0.1, activation=0.5, ridge_convention="replica", noise=5.0).test_error
+    low = rf_ridge(
+        10.0, psi2, 0.1, activation=0.5, ridge_convention="replica", noise=5.0
+    ).test_error
     assert len(local_maxima(psi2, low)) == 1  # r = 0.5: no linear peak
 
 
 def test_feature_spectrum_mass():
     x = np.logspace(-3, 1.5, 1500)
     dens = feature_spectrum_density(x, 3.0, 2.0, "tanh", eta=1e-5)
-    assert np.trapezoid(dens, x) == pytest.approx(2.0 / 3.0, rel=2e-3)  # N/P of the eigenvalues are nonzero
+    assert np.trapezoid(dens, x) == pytest.approx(
+        2.0 / 3.0, rel=2e-3
+    )  # N/P of the eigenvalues are nonzero
 
 
 def test_convergence_warning_and_input_errors():

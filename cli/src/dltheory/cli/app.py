@@ -66,27 +66,71 @@ def info() -> None:
     print_info()
 
 
+SCALE_HELP = (
+    "quick: minutes on a CPU; full: the largest setting one 2-core CPU runs in about 30 minutes per "
+    "package; paper: the paper's own setting (checks its data and devices first)."
+)
+
+
 @app.command()
 def reproduce(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the report and each subpackage's figures.")] = Path(
-        "reproduce-out"
-    ),
-    quick: Annotated[bool, typer.Option("--quick", help="Small scale: minutes on a CPU.")] = False,
-    only: Annotated[str | None, typer.Option("--only", help="Comma-separated subpackages to run.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="Passed to each subpackage.")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the report and each subpackage's figures.")
+    ] = Path("reproduce-out"),
+    scale: Annotated[str, typer.Option("--scale", help=SCALE_HELP)] = "quick",
+    quick: Annotated[bool, typer.Option("--quick", help="Same as --scale quick.")] = False,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Comma-separated subpackages to run.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Passed to each subpackage.")
+    ] = None,
 ) -> None:
-    """Run every installed subpackage's `reproduce` and write index.html and README.md."""
+    """Run every installed subpackage's `reproduce`; write claims.json, index.html and README.md."""
     from dltheory.cli.reproduce import reproduce_all
 
-    code = reproduce_all(out=out, quick=quick, only=only, device=device)
+    if scale not in ("quick", "full", "paper"):
+        raise click.BadParameter(
+            f"must be quick, full or paper, not {scale!r}", param_hint="--scale"
+        )
+    if quick and scale != "quick":
+        raise click.BadParameter(
+            "--quick means --scale quick; give one of them", param_hint="--quick"
+        )
+    code = reproduce_all(out=out, scale=scale, only=only, device=device)
     raise typer.Exit(code)
+
+
+@app.command()
+def claims(
+    only: Annotated[str | None, typer.Option("--only", help="Comma-separated subpackages.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON records (measured is null).")
+    ] = False,
+    from_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="Show the verdicts of an earlier `dltheory reproduce --out DIR`."
+        ),
+    ] = None,
+) -> None:
+    """List every declared paper claim of the installed subpackages, without running anything."""
+    from dltheory.cli.claims import print_declared, print_verdicts
+
+    if from_dir is not None:
+        raise typer.Exit(print_verdicts(from_dir, only, as_json))
+    raise typer.Exit(print_declared(only, as_json))
 
 
 def _debug() -> bool:
     return os.environ.get("DLTHEORY_DEBUG", "") not in ("", "0", "false", "no")
 
 
-def run_app(command: typer.Typer | click.Command, prog_name: str | None = None, args: list[str] | None = None):
+def run_app(
+    command: typer.Typer | click.Command,
+    prog_name: str | None = None,
+    args: list[str] | None = None,
+):
     """Run a Typer app or click command with dltheory's error handling, then exit.
 
     Errors meant for the user (exception classes with ``dltheory_user_error = True``) print one
@@ -111,7 +155,7 @@ def run_app(command: typer.Typer | click.Command, prog_name: str | None = None, 
         if getattr(type(exc), "dltheory_user_error", False) and not _debug():
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             click.echo(f"error: {message}", err=True)
-            sys.exit(2)
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
     sys.exit(result if isinstance(result, int) else 0)
 

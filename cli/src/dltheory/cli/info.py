@@ -39,7 +39,9 @@ def accelerators() -> list[str]:
     else:
         lines.append("CUDA: not available")
     mps = getattr(torch.backends, "mps", None)
-    lines.append("MPS: available" if mps is not None and mps.is_available() else "MPS: not available")
+    lines.append(
+        "MPS: available" if mps is not None and mps.is_available() else "MPS: not available"
+    )
     return lines
 
 

@@ -9,10 +9,14 @@ import click
 import typer
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 (fp16 needs CUDA).")]
+PrecisionOpt = Annotated[
+    str, typer.Option("--precision", help="fp32, bf16 or fp16 (fp16 needs CUDA).")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")
+]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML or JSON file of settings; flags override it.")
 ]

@@ -48,6 +48,31 @@ def discover_plugins() -> dict[str, Plugin]:
     return plugins
 
 
+def selected_plugins(plugins: dict[str, Plugin], only: str | None) -> dict[str, Plugin]:
+    """``plugins`` restricted to ``--only a,b``; names that are not installed are a usage error,
+    in ``--only`` and in ``DLTHEORY_PLUGINS`` alike (a typo must not silently select nothing)."""
+    installed = {ep.name for ep in _entry_points()}
+    allowed = os.environ.get("DLTHEORY_PLUGINS")
+    if allowed:
+        typos = sorted(
+            n.strip() for n in allowed.split(",") if n.strip() and n.strip() not in installed
+        )
+        if typos:
+            raise click.UsageError(
+                f"DLTHEORY_PLUGINS names {', '.join(typos)}, not installed "
+                f"(installed: {', '.join(sorted(installed)) or 'none'})"
+            )
+    if not only:
+        return plugins
+    wanted = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in plugins]
+    if unknown:
+        raise click.UsageError(
+            f"--only names {', '.join(unknown)}, not installed (installed: {', '.join(plugins) or 'none'})"
+        )
+    return {n: plugins[n] for n in wanted}
+
+
 def _debug() -> bool:
     return os.environ.get("DLTHEORY_DEBUG", "") not in ("", "0", "false", "no")
 
@@ -69,13 +94,15 @@ def failed_plugin_command(plugin: Plugin, exc: BaseException) -> click.Command:
             click.echo("set DLTHEORY_DEBUG=1 to see the traceback", err=True)
         sys.exit(1)
 
-    return click.Command(
+    command = click.Command(
         plugin.name,
         callback=explain,
         help=f"(broken) {plugin.summary}",
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
         add_help_option=False,
     )
+    command.import_error = reason  # type: ignore[attr-defined]
+    return command
 
 
 def load_plugin(plugin: Plugin) -> click.Command:

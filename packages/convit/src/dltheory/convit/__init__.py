@@ -5,46 +5,29 @@ Library API (the command line lives in ``dltheory.convit.cli`` and is not import
     from dltheory.convit import convit_tiny, GPSA, load_pretrained, nonlocality
 """
 
-from dltheory.convit.analysis import (
-    attention_maps,
-    gate_values,
-    head_centres,
-    nonlocality,
-)
-from dltheory.convit.attention import GPSA, MHSA, relative_offsets
-from dltheory.convit.model import (
-    VARIANTS,
-    ConViT,
-    ConViTSpec,
-    convit_base,
-    convit_base_plus,
-    convit_small,
-    convit_small_plus,
-    convit_tiny,
-    convit_tiny_plus,
-    create_convit,
-)
-from dltheory.convit.weights import load_pretrained, resize_model_grid, resize_pos_embed
+from dltheory.core.lazy import lazy_exports
 
-__all__ = [
-    "GPSA",
-    "MHSA",
-    "VARIANTS",
-    "ConViT",
-    "ConViTSpec",
-    "attention_maps",
-    "convit_base",
-    "convit_base_plus",
-    "convit_small",
-    "convit_small_plus",
-    "convit_tiny",
-    "convit_tiny_plus",
-    "create_convit",
-    "gate_values",
-    "head_centres",
-    "load_pretrained",
-    "nonlocality",
-    "relative_offsets",
-    "resize_model_grid",
-    "resize_pos_embed",
-]
+_EXPORTS = {
+    "ConViT": ".model",
+    "ConViTSpec": ".model",
+    "GPSA": ".attention",
+    "MHSA": ".attention",
+    "VARIANTS": ".model",
+    "attention_maps": ".analysis",
+    "convit_base": ".model",
+    "convit_base_plus": ".model",
+    "convit_small": ".model",
+    "convit_small_plus": ".model",
+    "convit_tiny": ".model",
+    "convit_tiny_plus": ".model",
+    "create_convit": ".model",
+    "gate_values": ".analysis",
+    "head_centres": ".analysis",
+    "load_pretrained": ".weights",
+    "nonlocality": ".analysis",
+    "relative_offsets": ".attention",
+    "resize_model_grid": ".weights",
+    "resize_pos_embed": ".weights",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -97,7 +97,9 @@ def head_centres(model: ConViT) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def attention_maps(model: ConViT, image: torch.Tensor, query: int | None = None) -> list[torch.Tensor]:
+def attention_maps(
+    model: ConViT, image: torch.Tensor, query: int | None = None
+) -> list[torch.Tensor]:
     """Attention maps of one image (C, H, W): per block (heads, rows, cols) for the ``query``
     patch (default: the centre patch), ready for ``imshow``."""
     rows, cols = model.grid_size

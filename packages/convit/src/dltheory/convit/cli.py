@@ -21,7 +21,9 @@ from dltheory.cli.options import (
     explicit_params,
 )
 
-app = typer.Typer(help="ConViT: gated positional self-attention (d'Ascoli et al. 2021).", no_args_is_help=True)
+app = typer.Typer(
+    help="ConViT: gated positional self-attention (d'Ascoli et al. 2021).", no_args_is_help=True
+)
 
 _AUGMENT_FLAGS = {"randaugment", "random_erasing", "crop"}
 
@@ -39,7 +41,9 @@ def train(
     embed_dim_per_head: Annotated[int, _opt("Width per head (0: the variant's).")] = 0,
     num_gpsa_layers: Annotated[int, _opt("GPSA blocks before the class token (0 = DeiT).")] = 10,
     locality_strength: Annotated[float, _opt("alpha of the convolutional init.")] = 1.0,
-    convolutional_init: Annotated[bool, _opt("Convolutional (local) init of GPSA.", "--conv-init/--no-conv-init")] = True,
+    convolutional_init: Annotated[
+        bool, _opt("Convolutional (local) init of GPSA.", "--conv-init/--no-conv-init")
+    ] = True,
     gate_init: Annotated[float, _opt("Initial lambda_h (sigma(1)=0.73 to position).")] = 1.0,
     freeze_gates: Annotated[bool, _opt("Keep the gates at their initial value.")] = False,
     img_size: Annotated[int, _opt("Image size (0: the dataset's).")] = 0,
@@ -49,7 +53,9 @@ def train(
     dataset: Annotated[str, _opt("digits | cifar10 | cifar100 | imagefolder.")] = "digits",
     data_root: Annotated[str, _opt("Dataset folder (ImageNet layout for imagefolder).")] = "",
     download: DownloadOpt = False,
-    sampling_ratio: Annotated[float, _opt("Keep the first floor(f n_c) training images per class.")] = 1.0,
+    sampling_ratio: Annotated[
+        float, _opt("Keep the first floor(f n_c) training images per class.")
+    ] = 1.0,
     workers: Annotated[int, _opt("DataLoader workers.")] = 0,
     epochs: Annotated[int, _opt("Epochs.")] = 300,
     batch_size: Annotated[int, _opt("Batch size per process.")] = 64,
@@ -60,7 +66,9 @@ def train(
     label_smoothing: Annotated[float, _opt("Label smoothing.")] = 0.1,
     mixup: Annotated[float, _opt("Mixup alpha (0: off).")] = 0.8,
     cutmix: Annotated[float, _opt("CutMix alpha (0: off).")] = 1.0,
-    randaugment: Annotated[bool, _opt("RandAugment m9 n2.", "--randaugment/--no-randaugment")] = True,
+    randaugment: Annotated[
+        bool, _opt("RandAugment m9 n2.", "--randaugment/--no-randaugment")
+    ] = True,
     random_erasing: Annotated[float, _opt("Random erasing probability.")] = 0.25,
     crop: Annotated[bool, _opt("Random(-resized) crops.", "--crop/--no-crop")] = True,
     repeated_aug: Annotated[int, _opt("Repeated augmentation count (1: off).")] = 3,
@@ -98,7 +106,9 @@ def train(
 
 @app.command("eval")
 def evaluate_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A run folder or its model.pt, or official/timm weights.")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A run folder or its model.pt, or official/timm weights.")
+    ],
     model: Annotated[str, _opt("Variant, for official/timm weights.")] = "convit_tiny",
     dataset: Annotated[str, _opt("digits | cifar10 | cifar100 | imagefolder.")] = "digits",
     data_root: Annotated[str, _opt("Dataset folder.")] = "",
@@ -118,7 +128,9 @@ def evaluate_cmd(
 
     dev = resolve_device(device)
     net = _load_any(checkpoint, model, img_size)
-    _, val, _, _ = build_datasets(dataset, data_root, img_size or net.spec.img_size[0], 1.0, download)
+    _, val, _, _ = build_datasets(
+        dataset, data_root, img_size or net.spec.img_size[0], 1.0, download
+    )
     loader = torch.utils.data.DataLoader(val, batch_size=batch_size)
     metrics = evaluate(net.to(dev), loader, dev, Precision.create(precision, dev))
     _print({"checkpoint": str(checkpoint), "dataset": dataset, **metrics}, as_json)
@@ -126,9 +138,13 @@ def evaluate_cmd(
 
 @app.command()
 def analyze(
-    checkpoint: Annotated[Path, typer.Argument(help="A run folder or its model.pt, or official/timm weights.")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A run folder or its model.pt, or official/timm weights.")
+    ],
     model: Annotated[str, _opt("Variant, for official/timm weights.")] = "convit_tiny",
-    dataset: Annotated[str, _opt("Images to analyse: digits | cifar10 | cifar100 | imagefolder.")] = "digits",
+    dataset: Annotated[
+        str, _opt("Images to analyse: digits | cifar10 | cifar100 | imagefolder.")
+    ] = "digits",
     data_root: Annotated[str, _opt("Dataset folder.")] = "",
     images: Annotated[int, _opt("Number of validation images averaged over.")] = 64,
     out: OutOpt = Path("runs/convit-analysis"),
@@ -166,8 +182,14 @@ def analyze(
     ax.set_xlabel("layer")
     ax.set_ylabel("nonlocality (patches)")
     ax.legend()
-    save_figure(fig, out / "nonlocality_per_layer",
-                data={"layer": layers, **{f"head{h}": nl["per_head"][:, h].tolist() for h in range(nl["per_head"].shape[1])}})
+    save_figure(
+        fig,
+        out / "nonlocality_per_layer",
+        data={
+            "layer": layers,
+            **{f"head{h}": nl["per_head"][:, h].tolist() for h in range(nl["per_head"].shape[1])},
+        },
+    )
     if gates.numel():
         plot_gates(gates, out / "gates")
     metrics_file = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "metrics.jsonl"
@@ -184,7 +206,13 @@ def analyze(
         "head_spans": centres["spans"].tolist(),
     }
     (out / "analysis.json").write_text(json.dumps(result, indent=2) + "\n")
-    _print({"out": str(out), "nonlocality_per_layer": [round(v, 3) for v in result["nonlocality_per_layer"]]}, as_json)
+    _print(
+        {
+            "out": str(out),
+            "nonlocality_per_layer": [round(v, 3) for v in result["nonlocality_per_layer"]],
+        },
+        as_json,
+    )
 
 
 @app.command()
@@ -214,7 +242,11 @@ def _load_any(checkpoint: Path, model: str, img_size: int):
 
     path = checkpoint / MODEL_FILE if checkpoint.is_dir() else checkpoint
     state = load_checkpoint(path)
-    net = load_run_model(path) if isinstance(state.get("spec"), dict) else load_pretrained(path, variant=model)
+    net = (
+        load_run_model(path)
+        if isinstance(state.get("spec"), dict)
+        else load_pretrained(path, variant=model)
+    )
     if img_size and img_size != net.spec.img_size[0]:
         resize_model_grid(net, img_size)
     return net.eval()

@@ -85,15 +85,22 @@ def train_transform(img_size: int, mean, std, aug: AugmentConfig, from_pil: bool
 
     ops = [v2.ToImage()] if from_pil else []
     if not aug.crop:
-        ops.append(v2.Resize((img_size, img_size), interpolation=InterpolationMode.BICUBIC, antialias=True))
+        ops.append(
+            v2.Resize((img_size, img_size), interpolation=InterpolationMode.BICUBIC, antialias=True)
+        )
     elif img_size <= 32:
         ops.append(v2.RandomCrop(img_size, padding=max(1, img_size // 8)))
     else:
-        ops.append(v2.RandomResizedCrop(img_size, interpolation=InterpolationMode.BICUBIC, antialias=True))
+        ops.append(
+            v2.RandomResizedCrop(img_size, interpolation=InterpolationMode.BICUBIC, antialias=True)
+        )
     if aug.hflip:
         ops.append(v2.RandomHorizontalFlip())
     if aug.randaugment:
-        ops += [v2.ToDtype(torch.uint8, scale=True), v2.RandAugment(num_ops=2, magnitude=aug.randaugment_magnitude)]
+        ops += [
+            v2.ToDtype(torch.uint8, scale=True),
+            v2.RandAugment(num_ops=2, magnitude=aug.randaugment_magnitude),
+        ]
     ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
     if aug.random_erasing > 0:
         ops.append(v2.RandomErasing(p=aug.random_erasing, value="random"))
@@ -107,7 +114,9 @@ def eval_transform(img_size: int, mean, std, from_pil: bool = True):
     ops = [v2.ToImage()] if from_pil else []
     if img_size > 32:
         ops += [
-            v2.Resize(int(img_size / 0.875), interpolation=InterpolationMode.BICUBIC, antialias=True),
+            v2.Resize(
+                int(img_size / 0.875), interpolation=InterpolationMode.BICUBIC, antialias=True
+            ),
             v2.CenterCrop(img_size),
         ]
     ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
@@ -136,12 +145,18 @@ def build_datasets(
 
         x, y = load_digits()
         if img_size != x.shape[-1]:
-            x = torch.nn.functional.interpolate(x, size=(img_size, img_size), mode="bilinear", align_corners=False)
+            x = torch.nn.functional.interpolate(
+                x, size=(img_size, img_size), mode="bilinear", align_corners=False
+            )
         x_tr, y_tr, x_te, y_te = train_test_split_tensors(x, y, test_fraction=0.2, seed=0)
         mean, std = (float(x_tr.mean()),), (float(x_tr.std()),)
         # digits are tiny grey images: RandAugment/flip do not apply; keep crop + erasing
-        aug = AugmentConfig(randaugment=False, hflip=False, random_erasing=augment.random_erasing, crop=augment.crop)
-        train = TensorImageDataset(x_tr, y_tr, train_transform(img_size, mean, std, aug, from_pil=False))
+        aug = AugmentConfig(
+            randaugment=False, hflip=False, random_erasing=augment.random_erasing, crop=augment.crop
+        )
+        train = TensorImageDataset(
+            x_tr, y_tr, train_transform(img_size, mean, std, aug, from_pil=False)
+        )
         val = TensorImageDataset(x_te, y_te, eval_transform(img_size, mean, std, from_pil=False))
         num_classes, in_chans = 10, 1
     elif dataset in ("cifar10", "cifar100"):
@@ -150,11 +165,17 @@ def build_datasets(
         shared = shared_data_dir()
         root = data_root or str(shared / "cifar" if shared else "data/cifar")
         train = load_torchvision_dataset(
-            dataset, root, train=True, download=download,
+            dataset,
+            root,
+            train=True,
+            download=download,
             transform=train_transform(img_size, CIFAR_MEAN, CIFAR_STD, augment),
         )
         val = load_torchvision_dataset(
-            dataset, root, train=False, download=download,
+            dataset,
+            root,
+            train=False,
+            download=download,
             transform=eval_transform(img_size, CIFAR_MEAN, CIFAR_STD),
         )
         num_classes, in_chans = defaults["num_classes"], 3
@@ -162,9 +183,17 @@ def build_datasets(
         from dltheory.core.data import image_folder
 
         if not data_root:
-            raise ConfigError("--data-root is required for the imagefolder dataset (root/train, root/val)")
-        train = image_folder(data_root, "train", transform=train_transform(img_size, IMAGENET_MEAN, IMAGENET_STD, augment))
-        val = image_folder(data_root, "val", transform=eval_transform(img_size, IMAGENET_MEAN, IMAGENET_STD))
+            raise ConfigError(
+                "--data-root is required for the imagefolder dataset (root/train, root/val)"
+            )
+        train = image_folder(
+            data_root,
+            "train",
+            transform=train_transform(img_size, IMAGENET_MEAN, IMAGENET_STD, augment),
+        )
+        val = image_folder(
+            data_root, "val", transform=eval_transform(img_size, IMAGENET_MEAN, IMAGENET_STD)
+        )
         num_classes, in_chans = len(train.classes), 3
     if sampling_ratio < 1.0:
         train = Subset(train, per_class_prefix(_targets(train), sampling_ratio))
@@ -177,7 +206,15 @@ class RepeatedAugSampler(Sampler[int]):
     ceil(n / world) samples, so the epoch length matches plain sampling. ``repeats=1`` is plain
     seeded shuffling. Deterministic in (seed, epoch), which makes resume exact."""
 
-    def __init__(self, n: int, num_replicas: int = 1, rank: int = 0, repeats: int = 3, seed: int = 0, shuffle=True):
+    def __init__(
+        self,
+        n: int,
+        num_replicas: int = 1,
+        rank: int = 0,
+        repeats: int = 3,
+        seed: int = 0,
+        shuffle=True,
+    ):
         if repeats < 1:
             raise ValueError("repeats must be >= 1")
         self.n, self.num_replicas, self.rank = n, num_replicas, rank

@@ -236,10 +236,14 @@ class ConViT(nn.Module):
 
 def _check_spec(spec: ConViTSpec) -> None:
     if not 0 <= spec.num_gpsa_layers <= spec.depth:
-        raise ValueError(f"num_gpsa_layers must lie in [0, depth={spec.depth}], got {spec.num_gpsa_layers}")
+        raise ValueError(
+            f"num_gpsa_layers must lie in [0, depth={spec.depth}], got {spec.num_gpsa_layers}"
+        )
     h, w = spec.img_size
     if h % spec.patch_size or w % spec.patch_size:
-        raise ValueError(f"image size {spec.img_size} is not a multiple of patch size {spec.patch_size}")
+        raise ValueError(
+            f"image size {spec.img_size} is not a multiple of patch size {spec.patch_size}"
+        )
     if spec.global_pool not in ("token", "avg"):
         raise ValueError(f"global_pool must be 'token' or 'avg', got {spec.global_pool!r}")
     if spec.num_gpsa_layers == spec.depth:

@@ -11,16 +11,28 @@ from dltheory.convit.data import AugmentConfig
 from dltheory.convit.training import TrainConfig
 
 # Paper Table 2 (ConViT-S vs DeiT-S, ImageNet top-1, %), and Table 1 (top-1, %)
-PAPER_TABLE2 = {0.05: (34.8, 47.8), 0.1: (48.0, 59.6), 0.3: (66.1, 73.7), 0.5: (74.6, 78.2), 1.0: (79.9, 81.4)}
+PAPER_TABLE2 = {
+    0.05: (34.8, 47.8),
+    0.1: (48.0, 59.6),
+    0.3: (66.1, 73.7),
+    0.5: (74.6, 78.2),
+    1.0: (79.9, 81.4),
+}
 PAPER_TABLE1 = {
-    "convit_tiny": 73.1, "convit_tiny_plus": 76.7, "convit_small": 81.3,
-    "convit_small_plus": 82.2, "convit_base": 82.4, "convit_base_plus": 82.5,
+    "convit_tiny": 73.1,
+    "convit_tiny_plus": 76.7,
+    "convit_small": 81.3,
+    "convit_small_plus": 82.2,
+    "convit_base": 82.4,
+    "convit_base_plus": 82.5,
 }
 
 QUICK_FRACTIONS = (0.1, 0.3, 1.0)
 
 
-def quick_config(out: Path, gpsa_layers: int, fraction: float, steps: int, device: str, seed: int = 0) -> TrainConfig:
+def quick_config(
+    out: Path, gpsa_layers: int, fraction: float, steps: int, device: str, seed: int = 0
+) -> TrainConfig:
     """A 4-block, 4-head, 64-dim ConViT (or DeiT with 0 GPSA layers) on 8x8 digits, patch 2.
 
     Every fraction gets the same number of optimisation steps (the paper multiplies the epochs
@@ -29,15 +41,37 @@ def quick_config(out: Path, gpsa_layers: int, fraction: float, steps: int, devic
     batch = 32
     n_train = int(1437 * fraction)  # digits: 1797 images, 20% held out
     # the trainer drops the last partial batch once an epoch holds two full ones
-    steps_per_epoch = n_train // batch if n_train >= 2 * batch else max(1, math.ceil(n_train / batch))
+    steps_per_epoch = (
+        n_train // batch if n_train >= 2 * batch else max(1, math.ceil(n_train / batch))
+    )
     epochs = max(2, round(steps / steps_per_epoch))
     return TrainConfig(
-        model="convit_tiny", depth=4, num_heads=4, embed_dim_per_head=16, num_gpsa_layers=gpsa_layers, patch_size=2,
-        drop_path=0.0, dataset="digits", sampling_ratio=fraction, epochs=epochs, batch_size=batch,
-        lr=3e-3 * 512 / batch, warmup_epochs=max(1, epochs // 10), min_lr=1e-5, weight_decay=0.05,
-        label_smoothing=0.1, mixup=0.0, cutmix=0.0, repeated_aug=1,
+        model="convit_tiny",
+        depth=4,
+        num_heads=4,
+        embed_dim_per_head=16,
+        num_gpsa_layers=gpsa_layers,
+        patch_size=2,
+        drop_path=0.0,
+        dataset="digits",
+        sampling_ratio=fraction,
+        epochs=epochs,
+        batch_size=batch,
+        lr=3e-3 * 512 / batch,
+        warmup_epochs=max(1, epochs // 10),
+        min_lr=1e-5,
+        weight_decay=0.05,
+        label_smoothing=0.1,
+        mixup=0.0,
+        cutmix=0.0,
+        repeated_aug=1,
         augment=AugmentConfig(randaugment=False, random_erasing=0.0, hflip=False, crop=False),
-        device=device, threads=1, seed=seed, eval_every=max(1, epochs // 6), analysis_images=128, out=str(out),
+        device=device,
+        threads=1,
+        seed=seed,
+        eval_every=max(1, epochs // 6),
+        analysis_images=128,
+        out=str(out),
     )
 
 
@@ -63,10 +97,14 @@ def run_quick(out: Path, device: str = "cpu", steps: int = 400, fractions=QUICK_
                     import torch
 
                     final_gates = torch.tensor(final["gates"])
-        row["gap_pct"] = round(100 * (row["convit_top1"] - row["deit_top1"]) / max(row["deit_top1"], 1e-9), 1)
+        row["gap_pct"] = round(
+            100 * (row["convit_top1"] - row["deit_top1"]) / max(row["deit_top1"], 1e-9), 1
+        )
         rows.append(row)
 
-    table_md = save_table(rows, out / "sample_efficiency", title="Top-1 (%) on digits vs fraction of training data")
+    table_md = save_table(
+        rows, out / "sample_efficiency", title="Top-1 (%) on digits vs fraction of training data"
+    )
     fig, ax = new_figure(size=(5, 3.6))
     fr = [r["fraction"] for r in rows]
     ax.plot(fr, [r["deit_top1"] for r in rows], "o-", label="DeiT (0 GPSA layers)")
@@ -76,14 +114,34 @@ def run_quick(out: Path, device: str = "cpu", steps: int = 400, fractions=QUICK_
     ax.set_ylabel("validation top-1 (%)")
     ax.set_title("Sample efficiency (cf. paper Table 2)")
     ax.legend()
-    save_figure(fig, out / "sample_efficiency", data={"fraction": fr, "deit_top1": [r["deit_top1"] for r in rows],
-                                                       "convit_top1": [r["convit_top1"] for r in rows]})
-    report.add_figure(out / "sample_efficiency.png", "Validation top-1 vs fraction of data, same steps per run.")
-    report.add_table(out / "sample_efficiency.md", "Top-1 (%) per fraction; gap = relative improvement of ConViT.")
-    plot_nonlocality_history(histories["convit"], out / "nonlocality_convit", title="ConViT nonlocality (eq. 8)")
-    plot_nonlocality_history(histories["deit"], out / "nonlocality_deit", title="DeiT nonlocality (eq. 8)")
-    report.add_figure(out / "nonlocality_convit.png", "ConViT nonlocality per layer during training (cf. Fig. 5).")
-    report.add_figure(out / "nonlocality_deit.png", "DeiT nonlocality per layer during training (cf. Fig. 4).")
+    save_figure(
+        fig,
+        out / "sample_efficiency",
+        data={
+            "fraction": fr,
+            "deit_top1": [r["deit_top1"] for r in rows],
+            "convit_top1": [r["convit_top1"] for r in rows],
+        },
+    )
+    report.add_figure(
+        out / "sample_efficiency.png", "Validation top-1 vs fraction of data, same steps per run."
+    )
+    report.add_table(
+        out / "sample_efficiency.md",
+        "Top-1 (%) per fraction; gap = relative improvement of ConViT.",
+    )
+    plot_nonlocality_history(
+        histories["convit"], out / "nonlocality_convit", title="ConViT nonlocality (eq. 8)"
+    )
+    plot_nonlocality_history(
+        histories["deit"], out / "nonlocality_deit", title="DeiT nonlocality (eq. 8)"
+    )
+    report.add_figure(
+        out / "nonlocality_convit.png", "ConViT nonlocality per layer during training (cf. Fig. 5)."
+    )
+    report.add_figure(
+        out / "nonlocality_deit.png", "DeiT nonlocality per layer during training (cf. Fig. 4)."
+    )
     plot_gates(final_gates, out / "gates", title="ConViT gates after training (cf. Fig. 6)")
     report.add_figure(out / "gates.png", "sigma(lambda_h) per GPSA layer and head after training.")
     for r in rows:
@@ -112,7 +170,9 @@ def full_scale_commands(imagenet: str = "/path/to/imagenet") -> str:
     for model, top1 in PAPER_TABLE1.items():
         # total batch 1024 (8 x 128); the "+" models: 512 (8 x 64) with lr 4e-4
         extra = " --batch-size 64 --lr 4e-4" if model.endswith("_plus") else " --batch-size 128"
-        lines.append(f"{base} --epochs 300 --model {model}{extra} --out runs/{model}   # expected top-1 {top1}")
+        lines.append(
+            f"{base} --epochs 300 --model {model}{extra} --out runs/{model}   # expected top-1 {top1}"
+        )
     lines.append("# DeiT baseline of the same size: add --num-gpsa-layers 0")
     lines.append("# Paper Table 2 (convit_small vs DeiT-S, epochs scaled by 1/f):")
     for f, (deit, convit) in PAPER_TABLE2.items():
@@ -132,7 +192,8 @@ def run_full_note(out: Path) -> None:
     text = full_scale_commands()
     (out / "commands.sh").write_text(text + "\n")
     report = ReproduceReport(out, title="ConViT: full-scale reproduction commands")
-    report.add_note("Full scale needs ImageNet and GPUs; the commands are in commands.sh:\n\n" + text)
+    report.add_note(
+        "Full scale needs ImageNet and GPUs; the commands are in commands.sh:\n\n" + text
+    )
     report.write()
     print(text)
-

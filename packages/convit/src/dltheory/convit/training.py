@@ -77,7 +77,9 @@ class TrainConfig:
         if self.model not in VARIANTS:
             raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(VARIANTS)}")
         if self.dataset not in DATASET_DEFAULTS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASET_DEFAULTS)}")
+            raise ConfigError(
+                f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASET_DEFAULTS)}"
+            )
         if not 0 < self.sampling_ratio <= 1:
             raise ConfigError(f"sampling_ratio must be in (0, 1], got {self.sampling_ratio}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -165,7 +167,11 @@ def evaluate(model, loader, device, precision=None, max_batches: int = 0) -> dic
         if max_batches and i >= max_batches:
             break
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        ctx = precision.autocast() if precision is not None else torch.autocast(device.type, enabled=False)
+        ctx = (
+            precision.autocast()
+            if precision is not None
+            else torch.autocast(device.type, enabled=False)
+        )
         with ctx:
             logits = model(x)
         logits = logits.float()
@@ -173,12 +179,22 @@ def evaluate(model, loader, device, precision=None, max_batches: int = 0) -> dic
         top = logits.topk(k, dim=1).indices
         hit = top.eq(y[:, None])
         totals += torch.tensor(
-            [F.cross_entropy(logits, y, reduction="sum").item(), hit[:, 0].sum().item(), hit.any(1).sum().item(), len(y)],
-            dtype=torch.float64, device=device,
+            [
+                F.cross_entropy(logits, y, reduction="sum").item(),
+                hit[:, 0].sum().item(),
+                hit.any(1).sum().item(),
+                len(y),
+            ],
+            dtype=torch.float64,
+            device=device,
         )
     totals = all_reduce_mean(totals)
     n = max(totals[3].item(), 1.0)
-    return {"loss": totals[0].item() / n, "top1": 100 * totals[1].item() / n, "top5": 100 * totals[2].item() / n}
+    return {
+        "loss": totals[0].item() / n,
+        "top1": 100 * totals[1].item() / n,
+        "top5": 100 * totals[2].item() / n,
+    }
 
 
 def _analysis_batch(val_set, n: int) -> torch.Tensor:
@@ -190,9 +206,13 @@ def _epoch_metrics(cfg, net, model, ema, val_loader, analysis_x, device, precisi
     from dltheory.convit.analysis import gate_values, nonlocality
 
     metrics = evaluate(net, val_loader, device, precision)
-    out = {"val_loss": metrics["loss"], "top1": metrics["top1"], "top5": metrics["top5"],
-           "nonlocality": nonlocality(model, analysis_x)["per_layer"].tolist(),
-           "gates": gate_values(model).tolist()}
+    out = {
+        "val_loss": metrics["loss"],
+        "top1": metrics["top1"],
+        "top5": metrics["top5"],
+        "nonlocality": nonlocality(model, analysis_x)["per_layer"].tolist(),
+        "gates": gate_values(model).tolist(),
+    }
     if ema is not None:
         out["ema_top1"] = evaluate(ema.module, val_loader, device, precision)["top1"]
     return out
@@ -241,7 +261,13 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
     run = RunDir(cfg.out, config=cfg, resume=resume, overwrite=overwrite, env=env)
 
     train_set, val_set, num_classes, in_chans = build_datasets(
-        cfg.dataset, cfg.data_root, cfg.img_size, cfg.sampling_ratio, cfg.download, cfg.augment, cfg.seed
+        cfg.dataset,
+        cfg.data_root,
+        cfg.img_size,
+        cfg.sampling_ratio,
+        cfg.download,
+        cfg.augment,
+        cfg.seed,
     )
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     model = build_model(cfg, num_classes, in_chans).to(device)
@@ -253,7 +279,9 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
     if cfg.ema:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        ema = AveragedModel(
+            model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+        )
 
     start_epoch, step = 0, 0
     if resume:
@@ -263,11 +291,18 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
         if ema is not None and extra.get("ema") is not None:
             ema.load_state_dict(extra["ema"])
 
-    sampler = RepeatedAugSampler(len(train_set), env.world_size, env.rank, cfg.repeated_aug, seed=cfg.seed)
+    sampler = RepeatedAugSampler(
+        len(train_set), env.world_size, env.rank, cfg.repeated_aug, seed=cfg.seed
+    )
     pin = device.type == "cuda"
     train_loader = torch.utils.data.DataLoader(
-        train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-        pin_memory=pin, drop_last=len(sampler) >= 2 * cfg.batch_size, persistent_workers=cfg.workers > 0,
+        train_set,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.workers,
+        pin_memory=pin,
+        drop_last=len(sampler) >= 2 * cfg.batch_size,
+        persistent_workers=cfg.workers > 0,
     )
     val_sampler = None
     if env.is_distributed:
@@ -275,7 +310,11 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
 
         val_sampler = distributed_sampler(val_set, env, shuffle=False)
     val_loader = torch.utils.data.DataLoader(
-        val_set, batch_size=max(cfg.batch_size, 128), sampler=val_sampler, num_workers=cfg.workers, pin_memory=pin
+        val_set,
+        batch_size=max(cfg.batch_size, 128),
+        sampler=val_sampler,
+        num_workers=cfg.workers,
+        pin_memory=pin,
     )
     criterion = MixCriterion(num_classes, cfg.mixup, cfg.cutmix, cfg.label_smoothing)
     analysis_x = _analysis_batch(val_set, cfg.analysis_images).to(device)
@@ -283,7 +322,11 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
     if cfg.compile:
         net = torch.compile(net)
 
-    steps_per_epoch = len(train_loader) if not cfg.max_steps_per_epoch else min(len(train_loader), cfg.max_steps_per_epoch)
+    steps_per_epoch = (
+        len(train_loader)
+        if not cfg.max_steps_per_epoch
+        else min(len(train_loader), cfg.max_steps_per_epoch)
+    )
     log = ProgressLog((cfg.epochs - start_epoch) * steps_per_epoch, description="convit train")
     final = {}
     try:
@@ -307,7 +350,10 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
                 check_finite(loss, step=step, run=run)
                 optimizer.zero_grad(set_to_none=True)
                 precision.backward_and_step(
-                    loss, optimizer, clip_grad_norm=cfg.clip_grad or None, parameters=model.parameters()
+                    loss,
+                    optimizer,
+                    clip_grad_norm=cfg.clip_grad or None,
+                    parameters=model.parameters(),
                 )
                 if ema is not None:
                     ema.update_parameters(model)
@@ -319,17 +365,33 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
             core_model = unwrap_model(model)
             if (epoch + 1) % cfg.eval_every and epoch + 1 < cfg.epochs:
                 continue  # evaluation, logging and checkpoints every eval_every epochs
-            final = _epoch_metrics(cfg, net, core_model, ema, val_loader, analysis_x, device, precision)
-            final = {"epoch": epoch, "step": step, "lr": lr, "world_size": env.world_size,
-                     "train_loss": loss_sum / max(seen, 1),
-                     "img_per_s": seen * env.world_size / max(elapsed, 1e-9), **final}
+            final = _epoch_metrics(
+                cfg, net, core_model, ema, val_loader, analysis_x, device, precision
+            )
+            final = {
+                "epoch": epoch,
+                "step": step,
+                "lr": lr,
+                "world_size": env.world_size,
+                "train_loss": loss_sum / max(seen, 1),
+                "img_per_s": seen * env.world_size / max(elapsed, 1e-9),
+                **final,
+            }
             run.log(**final)
             extra = {"epoch": epoch, "ema": ema.state_dict() if ema is not None else None}
-            run.save_checkpoint(train_state(model=model, optimizer=optimizer, precision=precision, step=step, **extra))
-            if run.is_writer:  # weights + spec only: loadable with weights_only=True by eval/analyze
+            run.save_checkpoint(
+                train_state(
+                    model=model, optimizer=optimizer, precision=precision, step=step, **extra
+                )
+            )
+            if (
+                run.is_writer
+            ):  # weights + spec only: loadable with weights_only=True by eval/analyze
                 weights = ema.module if ema is not None else core_model
-                atomic_torch_save({"model": weights.state_dict(), "spec": core_model.spec.to_dict()},
-                                  run.checkpoint_path(MODEL_FILE))
+                atomic_torch_save(
+                    {"model": weights.state_dict(), "spec": core_model.spec.to_dict()},
+                    run.checkpoint_path(MODEL_FILE),
+                )
     finally:
         log.close()
         cleanup_distributed()
@@ -348,7 +410,11 @@ def load_run_model(path: str | Path, device="cpu") -> ConViT:
     state = load_checkpoint(path, map_location="cpu")
     spec = state.get("spec")
     if not isinstance(spec, dict):
-        raise CheckpointError(f"{path} is not a dltheory.convit training checkpoint (no model spec inside); "
-                              "use load_pretrained for official/timm weights")
+        raise CheckpointError(
+            f"{path} is not a dltheory.convit training checkpoint (no model spec inside); "
+            "use load_pretrained for official/timm weights"
+        )
     model = ConViT(ConViTSpec(**spec))
-    return load_state_dict_checked(model, unwrap_state_dict(state["model"]), source=str(path)).to(device)
+    return load_state_dict_checked(model, unwrap_state_dict(state["model"]), source=str(path)).to(
+        device
+    )

@@ -120,7 +120,9 @@ def load_state_dict_checked(
     if unexpected:
         problems.append(f"unexpected keys: {_short(unexpected)}")
     if wrong:
-        problems.append(f"shape mismatch: {'; '.join(wrong[:4])}" + (" ..." if len(wrong) > 4 else ""))
+        problems.append(
+            f"shape mismatch: {'; '.join(wrong[:4])}" + (" ..." if len(wrong) > 4 else "")
+        )
     if problems:
         raise CheckpointError(f"{source} does not fit this ConViT: " + " | ".join(problems))
     model.load_state_dict(state, strict=True)
@@ -145,4 +147,6 @@ def load_pretrained(
     state = unwrap_state_dict(raw)
     if model is None:
         model = create_convit(variant, **model_kwargs)
-    return load_state_dict_checked(model, state, source=str(path), resize=resize, reset_head=reset_head)
+    return load_state_dict_checked(
+        model, state, source=str(path), resize=resize, reset_head=reset_head
+    )

@@ -66,7 +66,10 @@ def write_bench(rows: list[dict[str, Any]], path: str | Path, title: str = "") -
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        json.dumps({"title": title, "environment": environment(), "rows": rows}, indent=2, default=str) + "\n",
+        json.dumps(
+            {"title": title, "environment": environment(), "rows": rows}, indent=2, default=str
+        )
+        + "\n",
         encoding="utf-8",
     )
     table = markdown_table(rows)

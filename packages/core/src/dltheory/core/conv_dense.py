@@ -252,12 +252,20 @@ def block_views(geometry: ConvGeometry, dense: torch.Tensor):
     local entries, ``local_slice`` indexes the same entries of a ``local_shape`` tensor."""
     g = geometry
     if not dense.is_contiguous() or dense.numel() != g.n_out * g.n_in:
-        raise ValueError(f"expected a contiguous ({g.n_out}, {g.n_in}) matrix, got {tuple(dense.shape)}")
+        raise ValueError(
+            f"expected a contiguous ({g.n_out}, {g.n_in}) matrix, got {tuple(dense.shape)}"
+        )
     base = dense.storage_offset()
     for i0, n_i, a0, n_a, j0, n_j, b0, n_b, offset in g.blocks:
         size = (g.out_channels, n_i, n_j, g.in_channels, n_a, n_b)
-        local_slice = (slice(None), slice(i0, i0 + n_i), slice(j0, j0 + n_j), slice(None),
-                       slice(a0, a0 + n_a), slice(b0, b0 + n_b))
+        local_slice = (
+            slice(None),
+            slice(i0, i0 + n_i),
+            slice(j0, j0 + n_j),
+            slice(None),
+            slice(a0, a0 + n_a),
+            slice(b0, b0 + n_b),
+        )
         yield local_slice, dense.as_strided(size, g.matrix_strides, base + offset)
 
 
@@ -279,7 +287,11 @@ def embed_filter(
     if tuple(weight.shape) != g.filter_shape:
         raise ValueError(f"filter shape {tuple(weight.shape)} does not match {g.filter_shape}")
     weight = weight.detach()
-    dense = torch.zeros(g.n_out, g.n_in, dtype=weight.dtype, device=weight.device) if out is None else out
+    dense = (
+        torch.zeros(g.n_out, g.n_in, dtype=weight.dtype, device=weight.device)
+        if out is None
+        else out
+    )
     for (*_, taps_h, taps_w), view in block_views(g, dense):
         view.copy_(weight[:, None, None, :, taps_h, taps_w].expand_as(view))
     dense_bias = None

@@ -74,13 +74,17 @@ def read_idx(path: str | Path) -> np.ndarray:
     with _open_maybe_gz(path) as handle:
         header = handle.read(4)
         if len(header) != 4 or header[0] != 0 or header[1] != 0 or header[2] != 0x08:
-            raise DatasetNotFoundError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+            raise DatasetNotFoundError(
+                f"{path} is not an unsigned-byte IDX file (bad magic number)"
+            )
         ndim = header[3]
         dims = struct.unpack(f">{ndim}I", handle.read(4 * ndim))
         data = np.frombuffer(handle.read(), dtype=np.uint8)
     expected = int(np.prod(dims))
     if data.size != expected:
-        raise DatasetNotFoundError(f"{path} is truncated: {data.size} bytes of data, expected {expected}")
+        raise DatasetNotFoundError(
+            f"{path} is truncated: {data.size} bytes of data, expected {expected}"
+        )
     return data.reshape(dims)
 
 
@@ -102,7 +106,9 @@ def load_mnist_idx(folder: str | Path, split: str = "t10k") -> tuple[torch.Tenso
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
-def load_torchvision_dataset(name: str, root: str | Path, train: bool = True, download: bool = False, transform=None):
+def load_torchvision_dataset(
+    name: str, root: str | Path, train: bool = True, download: bool = False, transform=None
+):
     """MNIST, Fashion-MNIST, CIFAR-10/100 through torchvision; never downloads unless asked."""
     import torchvision
 
@@ -124,7 +130,11 @@ def load_torchvision_dataset(name: str, root: str | Path, train: bool = True, do
 
 
 def load_torchvision_tensors(
-    name: str, root: str | Path, train: bool = True, download: bool = False, limit: int | None = None
+    name: str,
+    root: str | Path,
+    train: bool = True,
+    download: bool = False,
+    limit: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A torchvision dataset as tensors: float32 (n, C, H, W) in [0, 1] and int64 labels.
 
@@ -145,10 +155,14 @@ def image_folder(root: str | Path, split: str | None = "train", transform=None):
 
     folder = Path(root) / split if split else Path(root)
     if not folder.is_dir():
-        raise DatasetNotFoundError(f"image folder not found: {folder} (expected <root>/{split}/<class>/<image>)")
+        raise DatasetNotFoundError(
+            f"image folder not found: {folder} (expected <root>/{split}/<class>/<image>)"
+        )
     classes = [d for d in sorted(folder.iterdir()) if d.is_dir()]
     if not classes:
-        raise DatasetNotFoundError(f"{folder} has no class sub-folders (expected {folder}/<class>/<image>)")
+        raise DatasetNotFoundError(
+            f"{folder} has no class sub-folders (expected {folder}/<class>/<image>)"
+        )
     for class_dir in classes:
         if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in class_dir.iterdir()):
             raise DatasetNotFoundError(f"class folder {class_dir} holds no images")

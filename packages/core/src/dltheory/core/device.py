@@ -46,7 +46,9 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         return torch.device("mps")
     if spec == "cuda" or spec.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise DeviceError(f"device '{spec}' requested but CUDA is not available (try --device cpu)")
+            raise DeviceError(
+                f"device '{spec}' requested but CUDA is not available (try --device cpu)"
+            )
         if spec == "cuda":
             index = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()
         else:
@@ -63,7 +65,9 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     raise DeviceError(f"unknown device '{spec}': expected auto, cpu, cuda, cuda:N or mps")
 
 
-def configure_backends(device: torch.device, tf32: bool = True, cudnn_benchmark: bool = False) -> None:
+def configure_backends(
+    device: torch.device, tf32: bool = True, cudnn_benchmark: bool = False
+) -> None:
     """TF32 matmuls/convolutions on CUDA (on by default) and the cuDNN autotuner switch."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -83,7 +87,9 @@ class Precision:
     def create(cls, name: str, device: torch.device) -> Precision:
         name = name.lower()
         if name not in PRECISIONS:
-            raise DeviceError(f"unknown precision '{name}': expected one of {', '.join(PRECISIONS)}")
+            raise DeviceError(
+                f"unknown precision '{name}': expected one of {', '.join(PRECISIONS)}"
+            )
         if name == "fp16" and device.type == "cpu":
             raise DeviceError("precision fp16 needs a GPU; use bf16 or fp32 on the CPU")
         if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():

@@ -60,7 +60,9 @@ def init_distributed(device: torch.device | None = None, env: DistEnv | None = N
     return env
 
 
-def wrap_ddp(model: torch.nn.Module, env: DistEnv, device: torch.device, **kwargs) -> torch.nn.Module:
+def wrap_ddp(
+    model: torch.nn.Module, env: DistEnv, device: torch.device, **kwargs
+) -> torch.nn.Module:
     """DistributedDataParallel when distributed, the model itself otherwise."""
     if not env.is_distributed:
         return model
@@ -85,7 +87,9 @@ def distributed_sampler(dataset, env: DistEnv, shuffle: bool = True, seed: int =
         return None
     from torch.utils.data.distributed import DistributedSampler
 
-    return DistributedSampler(dataset, num_replicas=env.world_size, rank=env.rank, shuffle=shuffle, seed=seed)
+    return DistributedSampler(
+        dataset, num_replicas=env.world_size, rank=env.rank, shuffle=shuffle, seed=seed
+    )
 
 
 def is_main_process() -> bool:

@@ -31,3 +31,9 @@ class NonFiniteLossError(DltheoryError, FloatingPointError):
 
 class DeviceError(DltheoryError):
     """The requested device or precision is unavailable."""
+
+
+class RunInterrupted(DltheoryError):
+    """SIGINT/SIGTERM stopped a run after its checkpoint was saved; ``--resume`` continues it."""
+
+    exit_code = 130

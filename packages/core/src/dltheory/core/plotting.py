@@ -14,7 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 4.0), **kwargs: Any):
+def new_figure(
+    ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 4.0), **kwargs: Any
+):
     """A figure and its axes; ``size`` is per panel (inches)."""
     fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), **kwargs)
     return fig, axes
@@ -41,7 +43,9 @@ def write_columns_csv(path: Path, data: dict[str, Sequence]) -> Path:
     return path
 
 
-def save_figure(fig, path_stem: str | Path, data: dict[str, Sequence] | None = None, dpi: int = 120) -> Path:
+def save_figure(
+    fig, path_stem: str | Path, data: dict[str, Sequence] | None = None, dpi: int = 120
+) -> Path:
     """Save ``fig`` as ``<stem>.png`` and, with ``data``, its numbers as ``<stem>.csv``.
 
     Returns the PNG path. The figure is closed afterwards.
@@ -85,7 +89,9 @@ def save_table(rows: list[dict[str, Any]], path_stem: str | Path, title: str | N
     if title:
         markdown = f"### {title}\n\n{markdown}"
     stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
-    stem.with_suffix(".json").write_text(json.dumps(rows, indent=2, default=str) + "\n", encoding="utf-8")
+    stem.with_suffix(".json").write_text(
+        json.dumps(rows, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     keys: list[str] = []
     for row in rows:
         keys.extend(k for k in row if k not in keys)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
 import random
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,41 +15,26 @@ import torch
 
 from dltheory.core.config import config_to_dict
 from dltheory.core.distributed import DistEnv
-from dltheory.core.errors import CheckpointError, DltheoryError, NonFiniteLossError
+from dltheory.core.errors import CheckpointError, ConfigError, DltheoryError, NonFiniteLossError
+from dltheory.core.files import atomic_write, atomic_write_bytes, atomic_write_text, write_error
+from dltheory.core.locks import RunLock
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(Path(path), text.encode("utf-8"))
+__all__ = [
+    "RunDir",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_finite",
+    "config_differences",
+    "load_checkpoint",
+    "restore_train_state",
+    "train_state",
+]
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` that never leaves a half-written file at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` that never leaves a half-written file at ``path`` (one-line write errors)."""
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -60,11 +44,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # corrupt zip, pickle with disallowed globals, truncated file, ...
+    except pickle.UnpicklingError:
+        # Never retried with weights_only=False: unpickling arbitrary objects can run code.
+        raise CheckpointError(
+            f"refusing to load {path}: it holds Python objects other than tensors and plain "
+            "containers, which could run code when loaded"
+        ) from None
+    except Exception as exc:  # corrupt zip, truncated file, ...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {path} does not hold a dict (found {type(state).__name__})")
+        raise CheckpointError(
+            f"checkpoint {path} does not hold a dict (found {type(state).__name__})"
+        )
     return state
 
 
@@ -114,10 +106,16 @@ def _to_jsonable(value: Any) -> Any:
 class RunDir:
     """A run's folder: ``config.json``, ``metrics.jsonl``, checkpoints and figures.
 
-    Only the main process (rank 0) writes. A fresh run refuses a folder that already holds
-    metrics or checkpoints, so that nothing is overwritten by accident; pass ``resume=True`` to
-    continue it, or ``overwrite=True`` to start over (old files are removed first).
+    Only the main process (rank 0) writes, and it holds an exclusive lock on the folder while the
+    object lives (a second run on the same folder refuses with one line). A fresh run refuses a
+    folder that already holds metrics or checkpoints; ``resume=True`` continues it after checking
+    that ``config`` equals the saved config (keys in ``mutable_keys`` may change, e.g. the total
+    number of epochs) and repairing ``metrics.jsonl``; ``overwrite=True`` starts afresh
+    deliberately (the old metrics, config and checkpoints are removed first).
+    A refused start leaves the folder exactly as it was.
     """
+
+    CHECKPOINT = "last.pt"
 
     def __init__(
         self,
@@ -126,69 +124,170 @@ class RunDir:
         resume: bool = False,
         overwrite: bool = False,
         env: DistEnv | None = None,
+        mutable_keys: Sequence[str] = (),
     ) -> None:
         self.path = Path(path)
         self.env = env or DistEnv.from_environ()
         self.metrics_path = self.path / "metrics.jsonl"
+        self.config_path = self.path / "config.json"
+        self.lock = RunLock(self.path)
+        if resume and overwrite:
+            raise DltheoryError("--resume and --overwrite exclude each other: choose one")
         if self.path.exists() and not self.path.is_dir():
             raise DltheoryError(f"run directory {self.path} exists and is not a folder")
-        existing = self.metrics_path.exists() or (self.path / "last.pt").exists()
+        created = not self.path.exists()
+        if self.is_writer:
+            self.lock.acquire()
+        try:
+            self._start(config, resume, overwrite, mutable_keys)
+        except BaseException:
+            self.close()
+            if created and self.is_writer:
+                _remove_if_empty(self.path)
+            raise
+
+    def _start(
+        self, config: Any, resume: bool, overwrite: bool, mutable_keys: Sequence[str]
+    ) -> None:
+        existing = self.metrics_path.exists() or self.checkpoint_path().exists()
         if existing and not resume and not overwrite:
             raise DltheoryError(
-                f"{self.path} already holds a run; pass --resume to continue it or choose another --out"
+                f"{self.path} already holds a run; pass --resume to continue it, "
+                "--overwrite to start afresh, or choose another --out"
             )
-        if resume and not (self.path / "last.pt").exists():
-            raise CheckpointError(f"cannot resume: no checkpoint {self.path / 'last.pt'}")
-        if self.is_writer:
-            self.path.mkdir(parents=True, exist_ok=True)
-            if overwrite and existing and not resume:
-                self.metrics_path.unlink(missing_ok=True)
-                (self.path / "last.pt").unlink(missing_ok=True)
-            if config is not None:
-                atomic_write_text(
-                    self.path / "config.json",
-                    json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n",
+        if resume and not self.checkpoint_path().exists():
+            raise CheckpointError(f"cannot resume: no checkpoint {self.checkpoint_path()}")
+        new_config = config_to_dict(config) if config is not None else None
+        if resume and new_config is not None and self.config_path.exists():
+            saved = self.saved_config()
+            changed = config_differences(saved, new_config)
+            frozen = [k for k in changed if k not in set(mutable_keys)]
+            if frozen:
+                detail = ", ".join(
+                    f"{k} (saved {saved.get(k)!r}, now {new_config.get(k)!r})" for k in frozen
                 )
+                allowed = (
+                    f"; only {', '.join(mutable_keys)} may change on resume" if mutable_keys else ""
+                )
+                raise ConfigError(
+                    f"cannot resume {self.path}: the config differs in {detail}{allowed}"
+                )
+        if not self.is_writer:
+            return
+        if overwrite and existing:
+            for stale in [self.metrics_path, self.config_path, *self.path.glob("*.pt")]:
+                stale.unlink(missing_ok=True)
+        if new_config is not None:
+            atomic_write_text(
+                self.config_path, json.dumps(new_config, indent=2, sort_keys=True) + "\n"
+            )
+
+    def saved_config(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read {self.config_path}: {str(exc).splitlines()[0]}"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.config_path} does not hold a mapping")
+        return data
 
     @property
     def is_writer(self) -> bool:
         return self.env.is_main
+
+    def close(self) -> None:
+        """Release the folder's lock (also done when the process ends)."""
+        self.lock.release()
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def log(self, **metrics: Any) -> None:
         """Append one JSON object to metrics.jsonl (rank 0 only)."""
         if not self.is_writer:
             return
         line = json.dumps(_to_jsonable(metrics), sort_keys=False)
-        with open(self.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        try:
+            with open(self.metrics_path, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            raise write_error(self.metrics_path, exc) from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The logged records; a torn (unparsable) line, as a crash leaves at the end, is skipped."""
         if not self.metrics_path.exists():
             return []
+        records = []
         with open(self.metrics_path, encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return records
 
-    def checkpoint_path(self, name: str = "last.pt") -> Path:
+    def repair_metrics(self, resume_step: int | None, step_key: str = "step") -> int:
+        """Prepare metrics.jsonl for a resume from ``resume_step``.
+
+        Drops torn lines and the records logged after the checkpoint (they will be logged again),
+        and keeps one record per step (the last). Returns how many records were dropped.
+        """
+        if not self.is_writer or not self.metrics_path.exists():
+            return 0
+        raw = [
+            line
+            for line in self.metrics_path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        records = self.read_metrics()
+        kept: list[dict[str, Any]] = []
+        index: dict[Any, int] = {}
+        for record in records:
+            step = record.get(step_key) if isinstance(record, dict) else None
+            if (
+                step is not None
+                and resume_step is not None
+                and isinstance(step, (int, float))
+                and step > resume_step
+            ):
+                continue
+            if step is not None and step in index:
+                kept[index[step]] = record
+                continue
+            if step is not None:
+                index[step] = len(kept)
+            kept.append(record)
+        dropped = len(raw) - len(kept)
+        if dropped:
+            text = "".join(json.dumps(r) + "\n" for r in kept)
+            atomic_write_text(self.metrics_path, text)
+        return dropped
+
+    def checkpoint_path(self, name: str = CHECKPOINT) -> Path:
         return self.path / name
 
-    def save_checkpoint(self, state: dict[str, Any], name: str = "last.pt") -> Path | None:
+    def save_checkpoint(self, state: dict[str, Any], name: str = CHECKPOINT) -> Path | None:
         """Atomically save ``state`` plus the RNG states (rank 0 only)."""
         if not self.is_writer:
             return None
         return atomic_torch_save({**state, "rng": capture_rng_state()}, self.checkpoint_path(name))
 
-    def load_checkpoint(self, name: str = "last.pt", map_location: Any = "cpu", restore_rng: bool = True):
-        """Load one of this run's own checkpoints and restore the RNG states; None if absent."""
+    def load_checkpoint(
+        self, name: str = CHECKPOINT, map_location: Any = "cpu", restore_rng: bool = True
+    ):
+        """Load one of this run's checkpoints (``weights_only=True``, never anything else) and
+        restore the RNG states; None if absent."""
         path = self.checkpoint_path(name)
         if not path.exists():
             return None
-        try:
-            state = torch.load(path, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError:
-            # A run's own file whose extra state holds other Python objects: trusted, we wrote it.
-            state = torch.load(path, map_location=map_location, weights_only=False)
-        except Exception as exc:
-            raise CheckpointError(f"cannot read checkpoint {path}: {exc}".splitlines()[0]) from None
+        state = load_checkpoint(path, map_location=map_location)
         if restore_rng and "rng" in state:
             restore_rng_state(state["rng"])
         return state
@@ -197,6 +296,22 @@ class RunDir:
         folder = self.path / "figures"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / name
+
+
+def config_differences(saved: dict[str, Any], requested: dict[str, Any]) -> list[str]:
+    """Top-level keys whose values differ between two config dicts (JSON-normalised)."""
+    a = json.loads(json.dumps(saved, default=str))
+    b = json.loads(json.dumps(requested, default=str))
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove a folder this run created if it holds nothing but its lock file."""
+    try:
+        (folder / ".lock").unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def train_state(
@@ -233,7 +348,9 @@ def restore_train_state(
     try:
         unwrap_model(model).load_state_dict(state["model"])
     except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint does not match the model: {exc}".splitlines()[0]) from None
+        raise CheckpointError(
+            f"checkpoint does not match the model: {exc}".splitlines()[0]
+        ) from None
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
@@ -243,7 +360,9 @@ def restore_train_state(
     return {"step": state.get("step", 0), **state.get("extra", {})}
 
 
-def check_finite(loss: torch.Tensor | float, step: int | None = None, run: RunDir | None = None) -> None:
+def check_finite(
+    loss: torch.Tensor | float, step: int | None = None, run: RunDir | None = None
+) -> None:
     """Stop training on a NaN/inf loss, saying which checkpoint was kept."""
     value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
     if math.isfinite(value):

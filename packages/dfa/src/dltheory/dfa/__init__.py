@@ -3,34 +3,24 @@
 Public API (the CLI lives in :mod:`dltheory.dfa.cli` and is not imported here).
 """
 
-from .alignment import gradient_alignment, weight_alignment, weight_cosines
-from .engine import (
-    DirectFeedback,
-    FAConv2d,
-    FALinear,
-    FeedbackPoint,
-    attach_feedback,
-    build_feedback,
-    find_engine,
-    set_mode,
-)
-from .feedback import draw_feedback
-from .models import MarkedNetwork, convnet, mlp
+from dltheory.core.lazy import lazy_exports
 
-__all__ = [
-    "DirectFeedback",
-    "FAConv2d",
-    "FALinear",
-    "FeedbackPoint",
-    "MarkedNetwork",
-    "attach_feedback",
-    "build_feedback",
-    "convnet",
-    "draw_feedback",
-    "find_engine",
-    "gradient_alignment",
-    "mlp",
-    "set_mode",
-    "weight_alignment",
-    "weight_cosines",
-]
+_EXPORTS = {
+    "DirectFeedback": ".engine",
+    "FAConv2d": ".engine",
+    "FALinear": ".engine",
+    "FeedbackPoint": ".engine",
+    "MarkedNetwork": ".models",
+    "attach_feedback": ".engine",
+    "build_feedback": ".engine",
+    "convnet": ".models",
+    "draw_feedback": ".feedback",
+    "find_engine": ".engine",
+    "gradient_alignment": ".alignment",
+    "mlp": ".models",
+    "set_mode": ".engine",
+    "weight_alignment": ".alignment",
+    "weight_cosines": ".alignment",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -46,8 +46,9 @@ def trace_segments(model: nn.Module, example: torch.Tensor) -> list[Segment]:
     hooks = []
 
     def on_layer(module, inputs, output):
-        segments[-1].layers.append(LayerCall(module, tuple(inputs[0].shape[1:]),
-                                             tuple(output.shape[1:])))
+        segments[-1].layers.append(
+            LayerCall(module, tuple(inputs[0].shape[1:]), tuple(output.shape[1:]))
+        )
 
     def on_point(module, inputs, output):
         segments.append(Segment(len(segments)))
@@ -71,8 +72,9 @@ def trace_segments(model: nn.Module, example: torch.Tensor) -> list[Segment]:
 def _apply_linear_map(layer: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """The layer's weight acting on ``inputs`` (no bias): W x for Linear, W * x for Conv2d."""
     if isinstance(layer, nn.Conv2d):
-        return F.conv2d(inputs, layer.weight, None, layer.stride, layer.padding, layer.dilation,
-                        layer.groups)
+        return F.conv2d(
+            inputs, layer.weight, None, layer.stride, layer.padding, layer.dilation, layer.groups
+        )
     return F.linear(inputs, layer.weight)
 
 
@@ -80,8 +82,15 @@ def efcn_weight_norm_sq(layer: nn.Module, in_shape: tuple[int, ...]) -> torch.Te
     """||W||_F^2 of the layer's equivalent fully connected matrix."""
     if isinstance(layer, nn.Conv2d):
         ones = torch.ones(1, *in_shape, dtype=layer.weight.dtype, device=layer.weight.device)
-        return F.conv2d(ones, layer.weight.square(), None, layer.stride, layer.padding,
-                        layer.dilation, layer.groups).sum()
+        return F.conv2d(
+            ones,
+            layer.weight.square(),
+            None,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.groups,
+        ).sum()
     return layer.weight.square().sum()
 
 
@@ -108,8 +117,9 @@ def weight_alignment(model: nn.Module, example: torch.Tensor) -> dict[str, float
         if seg.index < n_points:
             top = engine.dense_block(seg.index).to(layer.weight.dtype)  # (C, n_l)
         else:
-            top = torch.eye(engine.n_outputs, dtype=layer.weight.dtype,
-                            device=layer.weight.device)  # head: target is B_{L-1}^T
+            top = torch.eye(
+                engine.n_outputs, dtype=layer.weight.dtype, device=layer.weight.device
+            )  # head: target is B_{L-1}^T
         if top.shape[1] != _numel(call.out_shape):
             continue
         mapped = _apply_linear_map(layer, prev.reshape(-1, *call.in_shape)).flatten(1)
@@ -117,12 +127,13 @@ def weight_alignment(model: nn.Module, example: torch.Tensor) -> dict[str, float
         t_sq = ((top @ top.T) * (prev @ prev.T)).sum()  # ||top^T prev||_F^2 via C x C Grams
         w_sq = efcn_weight_norm_sq(layer, call.in_shape)
         out[f"wa_layer{_layer_number(segments, seg)}"] = float(
-            inner / (w_sq.sqrt() * t_sq.sqrt()).clamp_min(1e-30))
+            inner / (w_sq.sqrt() * t_sq.sqrt()).clamp_min(1e-30)
+        )
         inner_sum += float(inner)
         w_sq_sum += float(w_sq)
         t_sq_sum += float(t_sq)
     if w_sq_sum > 0 and t_sq_sum > 0:
-        out["wa_total"] = inner_sum / (w_sq_sum ** 0.5 * t_sq_sum ** 0.5)
+        out["wa_total"] = inner_sum / (w_sq_sum**0.5 * t_sq_sum**0.5)
     return out
 
 
@@ -156,9 +167,11 @@ def _signals_and_grads(model, layers, x, y, loss_fn, mode, engine: DirectFeedbac
     captured: dict[int, torch.Tensor] = {}
     hooks = []
     for i, layer in enumerate(layers):
+
         def fwd(module, inputs, output, i=i):
             if output.requires_grad:
                 output.register_hook(lambda g: captured.__setitem__(i, g.detach().clone()))
+
         hooks.append(layer.register_forward_hook(fwd))
     for p in model.parameters():
         p.grad = None
@@ -167,13 +180,20 @@ def _signals_and_grads(model, layers, x, y, loss_fn, mode, engine: DirectFeedbac
     finally:
         for h in hooks:
             h.remove()
-    grads = {i: layer.weight.grad.detach().clone() for i, layer in enumerate(layers)
-             if layer.weight.grad is not None}
+    grads = {
+        i: layer.weight.grad.detach().clone()
+        for i, layer in enumerate(layers)
+        if layer.weight.grad is not None
+    }
     return captured, grads
 
 
-def gradient_alignment(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn,
-                       ) -> dict[str, float]:
+def gradient_alignment(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn,
+) -> dict[str, float]:
     """GA of the model's current mode (dfa or fa) against BP on the batch ``(x, y)``.
 
     Keys: ``ga_layer<k>`` (mean per-sample cosine of delta at layer k's pre-activation),
@@ -201,11 +221,14 @@ def gradient_alignment(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_
             total_b.append(bp_sig[i].flatten(1))
         if i in bp_grad and i in md_grad:
             out[f"update_cos_layer{i + 1}"] = float(
-                F.cosine_similarity(md_grad[i].flatten().double(),
-                                    bp_grad[i].flatten().double(), dim=0))
+                F.cosine_similarity(
+                    md_grad[i].flatten().double(), bp_grad[i].flatten().double(), dim=0
+                )
+            )
     if total_a:
-        out["ga_total"] = float(_per_sample_cosine(torch.cat(total_a, 1),
-                                                   torch.cat(total_b, 1)).mean())
+        out["ga_total"] = float(
+            _per_sample_cosine(torch.cat(total_a, 1), torch.cat(total_b, 1)).mean()
+        )
     return out
 
 

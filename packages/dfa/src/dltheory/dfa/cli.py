@@ -21,8 +21,10 @@ from dltheory.cli.options import (
     explicit_params,
 )
 
-app = typer.Typer(help="Direct Feedback Alignment: fast engine, alignment, align-then-memorise.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Direct Feedback Alignment: fast engine, alignment, align-then-memorise.",
+    no_args_is_help=True,
+)
 
 
 def _print(record: dict, as_json: bool) -> None:
@@ -31,17 +33,20 @@ def _print(record: dict, as_json: bool) -> None:
         return
     for key, value in record.items():
         if key != "config":
-            typer.echo(f"{key:>24}: {value:.4g}" if isinstance(value, float) else
-                       f"{key:>24}: {value}")
+            typer.echo(
+                f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}"
+            )
 
 
 @app.command()
 def train(
     ctx: typer.Context,
-    dataset: Annotated[str, typer.Option(help="digits | mnist-t10k | mnist | fashion-mnist | "
-                                              "cifar10 | random")] = "digits",
-    data_root: Annotated[str, typer.Option(help="Dataset folder (torchvision root or the "
-                                                "mnist-t10k folder).")] = "",
+    dataset: Annotated[
+        str, typer.Option(help="digits | mnist-t10k | mnist | fashion-mnist | cifar10 | random")
+    ] = "digits",
+    data_root: Annotated[
+        str, typer.Option(help="Dataset folder (torchvision root or the mnist-t10k folder).")
+    ] = "",
     download: DownloadOpt = False,
     model: Annotated[str, typer.Option(help="mlp | cnn")] = "mlp",
     method: Annotated[str, typer.Option(help="dfa | fa | bp")] = "dfa",
@@ -50,8 +55,9 @@ def train(
     n_hidden: Annotated[int, typer.Option(help="Hidden (or conv) layers.")] = 2,
     kernel_size: Annotated[int, typer.Option(help="CNN kernel size.")] = 3,
     conv_feedback: Annotated[str, typer.Option(help="dense | channel")] = "dense",
-    feedback_init: Annotated[str, typer.Option(help="gaussian | uniform | orthogonal | aligned "
-                                                    "| nmf | svd")] = "gaussian",
+    feedback_init: Annotated[
+        str, typer.Option(help="gaussian | uniform | orthogonal | aligned | nmf | svd")
+    ] = "gaussian",
     feedback_seed: Annotated[int, typer.Option(help="Seed of B (shared across --seed).")] = 0,
     unit_norm: Annotated[bool, typer.Option(help="Unit-norm feedback rows.")] = False,
     label_noise: Annotated[float, typer.Option(help="Fraction of relabelled samples.")] = 0.0,
@@ -75,8 +81,9 @@ def train(
     from .training import TrainConfig
     from .training import train as run_train
 
-    overrides = explicit_params(ctx, exclude=("config", "out", "device", "precision", "resume",
-                                              "json_out"))
+    overrides = explicit_params(
+        ctx, exclude=("config", "out", "device", "precision", "resume", "json_out")
+    )
     cfg = resolve_config(TrainConfig, config, overrides)
     record = run_train(cfg, out, device=device, precision=precision, resume=resume)
     _print(record, json_out)
@@ -89,12 +96,14 @@ def theory(
     student_hidden: Annotated[int, typer.Option("--K", help="Student hidden units.")] = 4,
     lr: Annotated[float, typer.Option(help="Learning rate eta.")] = 1.0,
     method: Annotated[str, typer.Option(help="dfa | bp")] = "dfa",
-    feedback: Annotated[str, typer.Option(help="random | matched | orthogonal | positive")
-                        ] = "random",
+    feedback: Annotated[
+        str, typer.Option(help="random | matched | orthogonal | positive")
+    ] = "random",
     time: Annotated[float, typer.Option(help="Training time in steps/N.")] = 50.0,
     noise: Annotated[float, typer.Option(help="Teacher output noise std.")] = 0.0,
-    simulate_too: Annotated[bool, typer.Option("--simulate/--ode-only",
-                                               help="Also run the SGD simulation.")] = True,
+    simulate_too: Annotated[
+        bool, typer.Option("--simulate/--ode-only", help="Also run the SGD simulation.")
+    ] = True,
     seed: SeedOpt = 0,
     out: OutOpt = Path("runs/dfa-theory"),
     json_out: JsonOpt = False,
@@ -106,8 +115,9 @@ def theory(
 
     from .teacher_student import TeacherStudentConfig, initial_state, integrate_ode, simulate
 
-    cfg = TeacherStudentConfig(n_inputs, teacher_hidden, student_hidden, lr, method, feedback,
-                               time, noise=noise, seed=seed)
+    cfg = TeacherStudentConfig(
+        n_inputs, teacher_hidden, student_hidden, lr, method, feedback, time, noise=noise, seed=seed
+    )
     state = initial_state(cfg)
     ode = integrate_ode(cfg, state)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,10 +143,12 @@ def theory(
 
 @app.command()
 def linear(
-    grid: Annotated[str, typer.Option(help="Comma-separated alpha = beta grid values.")
-                    ] = "0.2,0.4,0.6,0.8,1.0",
-    label_noise: Annotated[str, typer.Option(help="Comma-separated label-noise values.")
-                           ] = "0,0.3,0.6,0.9",
+    grid: Annotated[
+        str, typer.Option(help="Comma-separated alpha = beta grid values.")
+    ] = "0.2,0.4,0.6,0.8,1.0",
+    label_noise: Annotated[
+        str, typer.Option(help="Comma-separated label-noise values.")
+    ] = "0,0.3,0.6,0.9",
     width: Annotated[int, typer.Option(help="Hidden width.")] = 100,
     n_layers: Annotated[int, typer.Option(help="Weight layers.")] = 3,
     steps: Annotated[int, typer.Option(help="Full-batch gradient steps.")] = 400,
@@ -166,8 +178,9 @@ def linear(
 
 @app.command()
 def sweep(
-    param: Annotated[list[str], typer.Option(help="NAME=V1,V2,... (repeatable): a train "
-                                                  "setting and its values.")],
+    param: Annotated[
+        list[str], typer.Option(help="NAME=V1,V2,... (repeatable): a train setting and its values.")
+    ],
     config: ConfigOpt = None,
     executor: Annotated[str, typer.Option(help="serial | local | submitit")] = "serial",
     max_workers: Annotated[int, typer.Option(help="Parallel workers (local).")] = 2,
@@ -189,11 +202,16 @@ def sweep(
         name, values = item.split("=", 1)
         if name not in base:
             raise ConfigError(f"unknown train setting {name!r}")
-        axes[name] = [type(base[name])(v) if not isinstance(base[name], bool) else
-                      v.lower() in ("1", "true", "yes") for v in values.split(",")]
+        axes[name] = [
+            type(base[name])(v)
+            if not isinstance(base[name], bool)
+            else v.lower() in ("1", "true", "yes")
+            for v in values.split(",")
+        ]
     configs = [dict(c, _out=str(out / str(i))) for i, c in enumerate(grid(base, **axes))]
-    results = run_sweep(sweep_point, configs, executor=executor, max_workers=max_workers,
-                        folder=out / "submitit")
+    results = run_sweep(
+        sweep_point, configs, executor=executor, max_workers=max_workers, folder=out / "submitit"
+    )
     typer.echo(save_table(results, out / "sweep", title="DFA sweep"))
 
 

@@ -45,9 +45,18 @@ def relabel(y: torch.Tensor, fraction: float, n_classes: int, seed: int) -> torc
     return y
 
 
-def load_data(dataset: str, data_root: str = "", download: bool = False, input_size: int = 0,
-              label_noise: float = 0.0, test_fraction: float = 0.2, seed: int = 0,
-              n_samples: int = 1000, input_dim: int = 16, n_outputs: int = 2) -> TensorData:
+def load_data(
+    dataset: str,
+    data_root: str = "",
+    download: bool = False,
+    input_size: int = 0,
+    label_noise: float = 0.0,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    n_samples: int = 1000,
+    input_dim: int = 16,
+    n_outputs: int = 2,
+) -> TensorData:
     """Load ``dataset`` as standardised tensors (mean/std of the training split).
 
     ``digits`` (scikit-learn, offline) and ``mnist-t10k`` (the shared MNIST test file) are split
@@ -60,17 +69,26 @@ def load_data(dataset: str, data_root: str = "", download: bool = False, input_s
         gen = torch.Generator().manual_seed(seed)
         x = torch.randn(2 * n_samples, input_dim, generator=gen)
         y = torch.randn(2 * n_samples, n_outputs, generator=gen)
-        return TensorData(x[:n_samples], y[:n_samples], x[n_samples:], y[n_samples:],
-                          n_outputs, classification=False)
+        return TensorData(
+            x[:n_samples],
+            y[:n_samples],
+            x[n_samples:],
+            y[n_samples:],
+            n_outputs,
+            classification=False,
+        )
     if dataset in ("digits", "mnist-t10k"):
         if dataset == "digits":
             x, y = load_digits()
         else:
-            folder = Path(data_root) if data_root else (shared_data_dir() or Path(".")) / \
-                "mnist-t10k"
+            folder = (
+                Path(data_root) if data_root else (shared_data_dir() or Path(".")) / "mnist-t10k"
+            )
             if not folder.is_dir():
-                raise DatasetNotFoundError(f"MNIST t10k folder not found: {folder} (pass "
-                                           "--data-root DIR holding t10k-images-idx3-ubyte.gz)")
+                raise DatasetNotFoundError(
+                    f"MNIST t10k folder not found: {folder} (pass "
+                    "--data-root DIR holding t10k-images-idx3-ubyte.gz)"
+                )
             x, y = load_mnist_idx(folder)
         x_tr, y_tr, x_te, y_te = train_test_split_tensors(x, y, test_fraction, seed=0)
     else:

@@ -45,7 +45,7 @@ class LinearDFAConfig:
 def alpha_beta_covariance(alpha: float, beta: float) -> torch.Tensor:
     """Sigma = [[1, alpha(1-beta)], [alpha(1-beta), alpha^2]] (target covariance of the paper)."""
     off = alpha * (1.0 - beta)
-    return torch.tensor([[1.0, off], [off, alpha ** 2]], dtype=torch.float64)
+    return torch.tensor([[1.0, off], [off, alpha**2]], dtype=torch.float64)
 
 
 def whiten(x: torch.Tensor) -> torch.Tensor:
@@ -67,8 +67,9 @@ def make_task(cfg: LinearDFAConfig) -> tuple[torch.Tensor, torch.Tensor]:
     if cfg.task == "alphabeta":
         if not (0 < cfg.alpha <= 1 and 0 <= cfg.beta <= 1):
             raise ConfigError("alpha must be in (0, 1] and beta in [0, 1]")
-        chol = torch.linalg.cholesky(alpha_beta_covariance(cfg.alpha, cfg.beta)
-                                     + 1e-12 * torch.eye(2, dtype=torch.float64))
+        chol = torch.linalg.cholesky(
+            alpha_beta_covariance(cfg.alpha, cfg.beta) + 1e-12 * torch.eye(2, dtype=torch.float64)
+        )
         y = torch.randn(cfg.n_samples, 2, generator=gen, dtype=torch.float64) @ chol.T
         return x, y
     teacher = torch.randn(cfg.input_dim, cfg.n_classes, generator=gen, dtype=torch.float64)
@@ -122,7 +123,7 @@ def sufficient_batch(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
     """
     d = x.shape[1]
     sigma_yx = y.T @ x / x.shape[0]
-    x_small = d ** 0.5 * torch.eye(d, dtype=x.dtype)
+    x_small = d**0.5 * torch.eye(d, dtype=x.dtype)
     return x_small, x_small @ sigma_yx.T
 
 
@@ -136,8 +137,15 @@ def run_linear_dfa(cfg: LinearDFAConfig) -> dict[str, float]:
     x, y = make_task(cfg)
     xs, ys = sufficient_batch(x, y)
     torch.manual_seed(cfg.seed)
-    net = mlp(cfg.input_dim, [cfg.width] * (cfg.n_layers - 1), y.shape[1], activation="linear",
-              mode="dfa", feedback_seed=cfg.feedback_seed, weight_init="zero").double()
+    net = mlp(
+        cfg.input_dim,
+        [cfg.width] * (cfg.n_layers - 1),
+        y.shape[1],
+        activation="linear",
+        mode="dfa",
+        feedback_seed=cfg.feedback_seed,
+        weight_init="zero",
+    ).double()
     params = list(net.parameters())
     lr = cfg.lr / cfg.width  # B has O(1) entries: scale the step with the width
     for _ in range(cfg.steps):
@@ -150,8 +158,12 @@ def run_linear_dfa(cfg: LinearDFAConfig) -> dict[str, float]:
     mats = alignment_matrices(net)
     with torch.no_grad():
         final_loss = float(half_mse(net(x), y))
-    out = {"alpha": cfg.alpha, "beta": cfg.beta, "label_noise": cfg.label_noise,
-           "final_loss": final_loss}
+    out = {
+        "alpha": cfg.alpha,
+        "beta": cfg.beta,
+        "label_noise": cfg.label_noise,
+        "final_loss": final_loss,
+    }
     out.update(weight_alignment(net, x[:2]))
     for k, a in enumerate(mats[1:], start=2):
         out[f"cond_A{k}"] = condition_number(a)

@@ -66,8 +66,10 @@ class FeedbackPoint(nn.Module):
     def forward(self, activation: torch.Tensor) -> torch.Tensor:
         engine = self.__dict__["_engine"]
         if engine is None:
-            raise DltheoryError("FeedbackPoint is not attached: call attach_feedback(model) once "
-                                "after building the model")
+            raise DltheoryError(
+                "FeedbackPoint is not attached: call attach_feedback(model) once "
+                "after building the model"
+            )
         return engine._visit(activation)
 
 
@@ -90,7 +92,8 @@ class _DirectFeedbackFunction(torch.autograd.Function):
         grads = []
         pieces = projection.split(ctx.widths, dim=1)
         for i, (piece, channel, (shape, dtype)) in enumerate(
-                zip(pieces, ctx.channel_flags, ctx.point_meta)):
+            zip(pieces, ctx.channel_flags, ctx.point_meta)
+        ):
             if not ctx.needs_input_grad[4 + i]:
                 grads.append(None)
             elif channel:  # conv-shaped feedback: one value per (sample, channel), over space
@@ -115,17 +118,25 @@ class DirectFeedback(nn.Module):
         scale: multiplies B (e.g. ``1/sqrt(width)``); does not change any alignment cosine.
     """
 
-    def __init__(self, n_outputs: int, mode: str = "dfa", init: str = "gaussian",
-                 feedback_seed: int = 0, unit_norm: bool = False, conv_feedback: str = "dense",
-                 scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        n_outputs: int,
+        mode: str = "dfa",
+        init: str = "gaussian",
+        feedback_seed: int = 0,
+        unit_norm: bool = False,
+        conv_feedback: str = "dense",
+        scale: float = 1.0,
+    ) -> None:
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"unknown training mode {mode!r}; choose one of {MODES}")
         if init not in FEEDBACK_INITS:
             raise ConfigError(f"unknown feedback init {init!r}; choose one of {FEEDBACK_INITS}")
         if conv_feedback not in CONV_FEEDBACK:
-            raise ConfigError(f"unknown conv feedback {conv_feedback!r}; choose one of "
-                              f"{CONV_FEEDBACK}")
+            raise ConfigError(
+                f"unknown conv feedback {conv_feedback!r}; choose one of {CONV_FEEDBACK}"
+            )
         if int(n_outputs) < 1:
             raise ConfigError(f"n_outputs must be >= 1, got {n_outputs}")
         self.n_outputs = int(n_outputs)
@@ -155,30 +166,37 @@ class DirectFeedback(nn.Module):
         seen, pending = self._seen, self._pending
         self._seen, self._pending = [], []
         if output.shape[-1] != self.n_outputs:
-            raise DltheoryError(f"DirectFeedback expects {self.n_outputs} outputs in the last "
-                                f"dimension, got shape {tuple(output.shape)}")
+            raise DltheoryError(
+                f"DirectFeedback expects {self.n_outputs} outputs in the last "
+                f"dimension, got shape {tuple(output.shape)}"
+            )
         if not self.widths:
             self._build_layout(output, seen)
         elif len(seen) != len(self.widths):
-            raise DltheoryError(f"the forward pass visited {len(seen)} feedback points but the "
-                                f"feedback was built for {len(self.widths)}")
+            raise DltheoryError(
+                f"the forward pass visited {len(seen)} feedback points but the "
+                f"feedback was built for {len(self.widths)}"
+            )
         if self.mode != "dfa" or not pending or not torch.is_grad_enabled():
             return output
         fb = self.feedback
-        return _DirectFeedbackFunction.apply(fb, self.widths, self.channel_flags, output,
-                                             *pending)
+        return _DirectFeedbackFunction.apply(fb, self.widths, self.channel_flags, output, *pending)
 
     def _build_layout(self, output: torch.Tensor, seen: list[torch.Size]) -> None:
         rows = output.numel() // self.n_outputs
         widths, flags, shapes = [], [], []
         for shape in seen:
             if shape[0] != output.shape[0]:
-                raise DltheoryError(f"feedback point with batch size {shape[0]} does not match "
-                                    f"the output's {output.shape[0]}")
+                raise DltheoryError(
+                    f"feedback point with batch size {shape[0]} does not match "
+                    f"the output's {output.shape[0]}"
+                )
             numel = math.prod(shape)
             if numel % rows:
-                raise DltheoryError(f"feedback point of shape {tuple(shape)} cannot be split "
-                                    f"into the output's {rows} rows")
+                raise DltheoryError(
+                    f"feedback point of shape {tuple(shape)} cannot be split "
+                    f"into the output's {rows} rows"
+                )
             channel = self.conv_feedback == "channel" and len(shape) == 4 and rows == shape[0]
             widths.append(int(shape[1]) if channel else numel // rows)
             flags.append(channel)
@@ -186,22 +204,29 @@ class DirectFeedback(nn.Module):
         self.widths, self.channel_flags, self.point_shapes = widths, flags, shapes
         total = sum(widths)
         if self.feedback is None:
-            fb = draw_feedback(self.init, self.n_outputs, widths, self.feedback_seed,
-                               self.unit_norm) * self.scale
-            dtype = output.dtype if output.dtype in (torch.float32, torch.float64) \
-                else torch.float32
+            fb = (
+                draw_feedback(self.init, self.n_outputs, widths, self.feedback_seed, self.unit_norm)
+                * self.scale
+            )
+            dtype = (
+                output.dtype if output.dtype in (torch.float32, torch.float64) else torch.float32
+            )
             self.feedback = fb.to(device=output.device, dtype=dtype)
         elif self.feedback.shape != (self.n_outputs, total):
-            raise DltheoryError(f"loaded feedback has shape {tuple(self.feedback.shape)} but "
-                                f"the model needs {(self.n_outputs, total)}")
+            raise DltheoryError(
+                f"loaded feedback has shape {tuple(self.feedback.shape)} but "
+                f"the model needs {(self.n_outputs, total)}"
+            )
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         key = prefix + "feedback"
         if self.feedback is None and key in state_dict:
             self.feedback = torch.empty_like(state_dict[key])
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     # -- access to B ----------------------------------------------------------------------------
     @property
@@ -212,7 +237,7 @@ class DirectFeedback(nn.Module):
         """``B_l^T`` as stored: shape (C, m_l) (a view into the concatenated matrix)."""
         self._require_built()
         start = sum(self.widths[:layer])
-        return self.feedback[:, start:start + self.widths[layer]]
+        return self.feedback[:, start : start + self.widths[layer]]
 
     def dense_block(self, layer: int) -> torch.Tensor:
         """``B_l^T`` over the flattened activation, shape (C, n_l) (channel feedback expanded)."""
@@ -226,20 +251,25 @@ class DirectFeedback(nn.Module):
         """Overwrite ``B_l^T`` (C, m_l) in place, e.g. with a structured init."""
         blk = self.block(layer)
         if tuple(value.shape) != tuple(blk.shape):
-            raise DltheoryError(f"feedback block {layer} has shape {tuple(blk.shape)}, got "
-                                f"{tuple(value.shape)}")
+            raise DltheoryError(
+                f"feedback block {layer} has shape {tuple(blk.shape)}, got {tuple(value.shape)}"
+            )
         with torch.no_grad():
             blk.copy_(value.to(blk))
 
     def _require_built(self) -> None:
         if not self.built:
-            raise DltheoryError("the feedback matrix does not exist yet: run one forward pass "
-                                "(or use build_feedback(model, example_input)) first")
+            raise DltheoryError(
+                "the feedback matrix does not exist yet: run one forward pass "
+                "(or use build_feedback(model, example_input)) first"
+            )
 
     def extra_repr(self) -> str:
-        return (f"n_outputs={self.n_outputs}, mode={self.mode}, init={self.init}, "
-                f"feedback_seed={self.feedback_seed}, conv_feedback={self.conv_feedback}, "
-                f"widths={self.widths}")
+        return (
+            f"n_outputs={self.n_outputs}, mode={self.mode}, init={self.init}, "
+            f"feedback_seed={self.feedback_seed}, conv_feedback={self.conv_feedback}, "
+            f"widths={self.widths}"
+        )
 
 
 # -- feedback alignment layers --------------------------------------------------------------
@@ -275,11 +305,13 @@ class _FAConv2dFunction(torch.autograd.Function):
         stride, padding, dilation, groups = ctx.conf
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.nn.grad.conv2d_input(x.shape, fb.to(grad_out.dtype), grad_out,
-                                                stride, padding, dilation, groups)
+            grad_x = torch.nn.grad.conv2d_input(
+                x.shape, fb.to(grad_out.dtype), grad_out, stride, padding, dilation, groups
+            )
         if ctx.needs_input_grad[1]:
-            grad_w = torch.nn.grad.conv2d_weight(x, ctx.weight_shape, grad_out, stride, padding,
-                                                 dilation, groups)
+            grad_w = torch.nn.grad.conv2d_weight(
+                x, ctx.weight_shape, grad_out, stride, padding, dilation, groups
+            )
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None, None
@@ -301,8 +333,16 @@ class FAConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         engine = self.__dict__.get("_engine")
         if engine is not None and engine.mode == "fa" and torch.is_grad_enabled():
-            return _FAConv2dFunction.apply(x, self.weight, self.bias, self.fa_feedback,
-                                           self.stride, self.padding, self.dilation, self.groups)
+            return _FAConv2dFunction.apply(
+                x,
+                self.weight,
+                self.bias,
+                self.fa_feedback,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.groups,
+            )
         return super().forward(x)
 
 
@@ -312,9 +352,17 @@ def _to_fa_layer(module: nn.Module, engine: DirectFeedback, gen: torch.Generator
     if isinstance(module, nn.Conv2d):
         if module.padding_mode != "zeros" or isinstance(module.padding, str):
             raise ConfigError("FA supports Conv2d with numeric zero padding only")
-        new = FAConv2d(module.in_channels, module.out_channels, module.kernel_size,
-                       module.stride, module.padding, module.dilation, module.groups, has_bias,
-                       device="meta")
+        new = FAConv2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            module.dilation,
+            module.groups,
+            has_bias,
+            device="meta",
+        )
     else:
         new = FALinear(module.in_features, module.out_features, has_bias, device="meta")
     new.weight = module.weight
@@ -329,8 +377,9 @@ def _to_fa_layer(module: nn.Module, engine: DirectFeedback, gen: torch.Generator
 def find_engine(model: nn.Module) -> DirectFeedback:
     engines = [m for m in model.modules() if isinstance(m, DirectFeedback)]
     if len(engines) != 1:
-        raise DltheoryError(f"expected exactly one DirectFeedback module in the model, found "
-                            f"{len(engines)}")
+        raise DltheoryError(
+            f"expected exactly one DirectFeedback module in the model, found {len(engines)}"
+        )
     return engines[0]
 
 

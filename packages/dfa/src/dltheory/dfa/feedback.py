@@ -37,14 +37,17 @@ def draw_block(kind: str, n_outputs: int, width: int, gen: torch.Generator) -> t
     if kind == "orthogonal":
         # Orthonormal rows (C <= width) or columns, scaled so entries have unit variance like
         # the Gaussian draw: rows of B_l^T are orthogonal with squared norm ``width``.
-        g = torch.randn(max(n_outputs, width), min(n_outputs, width), generator=gen,
-                        dtype=torch.float64)
+        g = torch.randn(
+            max(n_outputs, width), min(n_outputs, width), generator=gen, dtype=torch.float64
+        )
         q, r = torch.linalg.qr(g)
         q = q * torch.sign(torch.diagonal(r))
         q = q.T if n_outputs <= width else q
         return q * math.sqrt(max(n_outputs, width))
-    raise ConfigError(f"unknown feedback init {kind!r}; choose one of {FEEDBACK_INITS} "
-                      "(or 'aligned', 'nmf', 'svd', which need the model)")
+    raise ConfigError(
+        f"unknown feedback init {kind!r}; choose one of {FEEDBACK_INITS} "
+        "(or 'aligned', 'nmf', 'svd', which need the model)"
+    )
 
 
 def unit_norm_rows(block: torch.Tensor) -> torch.Tensor:
@@ -52,8 +55,9 @@ def unit_norm_rows(block: torch.Tensor) -> torch.Tensor:
     return block / block.norm(dim=1, keepdim=True).clamp_min(1e-30)
 
 
-def draw_feedback(kind: str, n_outputs: int, widths: Sequence[int], seed: int = 0,
-                  unit_norm: bool = False) -> torch.Tensor:
+def draw_feedback(
+    kind: str, n_outputs: int, widths: Sequence[int], seed: int = 0, unit_norm: bool = False
+) -> torch.Tensor:
     """Concatenated feedback ``[B_1^T | ... | B_{L-1}^T]`` of shape (C, sum(widths)), float64.
 
     Each block is drawn independently from one generator seeded with ``seed``.

@@ -31,7 +31,7 @@ def init_weights(layers: Sequence[nn.Module], kind: str) -> None:
                 layer.weight.zero_()
             elif kind == "gaussian":
                 fan_in = layer.weight[0].numel()
-                layer.weight.normal_(0.0, fan_in ** -0.5)
+                layer.weight.normal_(0.0, fan_in**-0.5)
             if kind != "default" and layer.bias is not None:
                 layer.bias.zero_()
 
@@ -39,8 +39,13 @@ def init_weights(layers: Sequence[nn.Module], kind: str) -> None:
 class MarkedNetwork(nn.Module):
     """Blocks ``(weight layer, activation)`` each followed by a FeedbackPoint, then a head."""
 
-    def __init__(self, blocks: list[nn.Module], head: nn.Module, feedback: DirectFeedback,
-                 flatten_input: bool) -> None:
+    def __init__(
+        self,
+        blocks: list[nn.Module],
+        head: nn.Module,
+        feedback: DirectFeedback,
+        flatten_input: bool,
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
         self.points = nn.ModuleList(FeedbackPoint() for _ in blocks)
@@ -62,10 +67,19 @@ class MarkedNetwork(nn.Module):
         return self.feedback(self.head(x.flatten(1)))
 
 
-def mlp(in_features: int, hidden: Sequence[int], n_outputs: int, activation: str = "relu",
-        mode: str = "dfa", feedback_init: str = "gaussian", feedback_seed: int = 0,
-        unit_norm: bool = False, bias: bool = False, weight_init: str = "default",
-        feedback_scale: float = 1.0) -> MarkedNetwork:
+def mlp(
+    in_features: int,
+    hidden: Sequence[int],
+    n_outputs: int,
+    activation: str = "relu",
+    mode: str = "dfa",
+    feedback_init: str = "gaussian",
+    feedback_seed: int = 0,
+    unit_norm: bool = False,
+    bias: bool = False,
+    weight_init: str = "default",
+    feedback_scale: float = 1.0,
+) -> MarkedNetwork:
     """Fully connected net ``in -> hidden[0] -> ... -> n_outputs`` (bias-free like the paper).
 
     ``feedback_scale`` multiplies B (TinyDFA uses 1/sqrt(max width) so that B e has the size of
@@ -74,12 +88,19 @@ def mlp(in_features: int, hidden: Sequence[int], n_outputs: int, activation: str
     if not hidden:
         raise ConfigError("an MLP for DFA needs at least one hidden layer")
     widths = [int(in_features), *map(int, hidden)]
-    blocks = [nn.Sequential(nn.Linear(a, b, bias=bias), make_activation(activation))
-              for a, b in zip(widths[:-1], widths[1:])]
+    blocks = [
+        nn.Sequential(nn.Linear(a, b, bias=bias), make_activation(activation))
+        for a, b in zip(widths[:-1], widths[1:])
+    ]
     head = nn.Linear(widths[-1], n_outputs, bias=bias)
-    feedback = DirectFeedback(n_outputs, mode=mode, init=feedback_init,
-                              feedback_seed=feedback_seed, unit_norm=unit_norm,
-                              scale=feedback_scale)
+    feedback = DirectFeedback(
+        n_outputs,
+        mode=mode,
+        init=feedback_init,
+        feedback_seed=feedback_seed,
+        unit_norm=unit_norm,
+        scale=feedback_scale,
+    )
     net = MarkedNetwork(blocks, head, feedback, flatten_input=True)
     init_weights(net.weight_layers, weight_init)
     with torch.no_grad():
@@ -87,31 +108,50 @@ def mlp(in_features: int, hidden: Sequence[int], n_outputs: int, activation: str
     return net
 
 
-def convnet(in_shape: Sequence[int], channels: int, n_conv: int, n_outputs: int,
-            kernel_size: int = 3, stride: int = 1, padding: int = 0, activation: str = "relu",
-            mode: str = "dfa", feedback_init: str = "gaussian", feedback_seed: int = 0,
-            unit_norm: bool = True, conv_feedback: str = "dense", bias: bool = False,
-            weight_init: str = "default") -> MarkedNetwork:
+def convnet(
+    in_shape: Sequence[int],
+    channels: int,
+    n_conv: int,
+    n_outputs: int,
+    kernel_size: int = 3,
+    stride: int = 1,
+    padding: int = 0,
+    activation: str = "relu",
+    mode: str = "dfa",
+    feedback_init: str = "gaussian",
+    feedback_seed: int = 0,
+    unit_norm: bool = True,
+    conv_feedback: str = "dense",
+    bias: bool = False,
+    weight_init: str = "default",
+) -> MarkedNetwork:
     """The paper's ConvNet: ``n_conv`` x (Conv2d -> activation), flatten, one Linear."""
     if n_conv < 1:
         raise ConfigError("a ConvNet needs at least one conv layer")
     c_in = int(in_shape[0])
     blocks = []
     for i in range(n_conv):
-        conv = nn.Conv2d(c_in if i == 0 else channels, channels, kernel_size, stride, padding,
-                         bias=bias)
+        conv = nn.Conv2d(
+            c_in if i == 0 else channels, channels, kernel_size, stride, padding, bias=bias
+        )
         blocks.append(nn.Sequential(conv, make_activation(activation)))
     probe = torch.zeros(1, *in_shape)
     with torch.no_grad():
         for block in blocks:
             probe = block(probe)
     if probe.numel() == 0:
-        raise ConfigError(f"input {tuple(in_shape)} is too small for {n_conv} conv layers of "
-                          f"kernel {kernel_size}")
+        raise ConfigError(
+            f"input {tuple(in_shape)} is too small for {n_conv} conv layers of kernel {kernel_size}"
+        )
     head = nn.Linear(probe.numel(), n_outputs, bias=bias)
-    feedback = DirectFeedback(n_outputs, mode=mode, init=feedback_init,
-                              feedback_seed=feedback_seed, unit_norm=unit_norm,
-                              conv_feedback=conv_feedback)
+    feedback = DirectFeedback(
+        n_outputs,
+        mode=mode,
+        init=feedback_init,
+        feedback_seed=feedback_seed,
+        unit_norm=unit_norm,
+        conv_feedback=conv_feedback,
+    )
     net = MarkedNetwork(blocks, head, feedback, flatten_input=False)
     init_weights(net.weight_layers, weight_init)
     build_feedback(net, torch.zeros(1, *in_shape))

@@ -31,8 +31,15 @@ def conv_connectivity(conv: nn.Conv2d, in_shape: tuple[int, ...]) -> torch.Tenso
 def _layer_map(call, x):
     layer = call.module
     if isinstance(layer, nn.Conv2d):
-        return F.conv2d(x.reshape(-1, *call.in_shape), layer.weight, None, layer.stride,
-                        layer.padding, layer.dilation, layer.groups)
+        return F.conv2d(
+            x.reshape(-1, *call.in_shape),
+            layer.weight,
+            None,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.groups,
+        )
     return F.linear(x.reshape(x.shape[0], -1), layer.weight)
 
 
@@ -50,15 +57,16 @@ def set_aligned_feedback(model: nn.Module, example: torch.Tensor) -> None:
     for i in range(len(segments) - 1):
         n_l = engine.widths[i]
         z = torch.eye(n_l, dtype=engine.feedback.dtype, device=engine.feedback.device)
-        for call in calls[i + 1:]:
+        for call in calls[i + 1 :]:
             z = _layer_map(call, z.to(call.module.weight.dtype))
         block = z.reshape(n_l, -1).T  # (C, n_l): row c = (W_L ... W_{l+1})[c, :]
         engine.set_block(i, unit_norm_rows(block) if engine.unit_norm else block)
 
 
 @torch.no_grad()
-def set_factorised_conv_feedback(model: nn.Module, example: torch.Tensor, kind: str,
-                                 seed: int = 0) -> None:
+def set_factorised_conv_feedback(
+    model: nn.Module, example: torch.Tensor, kind: str, seed: int = 0
+) -> None:
     """Rank-C factorisation of each conv layer's eFCN, written into consecutive feedbacks.
 
     ``nmf``: non-negative factorisation M_l ~ W H of the receptive-field mask, so that
@@ -93,7 +101,8 @@ def set_factorised_conv_feedback(model: nn.Module, example: torch.Tensor, kind: 
         for idx, block in ((seg.index, top), (seg.index - 1, bottom)):
             if idx in written:
                 block = (engine.block(idx).double().cpu() * written[idx] + block) / (
-                    written[idx] + 1)
+                    written[idx] + 1
+                )
             written[idx] = written.get(idx, 0) + 1
             engine.set_block(idx, block)
     for idx in written:

@@ -32,7 +32,7 @@ def g(x):
 
 
 def g_prime(x):
-    return math.sqrt(2.0 / math.pi) * np.exp(-0.5 * x ** 2)
+    return math.sqrt(2.0 / math.pi) * np.exp(-0.5 * x**2)
 
 
 # -- closed-form Gaussian integrals for g = erf(x/sqrt 2) over the field covariance C ----------
@@ -46,7 +46,7 @@ def i3_tensor(c: np.ndarray, rows: int) -> np.ndarray:
     """I3(a, b, c) = E[g'(u_a) u_b g(u_c)] for a < rows; shape (rows, D, D)."""
     d = 1.0 + np.diag(c)
     ca = c[:rows]  # (rows, D): C_ab
-    lam3 = d[:rows, None] * d[None, :] - ca ** 2  # (rows, D) over (a, c)
+    lam3 = d[:rows, None] * d[None, :] - ca**2  # (rows, D) over (a, c)
     num = c[None, :, :] * d[:rows, None, None] - ca[:, :, None] * ca[:, None, :]
     return (2.0 / math.pi) * num / (np.sqrt(lam3)[:, None, :] * d[:rows, None, None])
 
@@ -62,18 +62,18 @@ def i4_tensor(c: np.ndarray, rows: int) -> np.ndarray:
     cbd = c[None, :rows, None, :]
     ccd = c[None, None, :, :]
     dc, dd = dg[None, None, :, None], dg[None, None, None, :]
-    lam4 = da * db - cab ** 2
+    lam4 = da * db - cab**2
     lam0 = lam4 * ccd - cbc * cbd * da - cac * cad * db + cab * cac * cbd + cab * cad * cbc
-    lam1 = lam4 * dc - cbc ** 2 * da - cac ** 2 * db + 2 * cab * cac * cbc
-    lam2 = lam4 * dd - cbd ** 2 * da - cad ** 2 * db + 2 * cab * cad * cbd
-    return (4.0 / math.pi ** 2) / np.sqrt(lam4) * np.arcsin(lam0 / np.sqrt(lam1 * lam2))
+    lam1 = lam4 * dc - cbc**2 * da - cac**2 * db + 2 * cab * cac * cbc
+    lam2 = lam4 * dd - cbd**2 * da - cad**2 * db + 2 * cab * cad * cbd
+    return (4.0 / math.pi**2) / np.sqrt(lam4) * np.arcsin(lam0 / np.sqrt(lam1 * lam2))
 
 
 def j2_matrix(c: np.ndarray, rows: int) -> np.ndarray:
     """J2(a, b) = E[g'(u_a) g'(u_b)] = (2/pi) / sqrt(1 + C_aa + C_bb + C_aa C_bb - C_ab^2)."""
     d = np.diag(c)[:rows]
     cab = c[:rows, :rows]
-    return (2.0 / math.pi) / np.sqrt(1 + d[:, None] + d[None, :] + np.outer(d, d) - cab ** 2)
+    return (2.0 / math.pi) / np.sqrt(1 + d[:, None] + d[None, :] + np.outer(d, d) - cab**2)
 
 
 def full_covariance(q, r, t) -> np.ndarray:
@@ -114,8 +114,11 @@ class InitialState:
 
     def order_parameters(self):
         n = self.w.shape[1]
-        return (self.w @ self.w.T / n, self.w @ self.teacher_w.T / n,
-                self.teacher_w @ self.teacher_w.T / n)
+        return (
+            self.w @ self.w.T / n,
+            self.w @ self.teacher_w.T / n,
+            self.teacher_w @ self.teacher_w.T / n,
+        )
 
 
 def _validate(cfg: TeacherStudentConfig) -> None:
@@ -167,8 +170,7 @@ def _finish(hist) -> dict[str, np.ndarray]:
     return {key: np.asarray(val) for key, val in hist.items()}
 
 
-def simulate(cfg: TeacherStudentConfig, state: InitialState | None = None
-             ) -> dict[str, np.ndarray]:
+def simulate(cfg: TeacherStudentConfig, state: InitialState | None = None) -> dict[str, np.ndarray]:
     """Online SGD; eps_g at log-spaced times from the exact order parameters of the weights."""
     state = state or initial_state(cfg)
     n = cfg.n_inputs
@@ -213,13 +215,14 @@ def ode_derivatives(q, r, t_mat, v, a, b, lr, noise, method):
     dr = lr * back[:, None] * i3u[:, k:]
     first = lr * back[:, None] * i3u[:, :k]  # eta b_i sum_c u_c I3(i, k, c)
     i4u = np.einsum("abcd,c,d->ab", i4_tensor(c, k), u, u)
-    dq = first + first.T + lr ** 2 * np.outer(back, back) * (i4u + noise ** 2 * j2_matrix(c, k))
+    dq = first + first.T + lr**2 * np.outer(back, back) * (i4u + noise**2 * j2_matrix(c, k))
     dv = lr * (i2_matrix(c)[:k] @ u)
     return dq, dr, dv
 
 
-def integrate_ode(cfg: TeacherStudentConfig, state: InitialState | None = None,
-                  dt: float = 0.01) -> dict[str, np.ndarray]:
+def integrate_ode(
+    cfg: TeacherStudentConfig, state: InitialState | None = None, dt: float = 0.01
+) -> dict[str, np.ndarray]:
     """Euler integration of the ODEs from the simulation's own initial order parameters."""
     state = state or initial_state(cfg)
     q, r, t_mat = state.order_parameters()

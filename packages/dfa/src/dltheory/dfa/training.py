@@ -68,21 +68,43 @@ class TrainConfig:
             raise ConfigError(f"feedback_init {self.feedback_init} is for CNNs (--model cnn)")
 
 
-def build_model(cfg: TrainConfig, input_shape: tuple[int, ...], n_outputs: int,
-                example: torch.Tensor) -> MarkedNetwork:
+def build_model(
+    cfg: TrainConfig, input_shape: tuple[int, ...], n_outputs: int, example: torch.Tensor
+) -> MarkedNetwork:
     base_init = "gaussian" if cfg.feedback_init in STRUCTURED_INITS else cfg.feedback_init
     weight_init = "zero" if cfg.activation == "linear" else "default"  # deep-linear theory
     if cfg.model == "mlp":
-        net = mlp(int(np.prod(input_shape)), [cfg.width] * cfg.n_hidden, n_outputs,
-                  cfg.activation, cfg.method, base_init, cfg.feedback_seed, cfg.unit_norm,
-                  cfg.bias, weight_init, cfg.feedback_scale or cfg.width ** -0.5)
+        net = mlp(
+            int(np.prod(input_shape)),
+            [cfg.width] * cfg.n_hidden,
+            n_outputs,
+            cfg.activation,
+            cfg.method,
+            base_init,
+            cfg.feedback_seed,
+            cfg.unit_norm,
+            cfg.bias,
+            weight_init,
+            cfg.feedback_scale or cfg.width**-0.5,
+        )
     else:
         if len(input_shape) != 3:
             raise ConfigError("--model cnn needs image inputs (not the random dataset)")
-        net = convnet(input_shape, cfg.width, cfg.n_hidden, n_outputs, cfg.kernel_size,
-                      activation=cfg.activation, mode=cfg.method, feedback_init=base_init,
-                      feedback_seed=cfg.feedback_seed, unit_norm=True,
-                      conv_feedback=cfg.conv_feedback, bias=cfg.bias, weight_init=weight_init)
+        net = convnet(
+            input_shape,
+            cfg.width,
+            cfg.n_hidden,
+            n_outputs,
+            cfg.kernel_size,
+            activation=cfg.activation,
+            mode=cfg.method,
+            feedback_init=base_init,
+            feedback_seed=cfg.feedback_seed,
+            unit_norm=True,
+            conv_feedback=cfg.conv_feedback,
+            bias=cfg.bias,
+            weight_init=weight_init,
+        )
     if cfg.feedback_init == "aligned":
         set_aligned_feedback(net, example)
     elif cfg.feedback_init in ("nmf", "svd"):
@@ -101,7 +123,7 @@ def evaluate(model, x, y, loss_fn, classification, device, precision, batch=1000
     model.eval()
     total_loss, correct = 0.0, 0
     for start in range(0, x.shape[0], batch):
-        xb, yb = x[start:start + batch].to(device), y[start:start + batch].to(device)
+        xb, yb = x[start : start + batch].to(device), y[start : start + batch].to(device)
         with precision.autocast():
             out = model(xb)
         total_loss += float(loss_fn(out.float(), yb)) * xb.shape[0]
@@ -112,29 +134,58 @@ def evaluate(model, x, y, loss_fn, classification, device, precision, batch=1000
     return total_loss / n, (correct / n if classification else float("nan"))
 
 
-def train(cfg: TrainConfig, out: Path, device: str = "auto", precision: str = "fp32",
-          resume: bool = False, overwrite: bool = False, quiet: bool = False) -> dict:
+def train(
+    cfg: TrainConfig,
+    out: Path,
+    device: str = "auto",
+    precision: str = "fp32",
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> dict:
     """Train and log to ``out/metrics.jsonl``; returns the last logged record."""
     return fit(cfg, out, device, precision, resume, overwrite, quiet)[1]
 
 
-def fit(cfg: TrainConfig, out: Path, device: str = "auto", precision: str = "fp32",
-        resume: bool = False, overwrite: bool = False, quiet: bool = False
-        ) -> tuple[MarkedNetwork, dict]:
+def fit(
+    cfg: TrainConfig,
+    out: Path,
+    device: str = "auto",
+    precision: str = "fp32",
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> tuple[MarkedNetwork, dict]:
     """Like :func:`train`, also returning the trained model."""
     cfg.validate()
     dev = resolve_device(device)
     configure_backends(dev)
     prec = Precision.create(precision, dev)
     seed_everything(cfg.seed)
-    data = load_data(cfg.dataset, cfg.data_root, cfg.download, cfg.input_size, cfg.label_noise,
-                     cfg.test_fraction, cfg.seed, cfg.n_samples, cfg.input_dim, cfg.n_outputs)
-    loss_fn = F.cross_entropy if data.classification else (
-        lambda o, t: 0.5 * (o - t).square().sum(1).mean())
+    data = load_data(
+        cfg.dataset,
+        cfg.data_root,
+        cfg.download,
+        cfg.input_size,
+        cfg.label_noise,
+        cfg.test_fraction,
+        cfg.seed,
+        cfg.n_samples,
+        cfg.input_dim,
+        cfg.n_outputs,
+    )
+    loss_fn = (
+        F.cross_entropy
+        if data.classification
+        else (lambda o, t: 0.5 * (o - t).square().sum(1).mean())
+    )
     model = build_model(cfg, data.input_shape, data.n_outputs, data.x_train[:64]).to(dev)
     params = list(model.parameters())
-    opt = (torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
-           else torch.optim.Adam(params, lr=cfg.lr))
+    opt = (
+        torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+        if cfg.optimizer == "sgd"
+        else torch.optim.Adam(params, lr=cfg.lr)
+    )
     run = RunDir(out, config=cfg, resume=resume, overwrite=overwrite)
     n_train = data.x_train.shape[0]
     per_epoch = math.ceil(n_train / cfg.batch_size)
@@ -144,7 +195,8 @@ def fit(cfg: TrainConfig, out: Path, device: str = "auto", precision: str = "fp3
         step = restore_train_state(run.load_checkpoint(), model, opt, precision=prec)["step"]
     points = [s for s in log_steps(total, cfg.log_points) if s >= step]
     eval_idx = torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed))[
-        :cfg.eval_samples]
+        : cfg.eval_samples
+    ]
     x_eval, y_eval = data.x_train[eval_idx], data.y_train[eval_idx]
     ga_batch = (data.x_train[:256].to(dev), data.y_train[:256].to(dev))
     record: dict = {}
@@ -152,8 +204,9 @@ def fit(cfg: TrainConfig, out: Path, device: str = "auto", precision: str = "fp3
 
     def log(step_now: int, epoch: float) -> dict:
         tr_loss, tr_acc = evaluate(model, x_eval, y_eval, loss_fn, data.classification, dev, prec)
-        te_loss, te_acc = evaluate(model, data.x_test, data.y_test, loss_fn,
-                                   data.classification, dev, prec)
+        te_loss, te_acc = evaluate(
+            model, data.x_test, data.y_test, loss_fn, data.classification, dev, prec
+        )
         rec = {"step": step_now, "epoch": epoch, "train_loss": tr_loss, "test_loss": te_loss}
         if data.classification:
             rec.update(train_acc=tr_acc, test_acc=te_acc)
@@ -170,9 +223,10 @@ def fit(cfg: TrainConfig, out: Path, device: str = "auto", precision: str = "fp3
         points = points[1:]
     while step < total:
         epoch, within = divmod(step, per_epoch)
-        order = torch.randperm(n_train, generator=torch.Generator().manual_seed(
-            cfg.seed * 100_003 + epoch))
-        idx = order[within * cfg.batch_size:(within + 1) * cfg.batch_size]
+        order = torch.randperm(
+            n_train, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        )
+        idx = order[within * cfg.batch_size : (within + 1) * cfg.batch_size]
         xb, yb = data.x_train[idx].to(dev), data.y_train[idx].to(dev)
         with prec.autocast():
             loss = loss_fn(model(xb).float(), yb)
@@ -196,7 +250,12 @@ def sweep_point(settings: dict) -> dict:
     out = Path(settings.pop("_out"))
     cfg = TrainConfig(**settings)
     record = train(cfg, out, device="cpu", overwrite=True, quiet=True)
-    return {**{k: v for k, v in settings.items() if k in ("method", "lr", "model", "width",
-                                                          "feedback_init", "label_noise",
-                                                          "seed", "dataset")},
-            **{k: v for k, v in record.items() if k != "config"}}
+    return {
+        **{
+            k: v
+            for k, v in settings.items()
+            if k
+            in ("method", "lr", "model", "width", "feedback_init", "label_noise", "seed", "dataset")
+        },
+        **{k: v for k, v in record.items() if k != "config"},
+    }

@@ -8,56 +8,34 @@ Library API (the command line lives in :mod:`dltheory.efcn.cli`)::
     project_to_cnn(efcn); to_cnn(efcn)      # orthogonal projection; back to a CNN
 """
 
-from dltheory.core.conv_dense import ConvGeometry, embed_filter
+from dltheory.core.lazy import lazy_exports
 
-from .embedding import (
-    EmbeddingError,
-    EmbeddingPlan,
-    check_fits,
-    embed,
-    embed_local,
-    fcn_twin,
-    plan_embedding,
-    project_to_cnn,
-    to_cnn,
-)
-from .layers import EmbeddedConv2d, LocallyConnected2d
-from .models import alexnet_cifar, build_cnn, count_params, vanilla_cnn
-from .subspace import (
-    Deviation,
-    deviation,
-    gather_local,
-    layer_deviation,
-    locality_mask,
-    orbit_index,
-    orbit_mean,
-    project_dense,
-)
-
-__all__ = [
-    "ConvGeometry",
-    "Deviation",
-    "EmbeddedConv2d",
-    "EmbeddingError",
-    "EmbeddingPlan",
-    "LocallyConnected2d",
-    "alexnet_cifar",
-    "build_cnn",
-    "check_fits",
-    "count_params",
-    "deviation",
-    "embed",
-    "embed_filter",
-    "embed_local",
-    "fcn_twin",
-    "gather_local",
-    "layer_deviation",
-    "locality_mask",
-    "orbit_index",
-    "orbit_mean",
-    "plan_embedding",
-    "project_dense",
-    "project_to_cnn",
-    "to_cnn",
-    "vanilla_cnn",
-]
+_EXPORTS = {
+    "ConvGeometry": "dltheory.core.conv_dense",
+    "Deviation": ".subspace",
+    "EmbeddedConv2d": ".layers",
+    "EmbeddingError": ".embedding",
+    "EmbeddingPlan": ".embedding",
+    "LocallyConnected2d": ".layers",
+    "alexnet_cifar": ".models",
+    "build_cnn": ".models",
+    "check_fits": ".embedding",
+    "count_params": ".models",
+    "deviation": ".subspace",
+    "embed": ".embedding",
+    "embed_filter": "dltheory.core.conv_dense",
+    "embed_local": ".embedding",
+    "fcn_twin": ".embedding",
+    "gather_local": ".subspace",
+    "layer_deviation": ".subspace",
+    "locality_mask": ".subspace",
+    "orbit_index": ".subspace",
+    "orbit_mean": ".subspace",
+    "plan_embedding": ".embedding",
+    "project_dense": ".subspace",
+    "project_to_cnn": ".embedding",
+    "to_cnn": ".embedding",
+    "vanilla_cnn": ".models",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -31,10 +31,18 @@ app = typer.Typer(
 )
 
 # Options that map onto TrainConfig fields; None means "from the defaults / --config file".
-Dataset = Annotated[str | None, typer.Option(help="digits | mnist-t10k | mnist | cifar10 | cifar100 [digits].")]
-DataRoot = Annotated[str | None, typer.Option(help="Dataset folder (torchvision root or MNIST IDX folder).")]
-DataSize = Annotated[int | None, typer.Option(help="Keep the first n train and n test examples (0: all).")]
-Model = Annotated[str | None, typer.Option(help="vanilla | vanilla-small | alexnet [vanilla-small].")]
+Dataset = Annotated[
+    str | None, typer.Option(help="digits | mnist-t10k | mnist | cifar10 | cifar100 [digits].")
+]
+DataRoot = Annotated[
+    str | None, typer.Option(help="Dataset folder (torchvision root or MNIST IDX folder).")
+]
+DataSize = Annotated[
+    int | None, typer.Option(help="Keep the first n train and n test examples (0: all).")
+]
+Model = Annotated[
+    str | None, typer.Option(help="vanilla | vanilla-small | alexnet [vanilla-small].")
+]
 Channels = Annotated[int | None, typer.Option(help="Channels of the vanilla CNN [64].")]
 Epochs = Annotated[int | None, typer.Option(help="Training budget in epochs [100].")]
 Lr = Annotated[float | None, typer.Option(help="SGD learning rate [0.1].")]
@@ -42,24 +50,42 @@ Momentum = Annotated[float | None, typer.Option(help="SGD momentum [0].")]
 WeightDecay = Annotated[float | None, typer.Option(help="SGD weight decay [0].")]
 BatchSize = Annotated[int | None, typer.Option(help="Training batch size [250].")]
 EvalBatchSize = Annotated[int | None, typer.Option(help="Evaluation batch size [1000].")]
-Shuffle = Annotated[bool | None, typer.Option("--shuffle/--no-shuffle", help="Shuffle batches (authors: no).")]
+Shuffle = Annotated[
+    bool | None, typer.Option("--shuffle/--no-shuffle", help="Shuffle batches (authors: no).")
+]
 NSaves = Annotated[int | None, typer.Option(help="Log-spaced CNN checkpoints = switch times [20].")]
 FoldPadding = Annotated[
     bool | None,
-    typer.Option("--fold-padding/--padded-columns",
-                 help="Dense layers act on unpadded inputs (default) or on padded ones as in the authors' code."),
+    typer.Option(
+        "--fold-padding/--padded-columns",
+        help="Dense layers act on unpadded inputs (default) or on padded ones as in the authors' code.",
+    ),
 ]
-MaxParams = Annotated[int | None, typer.Option(help="Refuse an eFCN with more parameters than this.")]
+MaxParams = Annotated[
+    int | None, typer.Option(help="Refuse an eFCN with more parameters than this.")
+]
 Double = Annotated[bool | None, typer.Option("--double/--single", help="float64 training.")]
 Threads = Annotated[int | None, typer.Option(help="CPU threads for torch (0: default).")]
 Executor = Annotated[str, typer.Option(help="serial | local (processes) | submitit (SLURM).")]
 Workers = Annotated[int, typer.Option(help="Parallel branches for the local executor.")]
 RelaxEpochs = Annotated[
-    int | None, typer.Option(help="eFCN epochs after the switch [rest of the budget: epochs - t_w].")
+    int | None,
+    typer.Option(help="eFCN epochs after the switch [rest of the budget: epochs - t_w]."),
 ]
 
-_NOT_CONFIG = ("config", "out", "resume", "at", "cnn_run", "relax_epochs", "switch_times",
-               "executor", "workers", "net", "as_json")
+_NOT_CONFIG = (
+    "config",
+    "out",
+    "resume",
+    "at",
+    "cnn_run",
+    "relax_epochs",
+    "switch_times",
+    "executor",
+    "workers",
+    "net",
+    "as_json",
+)
 
 
 def _config(ctx: typer.Context, config: Path | None):
@@ -78,23 +104,44 @@ def _print_result(result, as_json: bool) -> None:
 
         typer.echo(markdown_table(result))
     else:
-        typer.echo("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+        typer.echo(
+            "  ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()
+            )
+        )
 
 
 @app.command()
 def train(
     ctx: typer.Context,
     out: OutOpt = Path("runs/efcn/cnn"),
-    net: Annotated[str, typer.Option(help="cnn (with switch checkpoints) or fcn (dense-init twin).")] = "cnn",
+    net: Annotated[
+        str, typer.Option(help="cnn (with switch checkpoints) or fcn (dense-init twin).")
+    ] = "cnn",
     config: ConfigOpt = None,
     resume: ResumeOpt = False,
-    dataset: Dataset = None, data_root: DataRoot = None, data_size: DataSize = None,
-    download: DownloadOpt = False, model: Model = None, channels: Channels = None,
-    epochs: Epochs = None, lr: Lr = None, momentum: Momentum = None, weight_decay: WeightDecay = None,
-    batch_size: BatchSize = None, eval_batch_size: EvalBatchSize = None, shuffle: Shuffle = None,
-    n_saves: NSaves = None, fold_padding: FoldPadding = None, max_params: MaxParams = None,
-    double: Double = None, seed: SeedOpt = 0, device: DeviceOpt = "auto", precision: PrecisionOpt = "fp32",
-    threads: Threads = None, as_json: JsonOpt = False,
+    dataset: Dataset = None,
+    data_root: DataRoot = None,
+    data_size: DataSize = None,
+    download: DownloadOpt = False,
+    model: Model = None,
+    channels: Channels = None,
+    epochs: Epochs = None,
+    lr: Lr = None,
+    momentum: Momentum = None,
+    weight_decay: WeightDecay = None,
+    batch_size: BatchSize = None,
+    eval_batch_size: EvalBatchSize = None,
+    shuffle: Shuffle = None,
+    n_saves: NSaves = None,
+    fold_padding: FoldPadding = None,
+    max_params: MaxParams = None,
+    double: Double = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    threads: Threads = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train the CNN (checkpoints at log-spaced epochs = switch times) or its FCN twin."""
     from .training import train_cnn, train_fcn
@@ -110,18 +157,34 @@ def train(
 def switch_cmd(
     ctx: typer.Context,
     cnn_run: Annotated[Path, typer.Option("--from", help="Run folder of `efcn train` (the CNN).")],
-    at: Annotated[int, typer.Option("--at", help="Switch time t_w: the CNN checkpoint epoch to embed.")],
+    at: Annotated[
+        int, typer.Option("--at", help="Switch time t_w: the CNN checkpoint epoch to embed.")
+    ],
     out: OutOpt = Path("runs/efcn/switch"),
     relax_epochs: RelaxEpochs = None,
     config: ConfigOpt = None,
     resume: ResumeOpt = False,
-    dataset: Dataset = None, data_root: DataRoot = None, data_size: DataSize = None,
-    download: DownloadOpt = False, model: Model = None, channels: Channels = None,
-    epochs: Epochs = None, lr: Lr = None, momentum: Momentum = None, weight_decay: WeightDecay = None,
-    batch_size: BatchSize = None, eval_batch_size: EvalBatchSize = None, shuffle: Shuffle = None,
-    fold_padding: FoldPadding = None, max_params: MaxParams = None,
-    double: Double = None, seed: SeedOpt = 0, device: DeviceOpt = "auto", precision: PrecisionOpt = "fp32",
-    threads: Threads = None, as_json: JsonOpt = False,
+    dataset: Dataset = None,
+    data_root: DataRoot = None,
+    data_size: DataSize = None,
+    download: DownloadOpt = False,
+    model: Model = None,
+    channels: Channels = None,
+    epochs: Epochs = None,
+    lr: Lr = None,
+    momentum: Momentum = None,
+    weight_decay: WeightDecay = None,
+    batch_size: BatchSize = None,
+    eval_batch_size: EvalBatchSize = None,
+    shuffle: Shuffle = None,
+    fold_padding: FoldPadding = None,
+    max_params: MaxParams = None,
+    double: Double = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    threads: Threads = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Embed the CNN checkpoint of epoch t_w as an eFCN and keep training it in FCN space.
 
@@ -138,7 +201,9 @@ def switch_cmd(
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         saved = json.loads((cnn_run / "config.json").read_text())
         inherited = {k: v for k, v in saved.items() if k in fields}
-    cfg = resolve_config(TrainConfig, config, {**inherited, **explicit_params(ctx, exclude=_NOT_CONFIG)})
+    cfg = resolve_config(
+        TrainConfig, config, {**inherited, **explicit_params(ctx, exclude=_NOT_CONFIG)}
+    )
     _print_result(switch(cfg, cnn_run, at, out, relax_epochs, resume), as_json)
 
 
@@ -154,13 +219,28 @@ def sweep_cmd(
     workers: Workers = 2,
     config: ConfigOpt = None,
     resume: ResumeOpt = False,
-    dataset: Dataset = None, data_root: DataRoot = None, data_size: DataSize = None,
-    download: DownloadOpt = False, model: Model = None, channels: Channels = None,
-    epochs: Epochs = None, lr: Lr = None, momentum: Momentum = None, weight_decay: WeightDecay = None,
-    batch_size: BatchSize = None, eval_batch_size: EvalBatchSize = None, shuffle: Shuffle = None,
-    n_saves: NSaves = None, fold_padding: FoldPadding = None, max_params: MaxParams = None,
-    double: Double = None, seed: SeedOpt = 0, device: DeviceOpt = "auto", precision: PrecisionOpt = "fp32",
-    threads: Threads = None, as_json: JsonOpt = False,
+    dataset: Dataset = None,
+    data_root: DataRoot = None,
+    data_size: DataSize = None,
+    download: DownloadOpt = False,
+    model: Model = None,
+    channels: Channels = None,
+    epochs: Epochs = None,
+    lr: Lr = None,
+    momentum: Momentum = None,
+    weight_decay: WeightDecay = None,
+    batch_size: BatchSize = None,
+    eval_batch_size: EvalBatchSize = None,
+    shuffle: Shuffle = None,
+    n_saves: NSaves = None,
+    fold_padding: FoldPadding = None,
+    max_params: MaxParams = None,
+    double: Double = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    threads: Threads = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """CNN + FCN baseline + one eFCN per switch time; figures and a summary under OUT/figures."""
     from dltheory.core.errors import ConfigError
@@ -174,7 +254,9 @@ def sweep_cmd(
         try:
             times = [int(t) for t in switch_times.split(",") if t.strip()]
         except ValueError:
-            raise ConfigError(f"--switch-times must be comma-separated integers, got {switch_times!r}") from None
+            raise ConfigError(
+                f"--switch-times must be comma-separated integers, got {switch_times!r}"
+            ) from None
     sweep(cfg, out, times, relax_epochs, executor, workers, resume)
     _print_result(summary_rows(out), as_json)
 
@@ -209,7 +291,9 @@ def size(
     rows = size_rows([(model, model, shape, classes, channels or 64)])
     _print_result(rows, as_json)
     if max_params is not None and rows[0]["dense_params"] > max_params:
-        raise EmbeddingError(f"the eFCN has {rows[0]['dense_params']:,} parameters, more than --max-params {max_params:,}")
+        raise EmbeddingError(
+            f"the eFCN has {rows[0]['dense_params']:,} parameters, more than --max-params {max_params:,}"
+        )
 
 
 @app.command()

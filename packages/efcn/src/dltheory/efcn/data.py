@@ -42,8 +42,11 @@ class TensorData:
 
     def to(self, device, dtype) -> TensorData:
         return TensorData(
-            self.x_train.to(device, dtype), self.y_train.to(device),
-            self.x_test.to(device, dtype), self.y_test.to(device), self.num_classes,
+            self.x_train.to(device, dtype),
+            self.y_train.to(device),
+            self.x_test.to(device, dtype),
+            self.y_test.to(device),
+            self.num_classes,
         )
 
 
@@ -56,7 +59,9 @@ def _normalise(x_train, x_test, mean=None, std=None):
     return (x_train - mean) / std, (x_test - mean) / std
 
 
-def load_data(dataset: str, data_root: str = "", data_size: int = 0, download: bool = False) -> TensorData:
+def load_data(
+    dataset: str, data_root: str = "", data_size: int = 0, download: bool = False
+) -> TensorData:
     """Train/test tensors for ``dataset`` (see module docstring); CPU, float32."""
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
@@ -67,7 +72,11 @@ def load_data(dataset: str, data_root: str = "", data_size: int = 0, download: b
         xtr, ytr, xte, yte = train_test_split_tensors(x, y, 0.25, seed=SPLIT_SEED)
         mean = std = None
     elif dataset == "mnist-t10k":
-        root = Path(data_root) if data_root else (shared_data_dir() or Path("shared/data")) / "mnist-t10k"
+        root = (
+            Path(data_root)
+            if data_root
+            else (shared_data_dir() or Path("shared/data")) / "mnist-t10k"
+        )
         if not root.is_dir():
             raise DatasetNotFoundError(
                 f"MNIST IDX folder not found: {root}; pass --data-root DIR holding t10k-images-idx3-ubyte.gz"

@@ -28,9 +28,13 @@ class EmbeddingError(DltheoryError):
 # --- geometry of each conv in a network -----------------------------------------------------------
 def _check_conv(name: str, conv: nn.Conv2d) -> None:
     if conv.groups != 1:
-        raise EmbeddingError(f"{name}: grouped convolutions (groups={conv.groups}) are not supported")
+        raise EmbeddingError(
+            f"{name}: grouped convolutions (groups={conv.groups}) are not supported"
+        )
     if conv.padding_mode != "zeros":
-        raise EmbeddingError(f"{name}: padding_mode={conv.padding_mode!r}; only 'zeros' is supported")
+        raise EmbeddingError(
+            f"{name}: padding_mode={conv.padding_mode!r}; only 'zeros' is supported"
+        )
     if type(conv) is not nn.Conv2d:
         raise EmbeddingError(f"{name}: {type(conv).__name__} is not a plain nn.Conv2d")
 
@@ -82,7 +86,9 @@ def _probe_input_shapes(model: nn.Module, sites: list[_Site], input_shape) -> No
         with torch.no_grad():
             model(torch.zeros(1, *input_shape, **kwargs))
     except Exception as exc:
-        raise EmbeddingError(f"the CNN does not accept inputs of shape {tuple(input_shape)}: {exc}") from exc
+        raise EmbeddingError(
+            f"the CNN does not accept inputs of shape {tuple(input_shape)}: {exc}"
+        ) from exc
     finally:
         model.train(was_training)
         for h in hooks:
@@ -90,7 +96,9 @@ def _probe_input_shapes(model: nn.Module, sites: list[_Site], input_shape) -> No
     for s in sites:
         shapes = seen[s.name]
         if len(shapes) != 1:
-            raise EmbeddingError(f"{s.name} is called {len(shapes)} times per forward; need exactly 1")
+            raise EmbeddingError(
+                f"{s.name} is called {len(shapes)} times per forward; need exactly 1"
+            )
         c, h, w = shapes[0]
         if s.zero_pad is not None:
             h -= s.zero_pad[2] + s.zero_pad[3]
@@ -170,7 +178,12 @@ def plan_embedding(cnn: nn.Module, input_shape, fold_padding: bool = True) -> Em
                 cnn_params=sum(p.numel() for p in s.conv.parameters()),
                 dense_params=g.n_out * g.n_in + (g.n_out if bias else 0),
                 live_params=g.n_out * g.n_live_in + (g.n_out if bias else 0),
-                local_params=g.out_channels * g.out_h * g.out_w * g.in_channels * g.kernel[0] * g.kernel[1]
+                local_params=g.out_channels
+                * g.out_h
+                * g.out_w
+                * g.in_channels
+                * g.kernel[0]
+                * g.kernel[1]
                 + (g.n_out if bias else 0),
             )
         )
@@ -288,8 +301,11 @@ def embed_local(cnn: nn.Module, input_shape, max_params: int | None = None) -> n
     for s in sites:
         conv = s.conv
         layer = LocallyConnected2d(
-            s.geometry, bias=conv.bias is not None, source=_source(s),
-            device=conv.weight.device, dtype=conv.weight.dtype,
+            s.geometry,
+            bias=conv.bias is not None,
+            source=_source(s),
+            device=conv.weight.device,
+            dtype=conv.weight.dtype,
         )
         g = s.geometry
         with torch.no_grad():
@@ -325,9 +341,15 @@ def to_cnn(model: nn.Module, tol: float = 1e-6, force: bool = False) -> nn.Modul
         g = layer.geometry
         weight, bias = layer_filter(layer)
         conv = nn.Conv2d(
-            g.in_channels, g.out_channels, g.kernel, stride=g.stride,
-            padding=layer.source.get("padding", 0), dilation=g.dilation, bias=bias is not None,
-            device=weight.device, dtype=weight.dtype,
+            g.in_channels,
+            g.out_channels,
+            g.kernel,
+            stride=g.stride,
+            padding=layer.source.get("padding", 0),
+            dilation=g.dilation,
+            bias=bias is not None,
+            device=weight.device,
+            dtype=weight.dtype,
         )
         with torch.no_grad():
             conv.weight.copy_(weight)

@@ -38,16 +38,18 @@ def summary_rows(sweep_dir: Path) -> list[dict]:
         if not metrics:
             continue
         last = metrics[-1]
-        rows.append({
-            "branch": label,
-            "t_w": "" if t_w is None else t_w,
-            "epochs": last["epoch"],
-            "cnn_test_acc_at_t_w": "" if t_w is None else cnn_at.get(t_w, ""),
-            "final_test_acc": last["test_acc"],
-            "best_test_acc": max(r["test_acc"] for r in metrics),
-            "final_train_acc": last["train_acc"],
-            "final_deviation": last.get("dev_total", ""),
-        })
+        rows.append(
+            {
+                "branch": label,
+                "t_w": "" if t_w is None else t_w,
+                "epochs": last["epoch"],
+                "cnn_test_acc_at_t_w": "" if t_w is None else cnn_at.get(t_w, ""),
+                "final_test_acc": last["test_acc"],
+                "best_test_acc": max(r["test_acc"] for r in metrics),
+                "final_train_acc": last["train_acc"],
+                "final_deviation": last.get("dev_total", ""),
+            }
+        )
     return rows
 
 
@@ -89,7 +91,9 @@ def switch_time_figure(sweep_dirs: Path | list[Path], out_stem: Path) -> Path:
     err = [r["final_test_acc_std"] for r in efcn]
     start = [r["cnn_test_acc_at_t_w_mean"] for r in efcn]
     fig, ax = new_figure(size=(5.5, 4))
-    ax.errorbar(t_w, acc, yerr=err, fmt="o-", color="C2", capsize=3, label="eFCN after switching at $t_w$")
+    ax.errorbar(
+        t_w, acc, yerr=err, fmt="o-", color="C2", capsize=3, label="eFCN after switching at $t_w$"
+    )
     ax.plot(t_w, start, ":", color="C0", alpha=0.7, label="CNN at $t_w$ (before switching)")
     styles = {"cnn": ("C0", "-", "CNN, full budget"), "fcn": ("C3", "--", "FCN, dense init")}
     for name, (color, ls, label) in styles.items():
@@ -105,8 +109,12 @@ def switch_time_figure(sweep_dirs: Path | list[Path], out_stem: Path) -> Path:
     ax.set_ylim(min(levels) - 0.02, min(1.0, max(levels)) + 0.01)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"Switch time: CNN -> eFCN ({len(dirs)} seed{'s' if len(dirs) > 1 else ''})")
-    data = {"t_w": t_w, "efcn_final_test_acc_mean": acc, "efcn_final_test_acc_std": err,
-            "cnn_test_acc_at_t_w_mean": start}
+    data = {
+        "t_w": t_w,
+        "efcn_final_test_acc_mean": acc,
+        "efcn_final_test_acc_std": err,
+        "cnn_test_acc_at_t_w_mean": start,
+    }
     for name in base:
         data[f"{name}_final_test_acc_mean"] = [base[name]["final_test_acc_mean"]]
         data[f"{name}_final_test_acc_std"] = [base[name]["final_test_acc_std"]]
@@ -147,16 +155,27 @@ def accuracy_curves_figure(sweep_dir: Path, out_stem: Path) -> Path:
     sweep_dir = Path(sweep_dir)
     fig, ax = new_figure(size=(5.5, 4))
     data: dict[str, list] = {}
-    for name, folder, style in [("cnn", sweep_dir / "cnn", "k-"), ("fcn", sweep_dir / "fcn", "r--")]:
+    for name, folder, style in [
+        ("cnn", sweep_dir / "cnn", "k-"),
+        ("fcn", sweep_dir / "fcn", "r--"),
+    ]:
         rows = read_metrics(folder)
         if rows:
-            ax.plot([r["epoch"] for r in rows], [r["test_acc"] for r in rows], style, label=name.upper())
+            ax.plot(
+                [r["epoch"] for r in rows], [r["test_acc"] for r in rows], style, label=name.upper()
+            )
             data[f"epoch_{name}"] = [r["epoch"] for r in rows]
             data[f"test_acc_{name}"] = [r["test_acc"] for r in rows]
     for i, (t_w, folder) in enumerate(efcn_runs(sweep_dir).items()):
         rows = read_metrics(folder)
-        ax.plot([r["epoch"] for r in rows], [r["test_acc"] for r in rows], color=f"C{i % 10}",
-                alpha=0.8, lw=1, label=f"eFCN $t_w$={t_w}")
+        ax.plot(
+            [r["epoch"] for r in rows],
+            [r["test_acc"] for r in rows],
+            color=f"C{i % 10}",
+            alpha=0.8,
+            lw=1,
+            label=f"eFCN $t_w$={t_w}",
+        )
         data[f"epoch_tw{t_w}"] = [r["epoch"] for r in rows]
         data[f"test_acc_tw{t_w}"] = [r["test_acc"] for r in rows]
     ax.set_xlabel("total epoch")
@@ -168,11 +187,17 @@ def accuracy_curves_figure(sweep_dir: Path, out_stem: Path) -> Path:
 def parameter_count_figure(rows: list[dict], out_stem: Path) -> Path:
     """Bar chart (log scale) of CNN vs eLCN vs eFCN sizes; ``rows`` from ``size_rows``."""
     fig, ax = new_figure(size=(6, 4))
-    keys = [("cnn_params", "CNN"), ("local_params", "eLCN"), ("live_params", "eFCN (live)"),
-            ("dense_params", "eFCN (authors', with padding columns)")]
+    keys = [
+        ("cnn_params", "CNN"),
+        ("local_params", "eLCN"),
+        ("live_params", "eFCN (live)"),
+        ("dense_params", "eFCN (authors', with padding columns)"),
+    ]
     width = 0.8 / len(keys)
     for k, (key, label) in enumerate(keys):
-        ax.bar([i + k * width for i in range(len(rows))], [r[key] for r in rows], width, label=label)
+        ax.bar(
+            [i + k * width for i in range(len(rows))], [r[key] for r in rows], width, label=label
+        )
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))])
     ax.set_xticklabels([r["model"] for r in rows], fontsize=7)
     ax.set_yscale("log")

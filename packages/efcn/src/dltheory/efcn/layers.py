@@ -59,9 +59,13 @@ class EmbeddedConv2d(_ShapeChecked):
         cls, geometry: ConvGeometry, weight: torch.Tensor, bias: torch.Tensor | None, source=None
     ) -> EmbeddedConv2d:
         """Wrap an existing dense matrix and bias without copying them."""
-        layer = cls(geometry, bias=bias is not None, source=source, device="meta", dtype=weight.dtype)
+        layer = cls(
+            geometry, bias=bias is not None, source=source, device="meta", dtype=weight.dtype
+        )
         if tuple(weight.shape) != (geometry.n_out, geometry.n_in):
-            raise ValueError(f"dense weight {tuple(weight.shape)} != {(geometry.n_out, geometry.n_in)}")
+            raise ValueError(
+                f"dense weight {tuple(weight.shape)} != {(geometry.n_out, geometry.n_in)}"
+            )
         layer.weight = nn.Parameter(weight)
         if bias is not None:
             layer.bias = nn.Parameter(bias)
@@ -114,7 +118,11 @@ class LocallyConnected2d(_ShapeChecked):
         self.bias = (
             nn.Parameter(
                 torch.zeros(
-                    geometry.out_channels, geometry.out_h, geometry.out_w, device=device, dtype=dtype
+                    geometry.out_channels,
+                    geometry.out_h,
+                    geometry.out_w,
+                    device=device,
+                    dtype=dtype,
                 )
             )
             if bias

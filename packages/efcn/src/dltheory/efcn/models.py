@@ -47,7 +47,9 @@ def vanilla_cnn(
     return nn.Sequential(*layers)
 
 
-def alexnet_cifar(in_channels: int = 3, num_classes: int = 10, input_size: int = 32) -> nn.Sequential:
+def alexnet_cifar(
+    in_channels: int = 3, num_classes: int = 10, input_size: int = 32
+) -> nn.Sequential:
     """The authors' ``AlexNetPrime``: 5 convs (64, 192, 384, 256, 256) and a 512-512 classifier."""
     spec = [  # (out, kernel, stride, pad, pool after)
         (64, 4, 2, 2, True),
@@ -90,8 +92,14 @@ def build_cnn(name: str, in_channels: int, num_classes: int, input_size: int, ch
         return vanilla_cnn(in_channels, num_classes, input_size, channels)
     if name == "vanilla-small":
         return vanilla_cnn(
-            in_channels, num_classes, input_size, channels,
-            kernels=(3, 3, 3), strides=(1, 1, 1), paddings=(1, 1, 1), pool=(2, 2),
+            in_channels,
+            num_classes,
+            input_size,
+            channels,
+            kernels=(3, 3, 3),
+            strides=(1, 1, 1),
+            paddings=(1, 1, 1),
+            pool=(2, 2),
         )
     if name == "alexnet":
         return alexnet_cifar(in_channels, num_classes, input_size)

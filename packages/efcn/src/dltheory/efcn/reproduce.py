@@ -15,8 +15,14 @@ from .training import TrainConfig
 
 # Quick: sklearn digits (offline), a 3-layer 3x3 version of the vanilla CNN, 20 epochs, 2 seeds.
 QUICK = TrainConfig(
-    dataset="digits", model="vanilla-small", channels=32, epochs=20, batch_size=50, lr=0.1,
-    n_saves=5, threads=1,
+    dataset="digits",
+    model="vanilla-small",
+    channels=32,
+    epochs=20,
+    batch_size=50,
+    lr=0.1,
+    n_saves=5,
+    threads=1,
 )
 # Full: the authors' setting (vanilla CNN, CIFAR-10, plain SGD lr 0.1, bs 250, 100 epochs).
 FULL = TrainConfig(dataset="cifar10", model="vanilla", channels=64, epochs=100, n_saves=20)
@@ -77,15 +83,23 @@ def reproduce(
     seeds: tuple[int, ...] = (0, 1),
 ) -> Path:
     out = Path(out)
-    rep = ReproduceReport(out, title="eFCN: switching from a CNN to its FCN embedding (arXiv:1906.06766)")
+    rep = ReproduceReport(
+        out, title="eFCN: switching from a CNN to its FCN embedding (arXiv:1906.06766)"
+    )
     cfg = replace(QUICK if quick else FULL, device=device, data_root=data_root, download=download)
     data = load_data(cfg.dataset, cfg.data_root, cfg.data_size, cfg.download)
     figures = out / "figures"
     sweep_dirs = []
     for seed in seeds:
         folder = out / "runs" / f"seed{seed}"
-        sweep(replace(cfg, seed=seed), folder, executor=executor, max_workers=max_workers,
-              figures_dir=figures / f"seed{seed}", resume=(folder / "cnn" / "last.pt").exists())
+        sweep(
+            replace(cfg, seed=seed),
+            folder,
+            executor=executor,
+            max_workers=max_workers,
+            figures_dir=figures / f"seed{seed}",
+            resume=(folder / "cnn" / "last.pt").exists(),
+        )
         sweep_dirs.append(folder)
     switch_time_figure(sweep_dirs, figures / "switch_time")
     rows = aggregate_rows(sweep_dirs)
@@ -94,15 +108,26 @@ def reproduce(
     save_table(sizes, figures / "parameter_counts_table", title="CNN vs eFCN parameter counts")
     notes, metrics = findings(rows)
     first = figures / f"seed{seeds[0]}"
-    rep.add_figure(figures / "switch_time.png", "Final test accuracy vs switch time t_w (CNN, FCN, eFCN), mean ± std over seeds.")
-    rep.add_figure(first / "deviation.png", f"Relative deviation from the CNN subspace during training, per t_w (seed {seeds[0]}).")
-    rep.add_figure(first / "accuracy_curves.png", f"Test accuracy over epochs of every branch (seed {seeds[0]}).")
+    rep.add_figure(
+        figures / "switch_time.png",
+        "Final test accuracy vs switch time t_w (CNN, FCN, eFCN), mean ± std over seeds.",
+    )
+    rep.add_figure(
+        first / "deviation.png",
+        f"Relative deviation from the CNN subspace during training, per t_w (seed {seeds[0]}).",
+    )
+    rep.add_figure(
+        first / "accuracy_curves.png",
+        f"Test accuracy over epochs of every branch (seed {seeds[0]}).",
+    )
     rep.add_figure(figures / "parameter_counts.png", "Parameter counts: CNN vs eLCN vs eFCN.")
     rep.add_table(figures / "summary.md", "Per-branch summary over seeds.")
     rep.add_table(figures / "parameter_counts_table.md", "Parameter counts.")
-    setting = (f"{cfg.dataset} ({data.x_train.shape[0]} train / {data.x_test.shape[0]} test), "
-               f"model {cfg.model} (channels {cfg.channels}), SGD lr {cfg.lr}, batch {cfg.batch_size}, "
-               f"{cfg.epochs} epochs, seeds {list(seeds)}")
+    setting = (
+        f"{cfg.dataset} ({data.x_train.shape[0]} train / {data.x_test.shape[0]} test), "
+        f"model {cfg.model} (channels {cfg.channels}), SGD lr {cfg.lr}, batch {cfg.batch_size}, "
+        f"{cfg.epochs} epochs, seeds {list(seeds)}"
+    )
     rep.add_note("Setting: " + setting + ".")
     for note in notes:
         rep.add_note(note)

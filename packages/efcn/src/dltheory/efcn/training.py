@@ -116,9 +116,16 @@ def _batches(n: int, batch_size: int, shuffle: bool, seed: int, epoch: int):
 
 
 def _metrics(model, data: TensorData, cfg: TrainConfig, precision, with_deviation: bool) -> dict:
-    train_loss, train_acc = evaluate(model, data.x_train, data.y_train, cfg.eval_batch_size, precision)
+    train_loss, train_acc = evaluate(
+        model, data.x_train, data.y_train, cfg.eval_batch_size, precision
+    )
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test, cfg.eval_batch_size, precision)
-    row = {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+    row = {
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+    }
     if with_deviation:
         dev = deviation(model)
         row.update({f"dev_{k}": v for k, v in dev["all"].items()})
@@ -128,7 +135,10 @@ def _metrics(model, data: TensorData, cfg: TrainConfig, precision, with_deviatio
 def _save_switch_checkpoint(run: RunDir, model, epoch: int) -> None:
     """Weights only (no RNG state), so that it loads with ``weights_only=True`` anywhere."""
     if run.is_writer:
-        state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "epoch": epoch}
+        state = {
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "epoch": epoch,
+        }
         atomic_torch_save(state, run.checkpoint_path(cnn_checkpoint_name(epoch)))
 
 
@@ -160,7 +170,9 @@ def fit(
         run.log(epoch=epoch, step=0, **row)
         if epoch in save_epochs:
             _save_switch_checkpoint(run, model, epoch)
-        run.save_checkpoint(train_state(model, optimizer, precision=precision, step=epoch, epoch=epoch))
+        run.save_checkpoint(
+            train_state(model, optimizer, precision=precision, step=epoch, epoch=epoch)
+        )
     n = data.x_train.shape[0]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     log = ProgressLog((last_epoch - epoch) * steps_per_epoch, description)
@@ -178,7 +190,9 @@ def fit(
         run.log(epoch=epoch, step=(epoch - first_epoch) * steps_per_epoch, **row)
         if epoch in save_epochs:
             _save_switch_checkpoint(run, model, epoch)
-        run.save_checkpoint(train_state(model, optimizer, precision=precision, step=epoch, epoch=epoch))
+        run.save_checkpoint(
+            train_state(model, optimizer, precision=precision, step=epoch, epoch=epoch)
+        )
     log.close()
     return run.read_metrics()[-1]
 
@@ -217,12 +231,15 @@ def _training_copies(cfg: TrainConfig) -> int:
 
 def _announce_size(what: str, plan, cfg: TrainConfig, dtype: torch.dtype, device) -> None:
     """Say how large the dense network will be, and refuse it if it cannot fit, before building."""
-    needed = check_fits(plan.dense_params, dtype, device, cfg.max_params or None, _training_copies(cfg), what)
+    needed = check_fits(
+        plan.dense_params, dtype, device, cfg.max_params or None, _training_copies(cfg), what
+    )
     if DistEnv.from_environ().is_main:
         print(
             f"{what}: {plan.dense_params:,} parameters ({plan.live_params:,} live; CNN {plan.cnn_params:,}), "
             f"~{needed / 2**30:.2f} GiB to train in {str(dtype).replace('torch.', '')} on {device}",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
 
 
@@ -241,13 +258,17 @@ def load_cnn_checkpoint(cfg: TrainConfig, cnn_run: Path, t_w: int, s: Setup):
     path = Path(cnn_run) / cnn_checkpoint_name(t_w)
     if not path.exists():
         saved = sorted(p.name for p in Path(cnn_run).glob("cnn_epoch*.pt"))
-        raise CheckpointError(f"no CNN checkpoint for t_w={t_w} in {cnn_run} (have: {', '.join(saved) or 'none'})")
+        raise CheckpointError(
+            f"no CNN checkpoint for t_w={t_w} in {cnn_run} (have: {', '.join(saved) or 'none'})"
+        )
     state = load_checkpoint(path, map_location="cpu")  # weights_only=True
     cnn = make_cnn(cfg, s.data)
     try:
         cnn.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"{path} does not match model {cfg.model!r}: {exc}".splitlines()[0]) from None
+        raise CheckpointError(
+            f"{path} does not match model {cfg.model!r}: {exc}".splitlines()[0]
+        ) from None
     return cnn.to(s.device, s.dtype)
 
 
@@ -270,9 +291,27 @@ def switch(
     _announce_size("eFCN", plan, cfg, s.dtype, s.device)
     efcn = embed(cnn, s.data.input_shape, cfg.fold_padding, cfg.max_params or None)
     seed_everything(cfg.seed + 1 + t_w)
-    config = {**asdict(cfg), "branch": "efcn", "t_w": t_w, "relax_epochs": relax_epochs, "cnn_run": str(cnn_run)}
+    config = {
+        **asdict(cfg),
+        "branch": "efcn",
+        "t_w": t_w,
+        "relax_epochs": relax_epochs,
+        "cnn_run": str(cnn_run),
+    }
     run = RunDir(out, config=config, resume=resume)
-    final = fit(efcn, s.data, cfg, run, s.precision, t_w, t_w + relax_epochs, resume, True, (), f"efcn t_w={t_w}")
+    final = fit(
+        efcn,
+        s.data,
+        cfg,
+        run,
+        s.precision,
+        t_w,
+        t_w + relax_epochs,
+        resume,
+        True,
+        (),
+        f"efcn t_w={t_w}",
+    )
     return {"branch": "efcn", "t_w": t_w, "params": plan.live_params, **final}
 
 
@@ -300,9 +339,29 @@ def run_branch(job: dict) -> dict:
     if job["branch"] == "cnn":
         result = train_cnn(cfg, out, resume)
     elif job["branch"] == "efcn":
-        result = switch(cfg, Path(job["cnn_run"]), int(job["t_w"]), out, job.get("relax_epochs"), resume)
+        result = switch(
+            cfg, Path(job["cnn_run"]), int(job["t_w"]), out, job.get("relax_epochs"), resume
+        )
     elif job["branch"] == "fcn":
         result = train_fcn(cfg, out, resume)
     else:
-        raise ConfigError(f"unknown branch {job['branch']!r}; expected one of {', '.join(BRANCHES)}")
-    return {k: v for k, v in result.items() if k in ("branch", "t_w", "params", "epoch", "test_acc", "train_acc", "test_loss", "dev_total", "dev_off_local", "dev_unshared")}
+        raise ConfigError(
+            f"unknown branch {job['branch']!r}; expected one of {', '.join(BRANCHES)}"
+        )
+    return {
+        k: v
+        for k, v in result.items()
+        if k
+        in (
+            "branch",
+            "t_w",
+            "params",
+            "epoch",
+            "test_acc",
+            "train_acc",
+            "test_loss",
+            "dev_total",
+            "dev_off_local",
+            "dev_unshared",
+        )
+    }

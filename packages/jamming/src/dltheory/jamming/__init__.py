@@ -2,14 +2,27 @@
 generalisation with the number of parameters N and with ensembling (arXiv:1809.09349,
 1810.09665, 1901.01608)."""
 
-from .data import BinaryDataset, make_dataset, mnist_parity, random_gaussian
-from .losses import classification_error, gaps, mean_loss, n_unsatisfied, pointwise_loss
-from .model import NetSpec, StackedFC, count_weights, hidden_widths, width_for_count
-from .trainer import EnsembleTrainer, OptimConfig, TrainResult, train_ensemble
+from dltheory.core.lazy import lazy_exports
 
-__all__ = [
-    "BinaryDataset", "make_dataset", "mnist_parity", "random_gaussian",
-    "classification_error", "gaps", "mean_loss", "n_unsatisfied", "pointwise_loss",
-    "NetSpec", "StackedFC", "count_weights", "hidden_widths", "width_for_count",
-    "EnsembleTrainer", "OptimConfig", "TrainResult", "train_ensemble",
-]
+_EXPORTS = {
+    "BinaryDataset": ".data",
+    "EnsembleTrainer": ".trainer",
+    "NetSpec": ".model",
+    "OptimConfig": ".trainer",
+    "StackedFC": ".model",
+    "TrainResult": ".trainer",
+    "classification_error": ".losses",
+    "count_weights": ".model",
+    "gaps": ".losses",
+    "hidden_widths": ".model",
+    "make_dataset": ".data",
+    "mean_loss": ".losses",
+    "mnist_parity": ".data",
+    "n_unsatisfied": ".losses",
+    "pointwise_loss": ".losses",
+    "random_gaussian": ".data",
+    "train_ensemble": ".trainer",
+    "width_for_count": ".model",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -19,28 +19,45 @@ from dltheory.cli.options import (
     explicit_params,
 )
 
-app = typer.Typer(help="Jamming transition N*, phase diagram and N-scaling of FC nets.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Jamming transition N*, phase diagram and N-scaling of FC nets.", no_args_is_help=True
+)
 
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="random, mnist (parity) or cifar2.")]
-SourceOpt = Annotated[str, typer.Option("--source", help="MNIST source: digits (offline), idx, torchvision.")]
-RootOpt = Annotated[str | None, typer.Option("--data-root", help="Dataset folder (idx/torchvision/cifar2).")]
+SourceOpt = Annotated[
+    str, typer.Option("--source", help="MNIST source: digits (offline), idx, torchvision.")
+]
+RootOpt = Annotated[
+    str | None, typer.Option("--data-root", help="Dataset folder (idx/torchvision/cifar2).")
+]
 POpt = Annotated[int, typer.Option("--n-train", "-P", help="P, the number of training points.")]
-NTestOpt = Annotated[int, typer.Option("--n-test", help="Test points (random data; cap for others).")]
+NTestOpt = Annotated[
+    int, typer.Option("--n-test", help="Test points (random data; cap for others).")
+]
 DimOpt = Annotated[int, typer.Option("--d", help="Input dimension (PCA components for MNIST).")]
 DepthOpt = Annotated[int, typer.Option("--depth", "-L", help="Number of hidden layers L.")]
 SeedsOpt = Annotated[int, typer.Option("--n-seeds", help="Networks (initialisations) per width.")]
 ParamOpt = Annotated[str, typer.Option("--parametrisation", help="standard or ntk.")]
 InitOpt = Annotated[str, typer.Option("--init", help="orthogonal or normal.")]
-OptimOpt = Annotated[str, typer.Option("--optimizer", help="adam or flow (adaptive gradient flow).")]
+OptimOpt = Annotated[
+    str, typer.Option("--optimizer", help="adam or flow (adaptive gradient flow).")
+]
 LrOpt = Annotated[float, typer.Option("--lr", help="Adam learning rate.")]
-DecayOpt = Annotated[int, typer.Option("--lr-decay-every", help="Divide lr by 10 every this many steps (0: off).")]
+DecayOpt = Annotated[
+    int, typer.Option("--lr-decay-every", help="Divide lr by 10 every this many steps (0: off).")
+]
 StepsOpt = Annotated[int, typer.Option("--max-steps", help="Step cap per network.")]
 LossOpt = Annotated[str, typer.Option("--loss", help="qhinge, hinge, softhinge or crossentropy.")]
-ExecOpt = Annotated[str, typer.Option("--executor", help="Sweep executor: serial, local or submitit.")]
+ExecOpt = Annotated[
+    str, typer.Option("--executor", help="Sweep executor: serial, local or submitit.")
+]
 WorkersOpt = Annotated[int, typer.Option("--max-workers", help="Parallel sweep processes.")]
-SubInitOpt = Annotated[bool, typer.Option("--subtract-init", help="Train and measure f = f_w - f_w0.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", help="torch CPU threads (tiny nets: 1 is fastest).")]
+SubInitOpt = Annotated[
+    bool, typer.Option("--subtract-init", help="Train and measure f = f_w - f_w0.")
+]
+ThreadsOpt = Annotated[
+    int, typer.Option("--threads", help="torch CPU threads (tiny nets: 1 is fastest).")
+]
 
 _NOT_CONFIG = ("config", "out", "resume", "json_out", "threads", "quick", "checkpoint_every")
 
@@ -68,18 +85,39 @@ def _setup_threads(threads: int) -> None:
 
 
 @app.command()
-def train(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt = "digits",
-          data_root: RootOpt = None, download: DownloadOpt = False, n_train: POpt = 200,
-          n_test: NTestOpt = 500, d: DimOpt = 10, depth: DepthOpt = 2,
-          width: Annotated[list[float] | None, typer.Option("--width", help="Width h (repeatable, fractional ok).")] = None,
-          n_seeds: SeedsOpt = 4, seed: SeedOpt = 0, parametrisation: ParamOpt = "standard",
-          init: InitOpt = "orthogonal", subtract_init: SubInitOpt = False,
-          optimizer: OptimOpt = "adam", lr: LrOpt = 3e-2,
-          lr_decay_every: DecayOpt = 0, max_steps: StepsOpt = 5000, loss: LossOpt = "qhinge",
-          device: DeviceOpt = "cpu", out: OutOpt = Path("runs/jamming-train"), resume: ResumeOpt = False,
-          config: ConfigOpt = None, threads: ThreadsOpt = 1,
-          checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between checkpoints.")] = 1000,
-          json_out: JsonOpt = False):
+def train(
+    ctx: typer.Context,
+    dataset: DatasetOpt = "random",
+    source: SourceOpt = "digits",
+    data_root: RootOpt = None,
+    download: DownloadOpt = False,
+    n_train: POpt = 200,
+    n_test: NTestOpt = 500,
+    d: DimOpt = 10,
+    depth: DepthOpt = 2,
+    width: Annotated[
+        list[float] | None, typer.Option("--width", help="Width h (repeatable, fractional ok).")
+    ] = None,
+    n_seeds: SeedsOpt = 4,
+    seed: SeedOpt = 0,
+    parametrisation: ParamOpt = "standard",
+    init: InitOpt = "orthogonal",
+    subtract_init: SubInitOpt = False,
+    optimizer: OptimOpt = "adam",
+    lr: LrOpt = 3e-2,
+    lr_decay_every: DecayOpt = 0,
+    max_steps: StepsOpt = 5000,
+    loss: LossOpt = "qhinge",
+    device: DeviceOpt = "cpu",
+    out: OutOpt = Path("runs/jamming-train"),
+    resume: ResumeOpt = False,
+    config: ConfigOpt = None,
+    threads: ThreadsOpt = 1,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", help="Steps between checkpoints.")
+    ] = 1000,
+    json_out: JsonOpt = False,
+):
     """Train an ensemble (n_seeds nets per width) until each fits (N_Delta = 0) or hits the cap."""
     _setup_threads(threads)
     import torch
@@ -118,34 +156,75 @@ def train(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt 
         summary = trainer.summary()
         run.log(**summary)
         run.save_checkpoint({"trainer": trainer.state_dict()})
-        log.update(trainer.iteration - start, n_active=summary["n_active"],
-                   mean_n_delta=summary["mean_n_delta"])
+        log.update(
+            trainer.iteration - start,
+            n_active=summary["n_active"],
+            mean_n_delta=summary["mean_n_delta"],
+        )
     log.close()
     trainer.finish_check()
     run.save_checkpoint({"trainer": trainer.state_dict()})
     with torch.no_grad():
         test_err = classification_error(net.forward(data.x_test) - f0_test, data.y_test).tolist()
-    rows = [{"h": s.h, "seed": s.seed, "N": n, "n_delta": nd, "stop_step": st, "train_loss": lo,
-             "test_error": te}
-            for s, n, nd, st, lo, te in zip(net.specs, net.n_weights(), trainer.n_delta.tolist(),
-                                            trainer.stop_step.tolist(), trainer.loss.tolist(), test_err)]
-    table = save_table(rows, run.path / "networks", title=f"ensemble on {data.name}, P={cfg.n_train}")
+    rows = [
+        {
+            "h": s.h,
+            "seed": s.seed,
+            "N": n,
+            "n_delta": nd,
+            "stop_step": st,
+            "train_loss": lo,
+            "test_error": te,
+        }
+        for s, n, nd, st, lo, te in zip(
+            net.specs,
+            net.n_weights(),
+            trainer.n_delta.tolist(),
+            trainer.stop_step.tolist(),
+            trainer.loss.tolist(),
+            test_err,
+        )
+    ]
+    table = save_table(
+        rows, run.path / "networks", title=f"ensemble on {data.name}, P={cfg.n_train}"
+    )
     typer.echo(_json(rows, indent=1) if json_out else table)
 
 
 @app.command()
-def nstar(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt = "digits",
-          data_root: RootOpt = None, download: DownloadOpt = False, n_train: POpt = 200,
-          d: DimOpt = 10, depth: DepthOpt = 2, n_seeds: SeedsOpt = 2, seed: SeedOpt = 0,
-          optimizer: OptimOpt = "adam", lr: LrOpt = 3e-2, lr_decay_every: DecayOpt = 0,
-          max_steps: StepsOpt = 5000, loss: LossOpt = "qhinge",
-          n_grid: Annotated[int, typer.Option("--n-grid", help="Widths on the descending N grid.")] = 8,
-          max_factor: Annotated[float, typer.Option("--max-factor", help="Grid top: N = factor * P.")] = 1.0,
-          min_factor: Annotated[float, typer.Option("--min-factor", help="Grid bottom: N = factor * P.")] = 0.05,
-          n_bisect: Annotated[int, typer.Option("--n-bisect", help="Bisection refinements.")] = 3,
-          unsat_fraction: Annotated[float, typer.Option("--unsat-fraction", help="UNSAT when N_Delta > this * N.")] = 0.1,
-          device: DeviceOpt = "cpu", out: OutOpt = Path("runs/jamming-nstar"), config: ConfigOpt = None,
-          threads: ThreadsOpt = 1, json_out: JsonOpt = False):
+def nstar(
+    ctx: typer.Context,
+    dataset: DatasetOpt = "random",
+    source: SourceOpt = "digits",
+    data_root: RootOpt = None,
+    download: DownloadOpt = False,
+    n_train: POpt = 200,
+    d: DimOpt = 10,
+    depth: DepthOpt = 2,
+    n_seeds: SeedsOpt = 2,
+    seed: SeedOpt = 0,
+    optimizer: OptimOpt = "adam",
+    lr: LrOpt = 3e-2,
+    lr_decay_every: DecayOpt = 0,
+    max_steps: StepsOpt = 5000,
+    loss: LossOpt = "qhinge",
+    n_grid: Annotated[int, typer.Option("--n-grid", help="Widths on the descending N grid.")] = 8,
+    max_factor: Annotated[
+        float, typer.Option("--max-factor", help="Grid top: N = factor * P.")
+    ] = 1.0,
+    min_factor: Annotated[
+        float, typer.Option("--min-factor", help="Grid bottom: N = factor * P.")
+    ] = 0.05,
+    n_bisect: Annotated[int, typer.Option("--n-bisect", help="Bisection refinements.")] = 3,
+    unsat_fraction: Annotated[
+        float, typer.Option("--unsat-fraction", help="UNSAT when N_Delta > this * N.")
+    ] = 0.1,
+    device: DeviceOpt = "cpu",
+    out: OutOpt = Path("runs/jamming-nstar"),
+    config: ConfigOpt = None,
+    threads: ThreadsOpt = 1,
+    json_out: JsonOpt = False,
+):
     """Find N* at fixed P: descend a width grid, then bisect on the fractional width."""
     _setup_threads(threads)
     from dltheory.core.plotting import save_table
@@ -161,20 +240,38 @@ def nstar(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt 
     if json_out:
         typer.echo(_json(summary))
     else:
-        typer.echo(f"P={summary['n_train']}  status={summary['status']}  N*={summary['n_star']:.1f} "
-                   f"(bracket {summary['n_star_low']}..{summary['n_star_high']})  "
-                   f"N*/P={summary['n_star_over_p']:.3f}")
+        typer.echo(
+            f"P={summary['n_train']}  status={summary['status']}  N*={summary['n_star']:.1f} "
+            f"(bracket {summary['n_star_low']}..{summary['n_star_high']})  "
+            f"N*/P={summary['n_star_over_p']:.3f}"
+        )
 
 
 @app.command()
-def phase(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt = "digits",
-          data_root: RootOpt = None, d: DimOpt = 10, depth: DepthOpt = 2,
-          train_sizes: Annotated[list[int] | None, typer.Option("--train-sizes", help="P values (repeatable).")] = None,
-          n_seeds: SeedsOpt = 2, seed: SeedOpt = 0, lr: LrOpt = 3e-2, lr_decay_every: DecayOpt = 0,
-          max_steps: StepsOpt = 5000,
-          n_grid: Annotated[int, typer.Option("--n-grid")] = 8, n_bisect: Annotated[int, typer.Option("--n-bisect")] = 3,
-          executor: ExecOpt = "local", max_workers: WorkersOpt = 2, device: DeviceOpt = "cpu",
-          out: OutOpt = Path("runs/jamming-phase"), config: ConfigOpt = None, json_out: JsonOpt = False):
+def phase(
+    ctx: typer.Context,
+    dataset: DatasetOpt = "random",
+    source: SourceOpt = "digits",
+    data_root: RootOpt = None,
+    d: DimOpt = 10,
+    depth: DepthOpt = 2,
+    train_sizes: Annotated[
+        list[int] | None, typer.Option("--train-sizes", help="P values (repeatable).")
+    ] = None,
+    n_seeds: SeedsOpt = 2,
+    seed: SeedOpt = 0,
+    lr: LrOpt = 3e-2,
+    lr_decay_every: DecayOpt = 0,
+    max_steps: StepsOpt = 5000,
+    n_grid: Annotated[int, typer.Option("--n-grid")] = 8,
+    n_bisect: Annotated[int, typer.Option("--n-bisect")] = 3,
+    executor: ExecOpt = "local",
+    max_workers: WorkersOpt = 2,
+    device: DeviceOpt = "cpu",
+    out: OutOpt = Path("runs/jamming-phase"),
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+):
     """Phase diagram N*(P): one N* search per P, run through the core sweep executor."""
     from dltheory.core.plotting import save_table
 
@@ -184,7 +281,9 @@ def phase(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt 
     cfg = _resolve(ctx, PhaseConfig, config)
     rows = phase_diagram(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    table = save_table([{k: v for k, v in r.items() if k != "records"} for r in rows], out / "phase")
+    table = save_table(
+        [{k: v for k, v in r.items() if k != "records"} for r in rows], out / "phase"
+    )
     plot_phase(rows, out / "phase_diagram")
     (out / "phase.json").write_text(_json(rows, indent=1))
     typer.echo(table)
@@ -192,17 +291,34 @@ def phase(ctx: typer.Context, dataset: DatasetOpt = "random", source: SourceOpt 
 
 
 @app.command()
-def scaling(ctx: typer.Context, dataset: Annotated[str, typer.Option("--dataset")] = "mnist",
-            source: SourceOpt = "digits", data_root: RootOpt = None, download: DownloadOpt = False,
-            n_train: POpt = 200, n_test: NTestOpt = 500, d: DimOpt = 10, depth: DepthOpt = 2,
-            n_seeds: SeedsOpt = 8, seed: SeedOpt = 0, parametrisation: ParamOpt = "standard",
-            init: InitOpt = "orthogonal", subtract_init: SubInitOpt = False,
-            lr: LrOpt = 3e-2, lr_decay_every: DecayOpt = 0, max_steps: StepsOpt = 5000,
-            n_points: Annotated[int, typer.Option("--n-points", help="N values on the grid.")] = 8,
-            n_min_factor: Annotated[float, typer.Option("--n-min-factor")] = 0.05,
-            n_max_factor: Annotated[float, typer.Option("--n-max-factor")] = 8.0,
-            executor: ExecOpt = "local", max_workers: WorkersOpt = 2, device: DeviceOpt = "cpu",
-            out: OutOpt = Path("runs/jamming-scaling"), config: ConfigOpt = None, json_out: JsonOpt = False):
+def scaling(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option("--dataset")] = "mnist",
+    source: SourceOpt = "digits",
+    data_root: RootOpt = None,
+    download: DownloadOpt = False,
+    n_train: POpt = 200,
+    n_test: NTestOpt = 500,
+    d: DimOpt = 10,
+    depth: DepthOpt = 2,
+    n_seeds: SeedsOpt = 8,
+    seed: SeedOpt = 0,
+    parametrisation: ParamOpt = "standard",
+    init: InitOpt = "orthogonal",
+    subtract_init: SubInitOpt = False,
+    lr: LrOpt = 3e-2,
+    lr_decay_every: DecayOpt = 0,
+    max_steps: StepsOpt = 5000,
+    n_points: Annotated[int, typer.Option("--n-points", help="N values on the grid.")] = 8,
+    n_min_factor: Annotated[float, typer.Option("--n-min-factor")] = 0.05,
+    n_max_factor: Annotated[float, typer.Option("--n-max-factor")] = 8.0,
+    executor: ExecOpt = "local",
+    max_workers: WorkersOpt = 2,
+    device: DeviceOpt = "cpu",
+    out: OutOpt = Path("runs/jamming-scaling"),
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+):
     """Ensembles across N: test error, ensemble error, fluctuations, norm, NTK; fitted exponents."""
     from dltheory.core.plotting import save_table
 
@@ -218,12 +334,19 @@ def scaling(ctx: typer.Context, dataset: Annotated[str, typer.Option("--dataset"
     typer.echo(_json(result["fits"], indent=1) if json_out else table)
     for name, fit in result["fits"].items():
         if "exponent" in fit:
-            typer.echo(f"{name}: exponent {fit['exponent']:+.3f} [{fit['ci_low']:+.3f}, {fit['ci_high']:+.3f}]")
+            typer.echo(
+                f"{name}: exponent {fit['exponent']:+.3f} [{fit['ci_low']:+.3f}, {fit['ci_high']:+.3f}]"
+            )
 
 
 @app.command()
-def reproduce(quick: QuickOpt = False, out: OutOpt = Path("runs/jamming-reproduce"),
-              device: DeviceOpt = "auto", executor: ExecOpt = "local", max_workers: WorkersOpt = 2):
+def reproduce(
+    quick: QuickOpt = False,
+    out: OutOpt = Path("runs/jamming-reproduce"),
+    device: DeviceOpt = "auto",
+    executor: ExecOpt = "local",
+    max_workers: WorkersOpt = 2,
+):
     """The papers' main figures: phase diagram (random data), error/ensemble/fluctuation scaling (MNIST)."""
     from .reproduce import reproduce as run_reproduce
 

@@ -39,8 +39,13 @@ class BinaryDataset:
         return self.x_train.shape[1]
 
     def to(self, device) -> BinaryDataset:
-        return BinaryDataset(self.x_train.to(device), self.y_train.to(device),
-                             self.x_test.to(device), self.y_test.to(device), self.name)
+        return BinaryDataset(
+            self.x_train.to(device),
+            self.y_train.to(device),
+            self.x_test.to(device),
+            self.y_test.to(device),
+            self.name,
+        )
 
 
 def normalise_inputs(x: torch.Tensor) -> torch.Tensor:
@@ -62,8 +67,9 @@ def pca_whiten(x: torch.Tensor, d: int) -> torch.Tensor:
     return (xc @ vh[:d].T) / std
 
 
-def interleaved_split(x: torch.Tensor, y: torch.Tensor, n_train: int, n_test: int | None,
-                      seed: int) -> BinaryDataset:
+def interleaved_split(
+    x: torch.Tensor, y: torch.Tensor, n_train: int, n_test: int | None, seed: int
+) -> BinaryDataset:
     """Shuffle each class, interleave them (-1, +1, -1, ...), take the first n_train as train."""
     gen = torch.Generator().manual_seed(seed)
     groups = [torch.nonzero(y == label).flatten() for label in (-1.0, 1.0)]
@@ -74,10 +80,12 @@ def interleaved_split(x: torch.Tensor, y: torch.Tensor, n_train: int, n_test: in
     order = torch.cat([order, rest])
     available = len(order) - n_train
     if n_train < 2 or available < 1:
-        raise ConfigError(f"asked for P={n_train} training points but the dataset has {len(order)} "
-                          "points (at least one must remain for the test set)")
+        raise ConfigError(
+            f"asked for P={n_train} training points but the dataset has {len(order)} "
+            "points (at least one must remain for the test set)"
+        )
     n_test = available if n_test is None else min(n_test, available)
-    train, test = order[:n_train], order[n_train:n_train + n_test]
+    train, test = order[:n_train], order[n_train : n_train + n_test]
     return BinaryDataset(x[train], y[train], x[test], y[test], "")
 
 
@@ -94,7 +102,9 @@ def random_gaussian(n_train: int, d: int, n_test: int = 1000, seed: int = 0) -> 
     return ds
 
 
-def _mnist_pixels(source: str, root: Path | None, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _mnist_pixels(
+    source: str, root: Path | None, download: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     from dltheory.core import data as core_data
 
     if source == "digits":
@@ -105,18 +115,28 @@ def _mnist_pixels(source: str, root: Path | None, download: bool) -> tuple[torch
     elif source == "torchvision":
         if root is None:
             raise ConfigError("--data-root is required for the torchvision MNIST source")
-        parts = [core_data.load_torchvision_dataset("mnist", root, train=t, download=download)
-                 for t in (True, False)]
+        parts = [
+            core_data.load_torchvision_dataset("mnist", root, train=t, download=download)
+            for t in (True, False)
+        ]
         images = torch.cat([p.data.float().div(255.0) for p in parts])
         labels = torch.cat([torch.as_tensor(p.targets) for p in parts])
     else:
-        raise ConfigError(f"unknown MNIST source {source!r}; choose one of {', '.join(MNIST_SOURCES)}")
+        raise ConfigError(
+            f"unknown MNIST source {source!r}; choose one of {', '.join(MNIST_SOURCES)}"
+        )
     return images.reshape(len(images), -1).to(torch.float64), torch.as_tensor(labels)
 
 
-def mnist_parity(n_train: int, d: int = 10, n_test: int | None = None, seed: int = 0,
-                 source: str = "digits", root: Path | None = None,
-                 download: bool = False) -> BinaryDataset:
+def mnist_parity(
+    n_train: int,
+    d: int = 10,
+    n_test: int | None = None,
+    seed: int = 0,
+    source: str = "digits",
+    root: Path | None = None,
+    download: bool = False,
+) -> BinaryDataset:
     """MNIST parity (even -> -1, odd -> +1) on PCA-whitened d-dim inputs normalised to sqrt(d).
 
     ``source``: ``digits`` (scikit-learn 8x8 digits, offline), ``idx`` (the MNIST t10k IDX files),
@@ -130,15 +150,23 @@ def mnist_parity(n_train: int, d: int = 10, n_test: int | None = None, seed: int
     return ds
 
 
-def cifar2(n_train: int, d: int | None = None, n_test: int | None = None, seed: int = 0,
-           root: Path | None = None, download: bool = False) -> BinaryDataset:
+def cifar2(
+    n_train: int,
+    d: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    root: Path | None = None,
+    download: bool = False,
+) -> BinaryDataset:
     """CIFAR-10 two classes (0-4 -> -1, 5-9 -> +1), raw pixels or PCA-whitened to d dims."""
     from dltheory.core import data as core_data
 
     if root is None:
         raise ConfigError("--data-root is required for CIFAR-10")
-    parts = [core_data.load_torchvision_dataset("cifar10", root, train=t, download=download)
-             for t in (True, False)]
+    parts = [
+        core_data.load_torchvision_dataset("cifar10", root, train=t, download=download)
+        for t in (True, False)
+    ]
     pixels = torch.cat([torch.as_tensor(p.data).reshape(len(p.data), -1) for p in parts])
     pixels = pixels.to(torch.float64) / 255.0
     classes = torch.cat([torch.as_tensor(p.targets) for p in parts])
@@ -149,9 +177,16 @@ def cifar2(n_train: int, d: int | None = None, n_test: int | None = None, seed: 
     return ds
 
 
-def make_dataset(name: str, n_train: int, d: int, n_test: int | None = None, seed: int = 0,
-                 source: str = "digits", root: Path | None = None,
-                 download: bool = False) -> BinaryDataset:
+def make_dataset(
+    name: str,
+    n_train: int,
+    d: int,
+    n_test: int | None = None,
+    seed: int = 0,
+    source: str = "digits",
+    root: Path | None = None,
+    download: bool = False,
+) -> BinaryDataset:
     """Dispatch on the dataset name: ``random``, ``mnist`` (parity) or ``cifar2``."""
     if name == "random":
         return random_gaussian(n_train, d, 1000 if n_test is None else n_test, seed)

@@ -44,8 +44,14 @@ class EnsembleConfig:
     device: str = "cpu"
 
     def optim(self) -> OptimConfig:
-        cfg = OptimConfig(optimizer=self.optimizer, lr=self.lr, lr_decay_every=self.lr_decay_every,
-                          max_steps=self.max_steps, loss=self.loss, nd_stop=self.nd_stop)
+        cfg = OptimConfig(
+            optimizer=self.optimizer,
+            lr=self.lr,
+            lr_decay_every=self.lr_decay_every,
+            max_steps=self.max_steps,
+            loss=self.loss,
+            nd_stop=self.nd_stop,
+        )
         cfg.validate()
         return cfg
 
@@ -63,8 +69,16 @@ def load_data(cfg: EnsembleConfig) -> BinaryDataset:
     if cfg.n_train < 2:
         raise ConfigError(f"n_train (P) must be >= 2, got {cfg.n_train}")
     root = Path(cfg.data_root) if cfg.data_root else None
-    return make_dataset(cfg.dataset, cfg.n_train, cfg.d, cfg.n_test, seed=cfg.seed,
-                        source=cfg.source, root=root, download=cfg.download)
+    return make_dataset(
+        cfg.dataset,
+        cfg.n_train,
+        cfg.d,
+        cfg.n_test,
+        seed=cfg.seed,
+        source=cfg.source,
+        root=root,
+        download=cfg.download,
+    )
 
 
 def build_ensemble(cfg: EnsembleConfig, d: int, widths: list[float], device) -> StackedFC:
@@ -77,8 +91,9 @@ def initial_outputs(net: StackedFC, x: torch.Tensor) -> torch.Tensor:
         return net.forward(x.to(device=net.device, dtype=net.dtype))
 
 
-def train_widths(cfg: EnsembleConfig, data: BinaryDataset, widths: list[float],
-                 device="cpu") -> tuple[StackedFC, TrainResult, list[dict]]:
+def train_widths(
+    cfg: EnsembleConfig, data: BinaryDataset, widths: list[float], device="cpu"
+) -> tuple[StackedFC, TrainResult, list[dict]]:
     """Train n_seeds nets at each width in one batched ensemble; one record per network."""
     net = build_ensemble(cfg, data.dim, widths, device)
     data = data.to(device)
@@ -86,15 +101,23 @@ def train_widths(cfg: EnsembleConfig, data: BinaryDataset, widths: list[float],
     result = EnsembleTrainer(net, data.x_train, data.y_train, cfg.optim(), offset).run()
     records = []
     for e, spec in enumerate(net.specs):
-        records.append({"h": spec.h, "seed": spec.seed,
-                        "n_params": count_weights(data.dim, spec.h, cfg.depth),
-                        "n_delta": result.n_delta[e], "stop_step": result.stop_step[e],
-                        "fitted": result.stop_step[e] >= 0, "loss": result.loss[e]})
+        records.append(
+            {
+                "h": spec.h,
+                "seed": spec.seed,
+                "n_params": count_weights(data.dim, spec.h, cfg.depth),
+                "n_delta": result.n_delta[e],
+                "stop_step": result.stop_step[e],
+                "fitted": result.stop_step[e] >= 0,
+                "loss": result.loss[e],
+            }
+        )
     return net, result, records
 
 
 def to_json(obj, indent=None) -> str:
     """JSON with NaN/inf written as null (strict JSON readers reject NaN)."""
+
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
             return None

@@ -33,7 +33,9 @@ class PowerLawFit:
         return asdict(self)
 
     def __str__(self) -> str:
-        return f"{self.exponent:+.3f} [{self.ci_low:+.3f}, {self.ci_high:+.3f}] ({self.n_points} pts)"
+        return (
+            f"{self.exponent:+.3f} [{self.ci_low:+.3f}, {self.ci_high:+.3f}] ({self.n_points} pts)"
+        )
 
 
 def _clean(x, y, positive_y=True):
@@ -59,8 +61,15 @@ def fit_power_law(x, y, confidence: float = 0.95) -> PowerLawFit:
     sigma2 = resid @ resid / (n - 2)
     cov = sigma2 * np.linalg.inv(design.T @ design)
     half = stats.t.ppf(0.5 + confidence / 2, n - 2) * np.sqrt(cov[1, 1])
-    return PowerLawFit(float(coef[1]), float(coef[1] - half), float(coef[1] + half),
-                       float(np.exp(coef[0])), 0.0, n, confidence)
+    return PowerLawFit(
+        float(coef[1]),
+        float(coef[1] - half),
+        float(coef[1] + half),
+        float(np.exp(coef[0])),
+        0.0,
+        n,
+        confidence,
+    )
 
 
 def fit_offset_power_law(x, y, confidence: float = 0.95) -> PowerLawFit:
@@ -78,7 +87,11 @@ def fit_offset_power_law(x, y, confidence: float = 0.95) -> PowerLawFit:
 
     start_c = float(y.min()) - 1e-3 * (abs(float(y.min())) + 1e-12)
     start = fit_power_law(x, np.clip(y - start_c, 1e-300, None)) if n >= 3 else None
-    p0 = [start_c, np.log(max(start.prefactor * scale ** start.exponent, 1e-300)), max(-start.exponent, 1e-3)]
+    p0 = [
+        start_c,
+        np.log(max(start.prefactor * scale**start.exponent, 1e-300)),
+        max(-start.exponent, 1e-3),
+    ]
     try:
         popt, pcov = optimize.curve_fit(model, x, y, p0=p0, maxfev=20000)
     except (RuntimeError, ValueError) as exc:
@@ -86,8 +99,15 @@ def fit_offset_power_law(x, y, confidence: float = 0.95) -> PowerLawFit:
     dof = max(n - 3, 1)
     half = stats.t.ppf(0.5 + confidence / 2, dof) * np.sqrt(max(pcov[2, 2], 0.0))
     b = popt[2]
-    return PowerLawFit(float(-b), float(-b - half), float(-b + half),
-                       float(np.exp(popt[1]) * scale ** b), float(popt[0]), n, confidence)
+    return PowerLawFit(
+        float(-b),
+        float(-b - half),
+        float(-b + half),
+        float(np.exp(popt[1]) * scale**b),
+        float(popt[0]),
+        n,
+        confidence,
+    )
 
 
 def fit_divergence(n_params, y, n_star: float, confidence: float = 0.95) -> PowerLawFit:

@@ -22,8 +22,9 @@ def gaps(f: torch.Tensor, y: torch.Tensor, kappa: float = 1.0) -> torch.Tensor:
     return kappa - y * f
 
 
-def pointwise_loss(f: torch.Tensor, y: torch.Tensor, kind: str = "qhinge", kappa: float = 1.0,
-                   beta: float = 20.0) -> torch.Tensor:
+def pointwise_loss(
+    f: torch.Tensor, y: torch.Tensor, kind: str = "qhinge", kappa: float = 1.0, beta: float = 20.0
+) -> torch.Tensor:
     """Per-point loss l(f, y) of the chosen kind."""
     delta = gaps(f, y, kappa)
     if kind == "qhinge":  # 1/2 max(0, Delta)^2
@@ -37,8 +38,9 @@ def pointwise_loss(f: torch.Tensor, y: torch.Tensor, kind: str = "qhinge", kappa
     raise ConfigError(f"unknown loss {kind!r}; choose one of {', '.join(LOSSES)}")
 
 
-def mean_loss(f: torch.Tensor, y: torch.Tensor, kind: str = "qhinge", kappa: float = 1.0,
-              beta: float = 20.0) -> torch.Tensor:
+def mean_loss(
+    f: torch.Tensor, y: torch.Tensor, kind: str = "qhinge", kappa: float = 1.0, beta: float = 20.0
+) -> torch.Tensor:
     """L = (1/P) sum_mu l(Delta_mu) for every network: shape f.shape[:-1]."""
     return pointwise_loss(f, y, kind, kappa, beta).mean(dim=-1)
 
@@ -56,4 +58,7 @@ def classification_error(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def gap_distribution(f: torch.Tensor, y: torch.Tensor, kappa: float = 1.0) -> dict:
     """Positive gaps (unsatisfied, density ~ Delta^theta) and |negative| gaps (~ |Delta|^-gamma)."""
     delta = gaps(f, y, kappa).flatten()
-    return {"positive": delta[delta > 0].detach().cpu(), "negative": (-delta[delta <= 0]).detach().cpu()}
+    return {
+        "positive": delta[delta > 0].detach().cpu(),
+        "negative": (-delta[delta <= 0]).detach().cpu(),
+    }

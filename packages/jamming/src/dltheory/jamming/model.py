@@ -73,8 +73,9 @@ def distinct_widths(targets, d: int, depth: int) -> list[float]:
     return widths
 
 
-def _init_layer(out_f: int, in_f: int, init: str, parametrisation: str, gain: float,
-                gen: torch.Generator) -> torch.Tensor:
+def _init_layer(
+    out_f: int, in_f: int, init: str, parametrisation: str, gain: float, gen: torch.Generator
+) -> torch.Tensor:
     w = torch.empty(out_f, in_f, dtype=torch.float64)
     if init == "orthogonal":
         nn.init.orthogonal_(w, gain=gain, generator=gen)
@@ -95,11 +96,22 @@ class StackedFC:
     (z = W a / sqrt(fan_in) + b, W ~ N(0, gain^2), Jacot et al.).
     """
 
-    def __init__(self, d: int, specs: list[NetSpec], depth: int, parametrisation: str = "standard",
-                 init: str = "orthogonal", gain: float = 1.0, dtype=torch.float64, device="cpu"):
+    def __init__(
+        self,
+        d: int,
+        specs: list[NetSpec],
+        depth: int,
+        parametrisation: str = "standard",
+        init: str = "orthogonal",
+        gain: float = 1.0,
+        dtype=torch.float64,
+        device="cpu",
+    ):
         if parametrisation not in PARAMETRISATIONS:
-            raise ConfigError(f"unknown parametrisation {parametrisation!r}; choose one of "
-                              f"{', '.join(PARAMETRISATIONS)}")
+            raise ConfigError(
+                f"unknown parametrisation {parametrisation!r}; choose one of "
+                f"{', '.join(PARAMETRISATIONS)}"
+            )
         if not specs:
             raise ConfigError("an ensemble needs at least one network")
         self.d, self.depth, self.specs = d, depth, list(specs)
@@ -143,7 +155,11 @@ class StackedFC:
             return [t.detach().to(device=device, dtype=dtype) for t in ts]
 
         self.weights, self.biases = conv(self.weights), conv(self.biases)
-        self.masks, self.bias_masks, self.scales = conv(self.masks), conv(self.bias_masks), conv(self.scales)
+        self.masks, self.bias_masks, self.scales = (
+            conv(self.masks),
+            conv(self.bias_masks),
+            conv(self.scales),
+        )
         return self
 
     @property
@@ -163,22 +179,30 @@ class StackedFC:
         return [count_weights(self.d, s.h, self.depth) for s in self.specs]
 
     # -- computation ---------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, params: list[torch.Tensor] | None = None,
-                rows: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        params: list[torch.Tensor] | None = None,
+        rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Outputs [E, n] of every network on the shared inputs x [n, d].
 
         ``params`` replaces the stored tensors (e.g. a trial step); ``rows`` selects the networks
         those params belong to (their NTK scales), when they are a subset of the ensemble.
         """
         params = self.parameters() if params is None else params
-        ws, bs = params[: self.depth + 1], params[self.depth + 1:]
+        ws, bs = params[: self.depth + 1], params[self.depth + 1 :]
         scales = self.scales if rows is None else [s[rows] for s in self.scales]
         a = x
         for layer, (w, b, s) in enumerate(zip(ws, bs, scales)):
             w_eff = w * s if self.parametrisation == "ntk" else w
             if a.dim() == 2:  # inputs shared by all nets: one GEMM [n, d] x [d, E * out]
                 E, out_f, in_f = w_eff.shape
-                z = (a @ w_eff.reshape(E * out_f, in_f).T).view(a.shape[0], E, out_f).transpose(0, 1)
+                z = (
+                    (a @ w_eff.reshape(E * out_f, in_f).T)
+                    .view(a.shape[0], E, out_f)
+                    .transpose(0, 1)
+                )
             else:
                 z = torch.bmm(a, w_eff.transpose(1, 2))
             z = z + b.unsqueeze(1)
@@ -205,7 +229,11 @@ class StackedFC:
             out = []
             for layer, t in enumerate(ts):
                 t = t.detach()[idx]
-                t = t[:, : max_sizes[layer + 1], : max_sizes[layer]] if weight_like else t[:, : max_sizes[layer + 1]]
+                t = (
+                    t[:, : max_sizes[layer + 1], : max_sizes[layer]]
+                    if weight_like
+                    else t[:, : max_sizes[layer + 1]]
+                )
                 out.append(t.clone())
             return out
 
@@ -230,21 +258,36 @@ class StackedFC:
         return nn.Sequential(*layers)
 
     def state_dict(self) -> dict:
-        return {"d": self.d, "depth": self.depth, "parametrisation": self.parametrisation,
-                "init": self.init, "gain": self.gain,
-                "specs": [(s.h, s.seed) for s in self.specs],
-                "weights": [w.detach().cpu() for w in self.weights],
-                "biases": [b.detach().cpu() for b in self.biases]}
+        return {
+            "d": self.d,
+            "depth": self.depth,
+            "parametrisation": self.parametrisation,
+            "init": self.init,
+            "gain": self.gain,
+            "specs": [(s.h, s.seed) for s in self.specs],
+            "weights": [w.detach().cpu() for w in self.weights],
+            "biases": [b.detach().cpu() for b in self.biases],
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict, device="cpu") -> StackedFC:
-        net = cls(state["d"], [NetSpec(h, s) for h, s in state["specs"]], state["depth"],
-                  state["parametrisation"], state["init"], state["gain"], device=device)
+        net = cls(
+            state["d"],
+            [NetSpec(h, s) for h, s in state["specs"]],
+            state["depth"],
+            state["parametrisation"],
+            state["init"],
+            state["gain"],
+            device=device,
+        )
         with torch.no_grad():
             for p, q in zip(net.parameters(), [*state["weights"], *state["biases"]]):
                 if p.shape != q.shape:
                     from dltheory.core.errors import CheckpointError
-                    raise CheckpointError(f"checkpoint tensor of shape {tuple(q.shape)} does not "
-                                          f"match the network's {tuple(p.shape)}")
+
+                    raise CheckpointError(
+                        f"checkpoint tensor of shape {tuple(q.shape)} does not "
+                        f"match the network's {tuple(p.shape)}"
+                    )
                 p.copy_(q.to(p.dtype))
         return net

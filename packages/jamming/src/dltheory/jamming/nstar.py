@@ -106,9 +106,17 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
     else:
         status = "bracketed"
     n_star = 0.5 * (n_lo + n_hi) if status == "bracketed" else math.nan
-    return {"n_train": P, "d": d, "depth": cfg.depth, "status": status,
-            "n_star": n_star, "n_star_low": n_lo, "n_star_high": n_hi,
-            "n_star_over_p": n_star / P, "records": records}
+    return {
+        "n_train": P,
+        "d": d,
+        "depth": cfg.depth,
+        "status": status,
+        "n_star": n_star,
+        "n_star_low": n_lo,
+        "n_star_high": n_hi,
+        "n_star_over_p": n_star / P,
+        "records": records,
+    }
 
 
 def nstar_job(values: dict) -> dict:
@@ -126,9 +134,31 @@ def phase_diagram(cfg: PhaseConfig) -> list[dict]:
     from dltheory.core.sweep import grid, run_sweep
 
     sizes = cfg.train_sizes or [100, 200, 400]
-    base = {k: v for k, v in asdict(cfg).items() if k not in ("train_sizes", "executor", "max_workers")}
+    base = {
+        k: v for k, v in asdict(cfg).items() if k not in ("train_sizes", "executor", "max_workers")
+    }
     configs = grid(base, n_train=sizes)
-    rows = run_sweep(nstar_job, configs, executor=cfg.executor, max_workers=cfg.max_workers,
-                     description="N* search")
-    return [{k: row[k] for k in ("n_train", "d", "depth", "status", "n_star", "n_star_low",
-                                  "n_star_high", "n_star_over_p", "records")} for row in rows]
+    rows = run_sweep(
+        nstar_job,
+        configs,
+        executor=cfg.executor,
+        max_workers=cfg.max_workers,
+        description="N* search",
+    )
+    return [
+        {
+            k: row[k]
+            for k in (
+                "n_train",
+                "d",
+                "depth",
+                "status",
+                "n_star",
+                "n_star_low",
+                "n_star_high",
+                "n_star_over_p",
+                "records",
+            )
+        }
+        for row in rows
+    ]

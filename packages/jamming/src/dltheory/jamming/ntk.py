@@ -39,5 +39,8 @@ def ntk_fluctuation(grams: torch.Tensor) -> dict:
     """Relative Frobenius fluctuation of the Gram matrices around their ensemble mean."""
     mean = grams.mean(dim=0)
     rel = (grams - mean).flatten(1).norm(dim=1) / mean.norm()
-    return {"ntk_rel_fluctuation": float(rel.mean()), "ntk_rel_fluctuation_std": float(rel.std()),
-            "ntk_mean_trace": float(mean.diagonal().sum())}
+    return {
+        "ntk_rel_fluctuation": float(rel.mean()),
+        "ntk_rel_fluctuation_std": float(rel.std()),
+        "ntk_mean_trace": float(mean.diagonal().sum()),
+    }

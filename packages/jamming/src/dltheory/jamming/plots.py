@@ -33,22 +33,33 @@ def plot_phase(rows: list[dict], stem: Path, title: str = "") -> Path:
     if math.isfinite(slope):
         ax.plot(grid, slope * grid, "-", label=f"fit N* = {slope:.2f} P")
     ax.plot(grid, 0.3 * grid, "--", color="gray", label="N* = 0.3 P (authors)")
-    ax.fill_between(grid, slope * grid if math.isfinite(slope) else 0 * grid, grid.max() * 2,
-                    color="tab:green", alpha=0.08)
+    ax.fill_between(
+        grid,
+        slope * grid if math.isfinite(slope) else 0 * grid,
+        grid.max() * 2,
+        color="tab:green",
+        alpha=0.08,
+    )
     ax.set_xlabel("P (training points)")
     ax.set_ylabel("N (weights)")
     ax.set_ylim(0, max(n.max() * 1.3 if len(n) else 1, 1))
     ax.set_title(title or "jamming phase diagram (SAT above, UNSAT below)")
     ax.legend(fontsize=8)
-    return save_figure(fig, stem, data={"P": p, "n_star": n, "n_star_low": n - lo, "n_star_high": n + hi})
+    return save_figure(
+        fig, stem, data={"P": p, "n_star": n, "n_star_low": n - lo, "n_star_high": n + hi}
+    )
 
 
 def _fit_line(ax, x, fit: dict, label: str, shift: float = 0.0):
     if "exponent" not in fit:
         return
     xs = np.geomspace(min(x), max(x), 30)
-    ax.plot(xs + shift, fit["prefactor"] * xs ** fit["exponent"] + fit.get("offset", 0.0), "--",
-            label=f"{label}: {fit['exponent']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
+    ax.plot(
+        xs + shift,
+        fit["prefactor"] * xs ** fit["exponent"] + fit.get("offset", 0.0),
+        "--",
+        label=f"{label}: {fit['exponent']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]",
+    )
 
 
 def plot_scaling(result: dict, stem: Path, title: str = "") -> Path:
@@ -59,8 +70,14 @@ def plot_scaling(result: dict, stem: Path, title: str = "") -> Path:
     fig, axes = new_figure(ncols=4 if has_ntk else 3, size=(4, 3.6))
     ax = axes[0]
     err = np.array([r["test_error"] for r in rows])
-    ax.errorbar(n, err, yerr=[r["test_error_std"] for r in rows], fmt="o-", capsize=2,
-                label="ε_N (single nets)")
+    ax.errorbar(
+        n,
+        err,
+        yerr=[r["test_error_std"] for r in rows],
+        fmt="o-",
+        capsize=2,
+        label="ε_N (single nets)",
+    )
     ax.plot(n, [r["ensemble_test_error"] for r in rows], "s-", label="ε(f̄_N) (ensemble mean)")
     if math.isfinite(n_star):
         ax.axvline(n_star, color="gray", ls=":", label=f"N* ≈ {n_star:.0f}")
@@ -91,8 +108,13 @@ def plot_scaling(result: dict, stem: Path, title: str = "") -> Path:
         ax.set_xlabel("N")
     ax.set_title("output norm (paper: −1 near N*)", fontsize=9)
     ax.legend(fontsize=7)
-    data = {"N": n, "test_error": err, "ensemble_test_error": [r["ensemble_test_error"] for r in rows],
-            "fluctuation": fl, "output_norm": norm}
+    data = {
+        "N": n,
+        "test_error": err,
+        "ensemble_test_error": [r["ensemble_test_error"] for r in rows],
+        "fluctuation": fl,
+        "output_norm": norm,
+    }
     if has_ntk:
         ax = axes[3]
         ntk = np.array([r["ntk_rel_fluctuation"] for r in rows])

@@ -53,12 +53,14 @@ def ensemble_statistics(f_test: torch.Tensor, y_test: torch.Tensor) -> dict:
     errors = classification_error(f_test, y_test)
     # ||f - f_bar||: RMS over test inputs; sqrt(n/(n-1)) makes E||.||^2 the variance over inits
     fluct = ((f_test - f_bar) ** 2).mean(dim=1).sqrt() * math.sqrt(n / (n - 1)) if n > 1 else None
-    return {"test_error": float(errors.mean()),
-            "test_error_std": float(errors.std()) if n > 1 else 0.0,
-            "ensemble_test_error": float(classification_error(f_bar, y_test)),
-            "fluctuation": float(fluct.mean()) if fluct is not None else math.nan,
-            "output_norm": float((f_test ** 2).mean(dim=1).sqrt().mean()),
-            "ensemble_output_norm": float((f_bar ** 2).mean().sqrt())}
+    return {
+        "test_error": float(errors.mean()),
+        "test_error_std": float(errors.std()) if n > 1 else 0.0,
+        "ensemble_test_error": float(classification_error(f_bar, y_test)),
+        "fluctuation": float(fluct.mean()) if fluct is not None else math.nan,
+        "output_norm": float((f_test**2).mean(dim=1).sqrt().mean()),
+        "ensemble_output_norm": float((f_bar**2).mean().sqrt()),
+    }
 
 
 def scaling_point(values: dict) -> dict:
@@ -74,20 +76,25 @@ def scaling_point(values: dict) -> dict:
     init = build_ensemble(cfg, data.dim, [h], device)  # same seeds: the initial networks
     if cfg.subtract_init:
         f_test = f_test - initial_outputs(init, data.x_test).cpu()
-    row = {"h": h, "n_params": count_weights(data.dim, h, cfg.depth),
-           "fitted_fraction": float(np.mean([r["fitted"] for r in records])),
-           "mean_n_delta": float(np.mean([r["n_delta"] for r in records])),
-           "mean_stop_step": float(np.mean([r["stop_step"] if r["fitted"] else cfg.max_steps
-                                            for r in records])),
-           **ensemble_statistics(f_test, data.y_test.cpu())}
+    row = {
+        "h": h,
+        "n_params": count_weights(data.dim, h, cfg.depth),
+        "fitted_fraction": float(np.mean([r["fitted"] for r in records])),
+        "mean_n_delta": float(np.mean([r["n_delta"] for r in records])),
+        "mean_stop_step": float(
+            np.mean([r["stop_step"] if r["fitted"] else cfg.max_steps for r in records])
+        ),
+        **ensemble_statistics(f_test, data.y_test.cpu()),
+    }
     if cfg.n_ntk and cfg.n_seeds > 1:
         row.update(ntk_fluctuation(ntk_gram(init, data.x_test[: cfg.n_ntk].to(device)).cpu()))
     return row
 
 
 def width_values(cfg: ScalingConfig, d: int) -> list[float]:
-    targets = cfg.n_values or list(np.geomspace(cfg.n_min_factor * cfg.n_train,
-                                                cfg.n_max_factor * cfg.n_train, cfg.n_points))
+    targets = cfg.n_values or list(
+        np.geomspace(cfg.n_min_factor * cfg.n_train, cfg.n_max_factor * cfg.n_train, cfg.n_points)
+    )
     return distinct_widths(targets, d, cfg.depth)
 
 
@@ -139,11 +146,34 @@ def run_scaling(cfg: ScalingConfig) -> dict:
     data = load_data(cfg)
     widths = width_values(cfg, data.dim)
     base = {k: v for k, v in asdict(cfg).items() if k not in ("executor", "max_workers")}
-    rows = run_sweep(scaling_point, grid(base, h=widths), executor=cfg.executor,
-                     max_workers=cfg.max_workers, description="ensembles across N")
-    keep = ("h", "n_params", "fitted_fraction", "mean_n_delta", "mean_stop_step", "test_error",
-            "test_error_std", "ensemble_test_error", "fluctuation", "output_norm",
-            "ensemble_output_norm", "ntk_rel_fluctuation", "ntk_rel_fluctuation_std", "ntk_mean_trace")
+    rows = run_sweep(
+        scaling_point,
+        grid(base, h=widths),
+        executor=cfg.executor,
+        max_workers=cfg.max_workers,
+        description="ensembles across N",
+    )
+    keep = (
+        "h",
+        "n_params",
+        "fitted_fraction",
+        "mean_n_delta",
+        "mean_stop_step",
+        "test_error",
+        "test_error_std",
+        "ensemble_test_error",
+        "fluctuation",
+        "output_norm",
+        "ensemble_output_norm",
+        "ntk_rel_fluctuation",
+        "ntk_rel_fluctuation_std",
+        "ntk_mean_trace",
+    )
     rows = sorted(({k: r[k] for k in keep if k in r} for r in rows), key=lambda r: r["n_params"])
     n_star = cfg.n_star if cfg.n_star is not None else estimate_nstar(rows)
-    return {"rows": rows, "n_star": n_star, "n_train": cfg.n_train, "fits": scaling_fits(rows, n_star)}
+    return {
+        "rows": rows,
+        "n_star": n_star,
+        "n_train": cfg.n_train,
+        "fits": scaling_fits(rows, n_star),
+    }

@@ -54,7 +54,9 @@ class OptimConfig:
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise ConfigError(
+                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.lr <= 0 or self.max_steps < 0 or self.flow_dt <= 0:
@@ -83,15 +85,23 @@ def _row_norm_sq(ts: list[torch.Tensor]) -> torch.Tensor:
 class EnsembleTrainer:
     """Trains every network of a :class:`StackedFC` on (x, y) until it fits or hits the step cap."""
 
-    def __init__(self, net: StackedFC, x: torch.Tensor, y: torch.Tensor, cfg: OptimConfig,
-                 output_offset: torch.Tensor | None = None):
+    def __init__(
+        self,
+        net: StackedFC,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        cfg: OptimConfig,
+        output_offset: torch.Tensor | None = None,
+    ):
         """``output_offset`` [E, P] is subtracted from the outputs, e.g. f_w0(x) to train
         f = f_w - f_w0 (``nn_jamming`` ``subtract_init``, ``feature_lazy`` ``--f0 1``)."""
         cfg.validate()
         self.net, self.cfg = net, cfg
         self.x = x.to(device=net.device, dtype=net.dtype)
         self.y = y.to(device=net.device, dtype=net.dtype)
-        self.offset = None if output_offset is None else output_offset.to(device=net.device, dtype=net.dtype)
+        self.offset = (
+            None if output_offset is None else output_offset.to(device=net.device, dtype=net.dtype)
+        )
         E, dev = net.n_nets, net.device
         self.step_count = torch.zeros(E, dtype=torch.long, device=dev)
         self.active = torch.ones(E, dtype=torch.bool, device=dev)
@@ -178,9 +188,11 @@ class EnsembleTrainer:
         b1, b2 = cfg.betas
         lr = torch.full_like(t, cfg.lr)
         if cfg.lr_decay_every:  # authors' adam0: lr / 10 every lr_decay_every steps, >= lr_min
-            n_decays = torch.div(self.step_count[rows] - 1, cfg.lr_decay_every, rounding_mode="floor")
+            n_decays = torch.div(
+                self.step_count[rows] - 1, cfg.lr_decay_every, rounding_mode="floor"
+            )
             lr = (lr * cfg.lr_decay_factor ** n_decays.to(t.dtype)).clamp_min(cfg.lr_min)
-        step_size, bc2_sqrt = lr / (1 - b1 ** t), (1 - b2 ** t).sqrt()
+        step_size, bc2_sqrt = lr / (1 - b1**t), (1 - b2**t).sqrt()
         with torch.no_grad():
             for p, m, v, g in zip(self.net.parameters(), self.exp_avg, self.exp_avg_sq, grads):
                 shape = (-1,) + (1,) * (g.dim() - 1)
@@ -214,7 +226,9 @@ class EnsembleTrainer:
         trial = [p - dt.view(s) * gi for p, gi, s in zip(params, g, shape)]
         f_new, loss_new, g_new = self.outputs_and_grads(trial, rows)
         norm_g, norm_new = _row_norm_sq(g).sqrt(), _row_norm_sq(g_new).sqrt()
-        dgrad = _row_norm_sq([a - b for a, b in zip(g, g_new)]) / (norm_g * norm_new).clamp_min(1e-300)
+        dgrad = _row_norm_sq([a - b for a, b in zip(g, g_new)]) / (norm_g * norm_new).clamp_min(
+            1e-300
+        )
         dout = (f_new - self.f[rows]).abs().amax(dim=1)
         r_grad, r_out = dgrad / cfg.flow_max_dgrad, dout / cfg.flow_max_dout
         # a ReLU kink makes the gradient jump however small dt is: past flow_min_dt, accept on dout
@@ -249,8 +263,9 @@ class EnsembleTrainer:
             with torch.no_grad():
                 f = self.net.forward(self.x, [p[rows] for p in self.net.parameters()], rows)
                 f = f if self.offset is None else f - self.offset[rows]
-                loss = pointwise_loss(f, self.y, self.cfg.loss, self.cfg.kappa,
-                                      self.cfg.softhinge_beta).mean(dim=1)
+                loss = pointwise_loss(
+                    f, self.y, self.cfg.loss, self.cfg.kappa, self.cfg.softhinge_beta
+                ).mean(dim=1)
             self._record(rows, f, loss)
 
     def run(self, max_steps: int | None = None, log_every: int = 0, callback=None) -> TrainResult:
@@ -269,21 +284,36 @@ class EnsembleTrainer:
 
     def summary(self) -> dict:
         nd = self.n_delta.to(torch.float64)
-        return {"step": self.iteration, "n_active": int(self.active.sum()),
-                "mean_loss": float(self.loss.nanmean()) if self.loss.numel() else math.nan,
-                "mean_n_delta": float(nd.mean()), "max_n_delta": int(self.n_delta.max()),
-                "n_fitted": int((self.stop_step >= 0).sum())}
+        return {
+            "step": self.iteration,
+            "n_active": int(self.active.sum()),
+            "mean_loss": float(self.loss.nanmean()) if self.loss.numel() else math.nan,
+            "mean_n_delta": float(nd.mean()),
+            "max_n_delta": int(self.n_delta.max()),
+            "n_fitted": int((self.stop_step >= 0).sum()),
+        }
 
     def result(self, history: list[dict] | None = None) -> TrainResult:
-        return TrainResult(self.n_delta.tolist(), self.loss.tolist(), self.stop_step.tolist(),
-                           self.iteration, history or [])
+        return TrainResult(
+            self.n_delta.tolist(),
+            self.loss.tolist(),
+            self.stop_step.tolist(),
+            self.iteration,
+            history or [],
+        )
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        state = {"net": self.net.state_dict(), "step_count": self.step_count.cpu(),
-                 "active": self.active.cpu(), "stop_step": self.stop_step.cpu(),
-                 "n_delta": self.n_delta.cpu(), "loss": self.loss.cpu(), "iteration": self.iteration,
-                 "union_fraction": self._union_fraction}
+        state = {
+            "net": self.net.state_dict(),
+            "step_count": self.step_count.cpu(),
+            "active": self.active.cpu(),
+            "stop_step": self.stop_step.cpu(),
+            "n_delta": self.n_delta.cpu(),
+            "loss": self.loss.cpu(),
+            "iteration": self.iteration,
+            "union_fraction": self._union_fraction,
+        }
         if self.cfg.optimizer == "adam":
             state["exp_avg"] = [t.cpu() for t in self.exp_avg]
             state["exp_avg_sq"] = [t.cpu() for t in self.exp_avg_sq]
@@ -312,7 +342,13 @@ class EnsembleTrainer:
                 self.f = state["f"].to(dev)
 
 
-def train_ensemble(net: StackedFC, x: torch.Tensor, y: torch.Tensor, cfg: OptimConfig,
-                   log_every: int = 0, callback=None) -> TrainResult:
+def train_ensemble(
+    net: StackedFC,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: OptimConfig,
+    log_every: int = 0,
+    callback=None,
+) -> TrainResult:
     """Convenience wrapper: build an :class:`EnsembleTrainer` and run it to the end."""
     return EnsembleTrainer(net, x, y, cfg).run(log_every=log_every, callback=callback)

@@ -155,7 +155,9 @@ class QueryCVAE(nn.Module):
                 [self.latent2prefix(cond).unsqueeze(1), self.input_proj(self.embedding(tokens))],
                 dim=1,
             )
-        active = torch.arange(n, device=device)  # GRU rows still decoding (finished rows are dropped)
+        active = torch.arange(
+            n, device=device
+        )  # GRU rows still decoding (finished rows are dropped)
         for t in range(max_len):
             if cfg.decoder == "gru":
                 h, state = self.decoder(self.embedding(tokens), state)

@@ -18,20 +18,36 @@ from dltheory.cli.options import (
     explicit_params,
 )
 
-app = typer.Typer(help="Random-features theory (double/triple descent, ensembles, data structure) and simulations.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Random-features theory (double/triple descent, ensembles, data structure) and simulations.",
+    no_args_is_help=True,
+)
 
-ModelOpt = Annotated[str, typer.Option("--model", help="ridge | ensemble | block (simulate also: network).")]
+ModelOpt = Annotated[
+    str, typer.Option("--model", help="ridge | ensemble | block (simulate also: network).")
+]
 Psi1Opt = Annotated[float, typer.Option("--psi1", help="P / D (features per input dimension).")]
 Psi2Opt = Annotated[float, typer.Option("--psi2", help="N / D (samples per input dimension).")]
 RidgeOpt = Annotated[float, typer.Option("--ridge", help="Ridge strength in --ridge-convention.")]
-ConventionOpt = Annotated[str, typer.Option("--ridge-convention", help="mm (lam_rep = psi1 psi2 lam_MM) | replica | jacot.")]
-ActivationOpt = Annotated[str, typer.Option("--activation", help="relu | tanh | erf | sign | linear | r=<0..1>.")]
-NoiseOpt = Annotated[float, typer.Option("--noise", help="Label-noise variance (regression) or flip probability.")]
+ConventionOpt = Annotated[
+    str,
+    typer.Option("--ridge-convention", help="mm (lam_rep = psi1 psi2 lam_MM) | replica | jacot."),
+]
+ActivationOpt = Annotated[
+    str, typer.Option("--activation", help="relu | tanh | erf | sign | linear | r=<0..1>.")
+]
+NoiseOpt = Annotated[
+    float, typer.Option("--noise", help="Label-noise variance (regression) or flip probability.")
+]
 TaskOpt = Annotated[str, typer.Option("--task", help="regression | classification.")]
 LossOpt = Annotated[str, typer.Option("--loss", help="square | logistic (block model).")]
-StructureOpt = Annotated[str, typer.Option("--structure", help="isotropic | aligned | misaligned (block model).")]
-CurveOpt = Annotated[str, typer.Option("--curve", help="Sweep psi1 | psi2 | ridge log-spaced from --start to --stop.")]
+StructureOpt = Annotated[
+    str, typer.Option("--structure", help="isotropic | aligned | misaligned (block model).")
+]
+CurveOpt = Annotated[
+    str,
+    typer.Option("--curve", help="Sweep psi1 | psi2 | ridge log-spaced from --start to --stop."),
+]
 StartOpt = Annotated[float, typer.Option("--start")]
 StopOpt = Annotated[float, typer.Option("--stop")]
 NumOpt = Annotated[int, typer.Option("--num")]
@@ -105,11 +121,19 @@ def simulate(
     start: StartOpt = 0.1,
     stop: StopOpt = 10.0,
     num: NumOpt = 8,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="network: gd | adam (full batch).")] = "adam",
+    optimizer: Annotated[
+        str, typer.Option("--optimizer", help="network: gd | adam (full batch).")
+    ] = "adam",
     lr: Annotated[float, typer.Option("--lr", help="network: learning rate.")] = 0.01,
-    steps: Annotated[int, typer.Option("--steps", help="network: full-batch training steps.")] = 2000,
-    frozen_first_layer: Annotated[bool, typer.Option(
-        "--frozen-first-layer", help="network: keep W = F (random features trained by GD).")] = False,
+    steps: Annotated[
+        int, typer.Option("--steps", help="network: full-batch training steps.")
+    ] = 2000,
+    frozen_first_layer: Annotated[
+        bool,
+        typer.Option(
+            "--frozen-first-layer", help="network: keep W = F (random features trained by GD)."
+        ),
+    ] = False,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -154,8 +178,14 @@ def phase(
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.json")
     grid = phase_grid(cfg)
-    path = draw_phase(grid, out / "phase_space", title=f"{cfg.activation}, lam = {cfg.ridge:g}, noise = {cfg.noise:g}")
-    typer.echo(f"wrote {path} ({int(grid['converged'].sum())}/{grid['converged'].size} points converged)")
+    path = draw_phase(
+        grid,
+        out / "phase_space",
+        title=f"{cfg.activation}, lam = {cfg.ridge:g}, noise = {cfg.noise:g}",
+    )
+    typer.echo(
+        f"wrote {path} ({int(grid['converged'].sum())}/{grid['converged'].size} points converged)"
+    )
 
 
 @app.command()

@@ -16,11 +16,19 @@ SIMULATE_MODELS = ("ridge", "ensemble", "block", "network")
 
 
 def _grid(cfg) -> dict[str, np.ndarray]:
-    require(cfg.curve in CURVE_AXES, f"unknown curve axis {cfg.curve!r}; choose psi1, psi2 or ridge")
-    values = {"psi1": np.atleast_1d(float(cfg.psi1)), "psi2": np.atleast_1d(float(cfg.psi2)),
-              "ridge": np.atleast_1d(float(cfg.ridge))}
+    require(
+        cfg.curve in CURVE_AXES, f"unknown curve axis {cfg.curve!r}; choose psi1, psi2 or ridge"
+    )
+    values = {
+        "psi1": np.atleast_1d(float(cfg.psi1)),
+        "psi2": np.atleast_1d(float(cfg.psi2)),
+        "ridge": np.atleast_1d(float(cfg.ridge)),
+    }
     if cfg.curve:
-        require(cfg.start > 0 and cfg.stop > 0 and cfg.num >= 2, "a curve needs start, stop > 0 and num >= 2")
+        require(
+            cfg.start > 0 and cfg.stop > 0 and cfg.num >= 2,
+            "a curve needs start, stop > 0 and num >= 2",
+        )
         values[cfg.curve] = np.logspace(math.log10(cfg.start), math.log10(cfg.stop), int(cfg.num))
     n = max(len(v) for v in values.values())
     return {k: np.broadcast_to(v, (n,)) for k, v in values.items()}
@@ -38,15 +46,35 @@ def evaluate_theory(cfg: TheoryConfig) -> list[dict]:
         require(cfg.task == "regression", "ensembles are solved for regression")
         r = ensemble_error(g["psi1"], g["psi2"], g["ridge"], k=cfg.k, noise=cfg.noise, **common)
         single = rf_ridge(g["psi1"], g["psi2"], g["ridge"], noise=cfg.noise, **common)
-        cols = {key: r[key] for key in ("test_error", "bias", "var_init", "var_noise", "var_sampling")}
+        cols = {
+            key: r[key] for key in ("test_error", "bias", "var_init", "var_noise", "var_sampling")
+        }
         cols["train_error"] = single.train_error if cfg.k == 1 else np.full(len(g["psi1"]), np.nan)
     else:
-        r = block_rf(g["psi1"], g["psi2"], g["ridge"], structure=cfg.structure, task=cfg.task, loss=cfg.loss,
-                     noise=cfg.noise, **common)
-        cols = dict(test_error=r.test_error, train_error=np.full(len(g["psi1"]), np.nan), m=r.m, q=r.q, v=r.v)
+        r = block_rf(
+            g["psi1"],
+            g["psi2"],
+            g["ridge"],
+            structure=cfg.structure,
+            task=cfg.task,
+            loss=cfg.loss,
+            noise=cfg.noise,
+            **common,
+        )
+        cols = dict(
+            test_error=r.test_error,
+            train_error=np.full(len(g["psi1"]), np.nan),
+            m=r.m,
+            q=r.q,
+            v=r.v,
+        )
     rows = []
     for i in range(len(g["psi1"])):
-        row = {"psi1": float(g["psi1"][i]), "psi2": float(g["psi2"][i]), "ridge": float(g["ridge"][i])}
+        row = {
+            "psi1": float(g["psi1"][i]),
+            "psi2": float(g["psi2"][i]),
+            "ridge": float(g["ridge"][i]),
+        }
         row.update({k: float(np.asarray(v)[i]) for k, v in cols.items()})
         rows.append(row)
     return rows
@@ -56,7 +84,10 @@ def run_simulation(cfg: SimulateConfig, device) -> list[dict]:
     """Rows of finite-size simulations (mean and standard error over seeds) at one point or along a curve."""
     from dltheory.randfeat.simulate import simulate_block_classification, simulate_rf_ridge
 
-    require(cfg.model in SIMULATE_MODELS, f"simulate --model must be one of {', '.join(SIMULATE_MODELS)}")
+    require(
+        cfg.model in SIMULATE_MODELS,
+        f"simulate --model must be one of {', '.join(SIMULATE_MODELS)}",
+    )
     require(cfg.d >= 2, "D must be at least 2")
     g = _grid(cfg)
     rows = []
@@ -70,18 +101,49 @@ def run_simulation(cfg: SimulateConfig, device) -> list[dict]:
             continue
         if cfg.model == "ridge":
             ks = sorted({1, int(cfg.k)})
-            res = simulate_rf_ridge(cfg.d, p, n, [lam], ridge_convention=cfg.ridge_convention,
-                                    activation=cfg.activation, noise=cfg.noise, ks=ks, n_seeds=cfg.n_seeds,
-                                    n_test=cfg.n_test, seed=cfg.seed, device=device)
+            res = simulate_rf_ridge(
+                cfg.d,
+                p,
+                n,
+                [lam],
+                ridge_convention=cfg.ridge_convention,
+                activation=cfg.activation,
+                noise=cfg.noise,
+                ks=ks,
+                n_seeds=cfg.n_seeds,
+                n_test=cfg.n_test,
+                seed=cfg.seed,
+                device=device,
+            )
             col = ks.index(int(cfg.k))
         else:
-            res = simulate_block_classification(cfg.d, p, n, [lam], structure=cfg.structure, activation=cfg.activation,
-                                                loss=cfg.loss, flip=cfg.noise, n_seeds=cfg.n_seeds,
-                                                n_test=cfg.n_test, seed=cfg.seed, device=device)
+            res = simulate_block_classification(
+                cfg.d,
+                p,
+                n,
+                [lam],
+                structure=cfg.structure,
+                activation=cfg.activation,
+                loss=cfg.loss,
+                flip=cfg.noise,
+                n_seeds=cfg.n_seeds,
+                n_test=cfg.n_test,
+                seed=cfg.seed,
+                device=device,
+            )
             col = 0
-        rows.append(dict(psi1=p / cfg.d, psi2=n / cfg.d, ridge=float(lam), test_error=float(res.test_mean[0, col]),
-                         test_sem=float(res.test_sem[0, col]), train_error=float(res.train_mean[0, 0]),
-                         train_sem=float(res.train_sem[0, 0]), n_seeds=cfg.n_seeds))
+        rows.append(
+            dict(
+                psi1=p / cfg.d,
+                psi2=n / cfg.d,
+                ridge=float(lam),
+                test_error=float(res.test_mean[0, col]),
+                test_sem=float(res.test_sem[0, col]),
+                train_error=float(res.train_mean[0, 0]),
+                train_sem=float(res.train_sem[0, 0]),
+                n_seeds=cfg.n_seeds,
+            )
+        )
     return rows
 
 
@@ -90,16 +152,30 @@ def _simulate_decomposition(cfg: SimulateConfig, p: int, n: int, lam: float, dev
     from dltheory.randfeat.simulate.decomposition import COMPONENTS, simulate_ensemble_decomposition
 
     require(cfg.n_seeds >= 3, "simulate --model ensemble needs --n-seeds >= 3")
-    res = simulate_ensemble_decomposition(cfg.d, p, n, [lam], ks=[cfg.k], ridge_convention=cfg.ridge_convention,
-                                          activation=cfg.activation, noise=cfg.noise, n_seeds=cfg.n_seeds,
-                                          n_features=3, n_test=cfg.n_test,
-                                          seed=cfg.seed, device=device)
+    res = simulate_ensemble_decomposition(
+        cfg.d,
+        p,
+        n,
+        [lam],
+        ks=[cfg.k],
+        ridge_convention=cfg.ridge_convention,
+        activation=cfg.activation,
+        noise=cfg.noise,
+        n_seeds=cfg.n_seeds,
+        n_features=3,
+        n_test=cfg.n_test,
+        seed=cfg.seed,
+        device=device,
+    )
     split = res[float(cfg.k)]
     row = dict(psi1=p / cfg.d, psi2=n / cfg.d, ridge=lam, k=int(cfg.k))
     for name in COMPONENTS:
         row[name], row[f"{name}_sem"] = float(split[name][0]), float(split[f"{name}_sem"][0])
-    row.update(train_error=float(res["train_error"][0]), train_sem=float(res["train_error_sem"][0]),
-               n_seeds=cfg.n_seeds)
+    row.update(
+        train_error=float(res["train_error"][0]),
+        train_sem=float(res["train_error_sem"][0]),
+        n_seeds=cfg.n_seeds,
+    )
     return row
 
 
@@ -109,15 +185,38 @@ def _simulate_network(cfg: SimulateConfig, p: int, n: int, lam: float, device) -
     from dltheory.randfeat.theory.conventions import convert_ridge
 
     lam_rep = float(convert_ridge(lam, p / cfg.d, n / cfg.d, cfg.ridge_convention, "replica"))
-    spec = NetworkSpec(width=p, activation=cfg.activation, train_first_layer=not cfg.frozen_first_layer,
-                       optimizer=cfg.optimizer, lr=cfg.lr, steps=cfg.steps, ridge=lam_rep)
+    spec = NetworkSpec(
+        width=p,
+        activation=cfg.activation,
+        train_first_layer=not cfg.frozen_first_layer,
+        optimizer=cfg.optimizer,
+        lr=cfg.lr,
+        steps=cfg.steps,
+        ridge=lam_rep,
+    )
     ks = sorted({1, int(cfg.k)})
-    curve = simulate_network_teacher(cfg.d, [n], spec, noise=cfg.noise, ks=ks, n_seeds=cfg.n_seeds,
-                                     n_test=cfg.n_test, seed=cfg.seed, device=device)
+    curve = simulate_network_teacher(
+        cfg.d,
+        [n],
+        spec,
+        noise=cfg.noise,
+        ks=ks,
+        n_seeds=cfg.n_seeds,
+        n_test=cfg.n_test,
+        seed=cfg.seed,
+        device=device,
+    )
     col = ks.index(int(cfg.k))
-    return dict(psi1=p / cfg.d, psi2=n / cfg.d, ridge=lam, test_error=float(curve.test_mean[0, col]),
-                test_sem=float(curve.test_sem[0, col]), train_error=float(curve.train_mean[0]),
-                train_sem=float(curve.train_sem[0]), n_seeds=cfg.n_seeds)
+    return dict(
+        psi1=p / cfg.d,
+        psi2=n / cfg.d,
+        ridge=lam,
+        test_error=float(curve.test_mean[0, col]),
+        test_sem=float(curve.test_sem[0, col]),
+        train_error=float(curve.train_mean[0]),
+        train_sem=float(curve.train_sem[0]),
+        n_seeds=cfg.n_seeds,
+    )
 
 
 def phase_grid(cfg: PhaseConfig) -> dict[str, np.ndarray]:
@@ -126,11 +225,27 @@ def phase_grid(cfg: PhaseConfig) -> dict[str, np.ndarray]:
     axis = np.logspace(math.log10(cfg.lo), math.log10(cfg.hi), int(cfg.num))
     psi1, psi2 = np.meshgrid(axis, axis, indexing="xy")  # rows: psi2, columns: psi1
     if cfg.loss == "logistic" or cfg.structure != "isotropic":
-        res = block_rf(psi1, psi2, cfg.ridge, activation=cfg.activation, ridge_convention=cfg.ridge_convention,
-                       noise=cfg.noise, task=cfg.task, loss=cfg.loss, structure=cfg.structure)
+        res = block_rf(
+            psi1,
+            psi2,
+            cfg.ridge,
+            activation=cfg.activation,
+            ridge_convention=cfg.ridge_convention,
+            noise=cfg.noise,
+            task=cfg.task,
+            loss=cfg.loss,
+            structure=cfg.structure,
+        )
     else:
-        res = rf_ridge(psi1, psi2, cfg.ridge, activation=cfg.activation, ridge_convention=cfg.ridge_convention,
-                       noise=cfg.noise, task=cfg.task)
+        res = rf_ridge(
+            psi1,
+            psi2,
+            cfg.ridge,
+            activation=cfg.activation,
+            ridge_convention=cfg.ridge_convention,
+            noise=cfg.noise,
+            task=cfg.task,
+        )
     return dict(axis=axis, psi1=psi1, psi2=psi2, test_error=res.test_error, converged=res.converged)
 
 
@@ -151,5 +266,9 @@ def draw_phase(grid: dict, out_stem, title: str = ""):
     ax.set_ylabel("P / D")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    data = {"psi2": grid["psi2"].ravel(), "psi1": grid["psi1"].ravel(), "test_error": grid["test_error"].ravel()}
+    data = {
+        "psi2": grid["psi2"].ravel(),
+        "psi1": grid["psi1"].ravel(),
+        "test_error": grid["test_error"].ravel(),
+    }
     return save_figure(fig, out_stem, data=data)

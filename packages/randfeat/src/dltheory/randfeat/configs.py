@@ -26,7 +26,9 @@ class TheoryConfig:
 
 @dataclass
 class SimulateConfig:
-    model: str = "ridge"  # ridge (regression, ensembles) | block (classification) | network (two-layer, GD)
+    model: str = (
+        "ridge"  # ridge (regression, ensembles) | block (classification) | network (two-layer, GD)
+    )
     d: int = 200
     psi1: float = 2.0
     psi2: float = 1.0
@@ -49,7 +51,9 @@ class SimulateConfig:
     optimizer: str = "adam"  # gd | adam
     lr: float = 0.01
     steps: int = 2000
-    frozen_first_layer: bool = False  # True: W stays at F (the random-features model, trained by GD)
+    frozen_first_layer: bool = (
+        False  # True: W stays at F (the random-features model, trained by GD)
+    )
 
 
 @dataclass

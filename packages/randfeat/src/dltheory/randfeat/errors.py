@@ -15,7 +15,9 @@ class ConvergenceWarning(RuntimeWarning):
     """A fixed point or root search stopped before reaching its tolerance."""
 
 
-def warn_not_converged(what: str, n_bad: int, n_total: int, residual: float, iterations: int) -> None:
+def warn_not_converged(
+    what: str, n_bad: int, n_total: int, residual: float, iterations: int
+) -> None:
     warnings.warn(
         f"{what}: {n_bad}/{n_total} points not converged after {iterations} iterations "
         f"(largest residual {residual:.2e}); results there are unreliable",

@@ -25,8 +25,16 @@ def fail() -> None:
 
 
 @app.command()
-def reproduce(out: Path = typer.Option(..., "--out"), quick: bool = typer.Option(False, "--quick")) -> None:
-    """Write a tiny figure and a manifest."""
+def reproduce(
+    out: Path = typer.Option(..., "--out"), scale: str = typer.Option("quick", "--scale")
+) -> None:
+    """Write a tiny figure, a manifest and claims.json (the slope measured from FAKE_SLOPE)."""
+    import os
+
+    from dltheory.core.claims import ClaimBoard
+
+    from .claims import CLAIMS
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "curve.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (out / "table.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
@@ -34,8 +42,16 @@ def reproduce(out: Path = typer.Option(..., "--out"), quick: bool = typer.Option
         "title": "Fake reproduction",
         "figures": [{"path": "curve.png", "caption": "a curve"}],
         "tables": [{"path": "table.md", "caption": "a table"}],
-        "metrics": {"quick": quick},
+        "metrics": {"scale": scale},
         "notes": ["ran"],
     }
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    if os.environ.get("FAKE_BAD_MANIFEST"):
+        (out / "manifest.json").write_text("{not json")
+    else:
+        (out / "manifest.json").write_text(json.dumps(manifest))
+    board = ClaimBoard(CLAIMS, scale)
+    board.measure("fakegood.slope", float(os.environ.get("FAKE_SLOPE", "0.51")), 0.01, seeds=3)
+    board.write(out)
+    if os.environ.get("FAKE_FAIL"):
+        raise SystemExit("fake failure after writing")
     typer.echo("reproduced")

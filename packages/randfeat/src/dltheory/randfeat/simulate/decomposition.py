@@ -39,7 +39,9 @@ from dltheory.randfeat.simulate.ridge_path import RidgePath
 COMPONENTS = ("test_error", "bias", "var_init", "var_noise", "var_sampling")
 
 
-def _psi_estimates(clean: np.ndarray, noise: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray]:
+def _psi_estimates(
+    clean: np.ndarray, noise: np.ndarray, target: np.ndarray
+) -> dict[str, np.ndarray]:
     """Psi1..Psi6 from predictions clean/noise of shape (seeds, features, n_test, ridges)."""
     n_seeds, n_feat, n_test = clean.shape[:3]
 
@@ -104,7 +106,9 @@ def simulate_ensemble_decomposition(
     the same fits. ``train_error`` is that of single estimators on their noisy training labels.
     """
     require(n_seeds >= 3, "the decomposition needs n_seeds >= 3 (independent data sets, jackknife)")
-    require(n_features >= 2, "the decomposition needs n_features >= 2 (estimators sharing the data)")
+    require(
+        n_features >= 2, "the decomposition needs n_features >= 2 (estimators sharing the data)"
+    )
     require(d > 0 and p > 0 and n > 0 and noise >= 0, "D, P, N must be positive and noise >= 0")
     ks = [float(k) for k in np.atleast_1d(ks)]
     require(min(ks) >= 1, "ensemble sizes must be >= 1")
@@ -121,25 +125,38 @@ def simulate_ensemble_decomposition(
     for s in range(n_seeds):
         gen = torch.Generator().manual_seed(seed * 100_003 + 1 + s)
         x = draw_inputs(n, d, gen, dtype=dtype, device=device)
-        labels = torch.stack([x @ beta / math.sqrt(d), torch.randn(n, generator=gen, dtype=dtype).to(device)], 1)
+        labels = torch.stack(
+            [x @ beta / math.sqrt(d), torch.randn(n, generator=gen, dtype=dtype).to(device)], 1
+        )
         y = labels[:, 0] + math.sqrt(noise) * labels[:, 1]
         for j in range(n_features):
             f = draw_features(p, d, gen, dtype, device)
             path = RidgePath(random_features(x, f, sigma), labels)
-            pred = path.predict(random_features(x_test, f, sigma), lams).reshape(n_test, len(ridges), 2)
+            pred = path.predict(random_features(x_test, f, sigma), lams).reshape(
+                n_test, len(ridges), 2
+            )
             clean[s, j], noisy[s, j] = pred[..., 0].cpu().numpy(), pred[..., 1].cpu().numpy()
             fit = path.predict_train(lams).reshape(n, len(ridges), 2)
             fit = fit[..., 0] + math.sqrt(noise) * fit[..., 1]
             train[s, j] = ((fit - y[:, None]) ** 2).mean(0).cpu().numpy()
     psi = _psi_estimates(clean, noisy, target)
-    drop_seed = [_psi_estimates(np.delete(clean, s, 0), np.delete(noisy, s, 0), target) for s in range(n_seeds)]
+    drop_seed = [
+        _psi_estimates(np.delete(clean, s, 0), np.delete(noisy, s, 0), target)
+        for s in range(n_seeds)
+    ]
     blocks = np.array_split(np.arange(n_test), min(10, n_test))
     drop_block = []
     for block in blocks:
         keep = np.setdiff1d(np.arange(n_test), block)
         drop_block.append(_psi_estimates(clean[:, :, keep], noisy[:, :, keep], target[keep]))
     train_mean, train_sem = mean_sem(train.mean(1))
-    result = {"ridges": ridges, "ks": ks, "psi": psi, "train_error": train_mean, "train_error_sem": train_sem}
+    result = {
+        "ridges": ridges,
+        "ks": ks,
+        "psi": psi,
+        "train_error": train_mean,
+        "train_error_sem": train_sem,
+    }
     for k in ks:
         full = _components(psi, k, noise)
         by_seed = [_components(t, k, noise) for t in drop_seed]
@@ -147,6 +164,8 @@ def simulate_ensemble_decomposition(
         entry = {}
         for name in COMPONENTS:
             entry[name] = full[name]
-            entry[f"{name}_sem"] = np.hypot(_jackknife_se(by_seed, name), _jackknife_se(by_block, name))
+            entry[f"{name}_sem"] = np.hypot(
+                _jackknife_se(by_seed, name), _jackknife_se(by_block, name)
+            )
         result[k] = entry
     return result

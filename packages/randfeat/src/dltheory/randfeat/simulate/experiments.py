@@ -39,7 +39,11 @@ class SimulationResult:
 def mean_sem(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean over the first axis (seeds) and the standard error of that mean (NaN for one seed)."""
     mean = samples.mean(axis=0)
-    sem = samples.std(axis=0, ddof=1) / math.sqrt(samples.shape[0]) if samples.shape[0] > 1 else np.full_like(mean, np.nan)
+    sem = (
+        samples.std(axis=0, ddof=1) / math.sqrt(samples.shape[0])
+        if samples.shape[0] > 1
+        else np.full_like(mean, np.nan)
+    )
     return mean, sem
 
 
@@ -95,8 +99,16 @@ def simulate_rf_ridge(
                 tests[s, :, ks.index(j)] = err
     test_mean, test_sem = mean_sem(tests)
     train_mean, train_sem = mean_sem(trains)
-    return SimulationResult(ridges, ks, test_mean, test_sem, train_mean[:, None], train_sem[:, None], n_seeds,
-                            info=dict(d=d, p=p, n=n, activation=str(activation), noise=noise))
+    return SimulationResult(
+        ridges,
+        ks,
+        test_mean,
+        test_sem,
+        train_mean[:, None],
+        train_sem[:, None],
+        n_seeds,
+        info=dict(d=d, p=p, n=n, activation=str(activation), noise=noise),
+    )
 
 
 def simulate_block_classification(
@@ -123,7 +135,9 @@ def simulate_block_classification(
     require(loss in ("square", "logistic"), f"unknown loss {loss!r}; use 'square' or 'logistic'")
     require(0 <= flip < 0.5, "flip probability must lie in [0, 0.5)")
     if isinstance(structure, str):
-        require(structure in CASES, f"unknown structure {structure!r}; choose one of {', '.join(CASES)}")
+        require(
+            structure in CASES, f"unknown structure {structure!r}; choose one of {', '.join(CASES)}"
+        )
         structure = CASES[structure]
     ridges = np.atleast_1d(np.asarray(ridges, float))
     require(bool(np.all(ridges > 0)), "ridges must be positive")
@@ -147,8 +161,18 @@ def simulate_block_classification(
             path = RidgePath(z, y)
             pred = path.predict(z_test, torch.as_tensor(ridges, dtype=dtype, device=device))
             errors[s] = (torch.sign(pred) != y_test[:, None]).double().mean(0).cpu().numpy()
-            trains[s] = ((path.predict_train(torch.as_tensor(ridges, dtype=dtype, device=device)) - y[:, None]) ** 2
-                         ).mean(0).cpu().numpy()
+            trains[s] = (
+                (
+                    (
+                        path.predict_train(torch.as_tensor(ridges, dtype=dtype, device=device))
+                        - y[:, None]
+                    )
+                    ** 2
+                )
+                .mean(0)
+                .cpu()
+                .numpy()
+            )
         else:
             from sklearn.linear_model import LogisticRegression
 
@@ -160,5 +184,13 @@ def simulate_block_classification(
                 trains[s, i] = float(np.mean(np.sign(zn @ clf.coef_[0]) != yn))
     test_mean, test_sem = mean_sem(errors)
     train_mean, train_sem = mean_sem(trains)
-    return SimulationResult(ridges, (1,), test_mean[:, None], test_sem[:, None], train_mean[:, None],
-                            train_sem[:, None], n_seeds, info=dict(d=d, p=p, n=n, loss=loss, flip=flip))
+    return SimulationResult(
+        ridges,
+        (1,),
+        test_mean[:, None],
+        test_sem[:, None],
+        train_mean[:, None],
+        train_sem[:, None],
+        n_seeds,
+        info=dict(d=d, p=p, n=n, loss=loss, flip=flip),
+    )

@@ -28,7 +28,10 @@ def activation_torch(activation: str | float) -> Callable[[torch.Tensor], torch.
     unit-variance family relu(x) + alpha relu(-x), centred (2006.03509 numerics).
     """
     if isinstance(activation, str) and not activation.startswith("r="):
-        require(activation in ACTIVATIONS, f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        require(
+            activation in ACTIVATIONS,
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}",
+        )
         mu0 = get_coefficients(activation).mu0
         base = {
             "relu": torch.relu,
@@ -54,10 +57,19 @@ def coefficients_for(activation: str | float):
     return resolve_coefficients(activation if isinstance(activation, str) else float(activation))
 
 
-def draw_inputs(n: int, d: int, generator: torch.Generator, kind: str = "gaussian",
-                structure: BlockStructure | None = None, dtype=torch.float64, device="cpu") -> torch.Tensor:
+def draw_inputs(
+    n: int,
+    d: int,
+    generator: torch.Generator,
+    kind: str = "gaussian",
+    structure: BlockStructure | None = None,
+    dtype=torch.float64,
+    device="cpu",
+) -> torch.Tensor:
     """n inputs in R^d: N(0, I), uniform on the sphere of radius sqrt(d), or two-block Gaussian."""
-    require(kind in INPUT_KINDS, f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
+    require(
+        kind in INPUT_KINDS, f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}"
+    )
     x = torch.randn(n, d, generator=generator, dtype=dtype, device="cpu").to(device)
     if kind == "sphere":
         x = x * (math.sqrt(d) / x.norm(dim=1, keepdim=True))
@@ -66,7 +78,9 @@ def draw_inputs(n: int, d: int, generator: torch.Generator, kind: str = "gaussia
     return x
 
 
-def block_scale(d: int, variances, structure: BlockStructure, dtype=torch.float64, device="cpu") -> torch.Tensor:
+def block_scale(
+    d: int, variances, structure: BlockStructure, dtype=torch.float64, device="cpu"
+) -> torch.Tensor:
     """Per-coordinate standard deviations sqrt(v_i) on the two blocks (first d/r_phi coordinates salient)."""
     d1 = int(round(d / structure.r_phi))
     require(0 < d1 <= d, f"D = {d} is too small for r_phi = {structure.r_phi}")
@@ -75,7 +89,9 @@ def block_scale(d: int, variances, structure: BlockStructure, dtype=torch.float6
     return scale
 
 
-def draw_features(p: int, d: int, generator: torch.Generator, dtype=torch.float64, device="cpu") -> torch.Tensor:
+def draw_features(
+    p: int, d: int, generator: torch.Generator, dtype=torch.float64, device="cpu"
+) -> torch.Tensor:
     """Feature matrix F in R^{P x D} with i.i.d. N(0, 1) entries."""
     return torch.randn(p, d, generator=generator, dtype=dtype).to(device)
 
@@ -86,7 +102,9 @@ def random_features(x: torch.Tensor, f: torch.Tensor, sigma) -> torch.Tensor:
     return sigma(x @ f.T / math.sqrt(d)) / math.sqrt(d)
 
 
-def unit_teacher(d: int, generator: torch.Generator, dtype=torch.float64, device="cpu") -> torch.Tensor:
+def unit_teacher(
+    d: int, generator: torch.Generator, dtype=torch.float64, device="cpu"
+) -> torch.Tensor:
     """Linear teacher beta with ||beta||^2 / D = rho = 1 exactly."""
     beta = torch.randn(d, generator=generator, dtype=dtype)
     return (beta * math.sqrt(d) / beta.norm()).to(device)

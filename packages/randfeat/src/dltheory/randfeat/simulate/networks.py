@@ -46,8 +46,12 @@ class NetworkSpec:
 
     def validate(self) -> None:
         require(self.width >= 1, "network width P must be >= 1")
-        require(self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        require(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; choose gd or adam")
+        require(
+            self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"
+        )
+        require(
+            self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; choose gd or adam"
+        )
         require(self.lr > 0 and math.isfinite(self.lr), "learning rate must be positive")
         require(self.steps >= 1, "steps must be >= 1")
         require(self.ridge >= 0, "ridge must be >= 0")
@@ -63,23 +67,37 @@ def pointwise_loss(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
 class StackedTwoLayer(torch.nn.Module):
     """``n_nets`` independent two-layer networks f_k(x) = a_k . sigma(W_k x / sqrt D) / sqrt D."""
 
-    def __init__(self, n_nets: int, d: int, width: int, activation: str | float, generator: torch.Generator,
-                 train_first_layer: bool = True, dtype=torch.float64, device="cpu", init_w: torch.Tensor | None = None):
+    def __init__(
+        self,
+        n_nets: int,
+        d: int,
+        width: int,
+        activation: str | float,
+        generator: torch.Generator,
+        train_first_layer: bool = True,
+        dtype=torch.float64,
+        device="cpu",
+        init_w: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.d = d
         self.sigma = activation_torch(activation)
         if init_w is None:
             w = torch.randn(n_nets, width, d, generator=generator, dtype=dtype).to(device)
         else:
-            require(tuple(init_w.shape) == (n_nets, width, d),
-                    f"init_w must have shape {(n_nets, width, d)}, got {tuple(init_w.shape)}")
+            require(
+                tuple(init_w.shape) == (n_nets, width, d),
+                f"init_w must have shape {(n_nets, width, d)}, got {tuple(init_w.shape)}",
+            )
             w = init_w.detach().to(dtype=dtype, device=device).clone()
         self.w = torch.nn.Parameter(w, requires_grad=train_first_layer)
         self.a = torch.nn.Parameter(torch.zeros(n_nets, width, dtype=dtype, device=device))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(n_nets, N, P) hidden features sigma(W x / sqrt D) / sqrt D for shared inputs x (N, D)."""
-        return self.sigma(torch.matmul(x, self.w.transpose(1, 2)) / math.sqrt(self.d)) / math.sqrt(self.d)
+        return self.sigma(torch.matmul(x, self.w.transpose(1, 2)) / math.sqrt(self.d)) / math.sqrt(
+            self.d
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(n_nets, N) outputs."""
@@ -93,7 +111,9 @@ class TrainedNetworks:
     model: StackedTwoLayer
     spec: NetworkSpec
     final_loss: np.ndarray  # (n_nets,) objective at the end
-    history: list[tuple[int, float]] = field(default_factory=list)  # (step, mean objective over nets)
+    history: list[tuple[int, float]] = field(
+        default_factory=list
+    )  # (step, mean objective over nets)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -108,8 +128,15 @@ def _objective(model: StackedTwoLayer, x, y, spec: NetworkSpec) -> torch.Tensor:
     return per_net / x.shape[0]
 
 
-def train_networks(x: torch.Tensor, y: torch.Tensor, spec: NetworkSpec, n_nets: int, generator: torch.Generator,
-                   log_every: int = 0, init_w: torch.Tensor | None = None) -> TrainedNetworks:
+def train_networks(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    spec: NetworkSpec,
+    n_nets: int,
+    generator: torch.Generator,
+    log_every: int = 0,
+    init_w: torch.Tensor | None = None,
+) -> TrainedNetworks:
     """Train ``n_nets`` independent networks on the same data (x: (N, D), y: (N,)) by full-batch descent.
 
     The first layers start at ``init_w`` (n_nets, P, D) when given (e.g. the features F of a
@@ -120,14 +147,28 @@ def train_networks(x: torch.Tensor, y: torch.Tensor, spec: NetworkSpec, n_nets: 
     from dltheory.core.runs import check_finite
 
     spec.validate()
-    require(x.dim() == 2 and y.dim() == 1 and x.shape[0] == y.shape[0],
-            f"need x (N, D) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}")
+    require(
+        x.dim() == 2 and y.dim() == 1 and x.shape[0] == y.shape[0],
+        f"need x (N, D) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}",
+    )
     require(n_nets >= 1, "n_nets must be >= 1")
-    model = StackedTwoLayer(n_nets, x.shape[1], spec.width, spec.activation, generator, spec.train_first_layer,
-                            dtype=x.dtype, device=x.device, init_w=init_w)
+    model = StackedTwoLayer(
+        n_nets,
+        x.shape[1],
+        spec.width,
+        spec.activation,
+        generator,
+        spec.train_first_layer,
+        dtype=x.dtype,
+        device=x.device,
+        init_w=init_w,
+    )
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.SGD(params, lr=spec.lr) if spec.optimizer == "gd"
-           else torch.optim.Adam(params, lr=spec.lr))
+    opt = (
+        torch.optim.SGD(params, lr=spec.lr)
+        if spec.optimizer == "gd"
+        else torch.optim.Adam(params, lr=spec.lr)
+    )
     history = []
     for step in range(spec.steps):
         opt.zero_grad(set_to_none=True)
@@ -167,7 +208,9 @@ class NetworkCurve:
     ks: tuple
     test_mean: np.ndarray
     test_sem: np.ndarray
-    train_mean: np.ndarray  # training error of single nets (MSE or 0-1 error on the training labels), [n]
+    train_mean: (
+        np.ndarray
+    )  # training error of single nets (MSE or 0-1 error on the training labels), [n]
     train_sem: np.ndarray
     n_seeds: int
     info: dict = field(default_factory=dict)
@@ -176,14 +219,31 @@ class NetworkCurve:
         rows = []
         for i, n in enumerate(self.n_train):
             for j, k in enumerate(self.ks):
-                rows.append(dict(n=int(n), k=int(k), test_error=float(self.test_mean[i, j]),
-                                 test_sem=float(self.test_sem[i, j]), train_error=float(self.train_mean[i]),
-                                 train_sem=float(self.train_sem[i]), n_seeds=self.n_seeds))
+                rows.append(
+                    dict(
+                        n=int(n),
+                        k=int(k),
+                        test_error=float(self.test_mean[i, j]),
+                        test_sem=float(self.test_sem[i, j]),
+                        train_error=float(self.train_mean[i]),
+                        train_sem=float(self.train_sem[i]),
+                        n_seeds=self.n_seeds,
+                    )
+                )
         return rows
 
 
-def _curve(draw, spec: NetworkSpec, n_grid, ks, n_seeds: int, seed: int, task: str, description: str,
-           info: dict) -> NetworkCurve:
+def _curve(
+    draw,
+    spec: NetworkSpec,
+    n_grid,
+    ks,
+    n_seeds: int,
+    seed: int,
+    task: str,
+    description: str,
+    info: dict,
+) -> NetworkCurve:
     from dltheory.core.progress import ProgressLog
 
     n_grid = [int(n) for n in n_grid]
@@ -199,19 +259,47 @@ def _curve(draw, spec: NetworkSpec, n_grid, ks, n_seeds: int, seed: int, task: s
                 nets = train_networks(x, y, spec, max(ks), gen)
                 tests[s, i] = ensemble_errors(nets.predict(x_test), y_test, ks, task)
                 train_out = nets.predict(x)
-                trains[s, i] = np.mean([ensemble_errors(train_out[m:m + 1], y, [1], task)[0]
-                                        for m in range(max(ks))])
+                trains[s, i] = np.mean(
+                    [ensemble_errors(train_out[m : m + 1], y, [1], task)[0] for m in range(max(ks))]
+                )
                 log.update(1, N=n)
     test_mean, test_sem = mean_sem(tests)
     train_mean, train_sem = mean_sem(trains)
-    return NetworkCurve(np.array(n_grid), ks, test_mean, test_sem, train_mean, train_sem, n_seeds,
-                        info=dict(info, width=spec.width, steps=spec.steps, optimizer=spec.optimizer, lr=spec.lr,
-                                  ridge=spec.ridge, train_first_layer=spec.train_first_layer, task=task))
+    return NetworkCurve(
+        np.array(n_grid),
+        ks,
+        test_mean,
+        test_sem,
+        train_mean,
+        train_sem,
+        n_seeds,
+        info=dict(
+            info,
+            width=spec.width,
+            steps=spec.steps,
+            optimizer=spec.optimizer,
+            lr=spec.lr,
+            ridge=spec.ridge,
+            train_first_layer=spec.train_first_layer,
+            task=task,
+        ),
+    )
 
 
-def simulate_network_teacher(d: int, n_grid, spec: NetworkSpec, *, noise: float = 0.0, ks=(1,), n_seeds: int = 3,
-                             n_test: int = 2000, inputs: str = "gaussian", seed: int = 0, dtype=torch.float64,
-                             device: str | torch.device = "cpu") -> NetworkCurve:
+def simulate_network_teacher(
+    d: int,
+    n_grid,
+    spec: NetworkSpec,
+    *,
+    noise: float = 0.0,
+    ks=(1,),
+    n_seeds: int = 3,
+    n_test: int = 2000,
+    inputs: str = "gaussian",
+    seed: int = 0,
+    dtype=torch.float64,
+    device: str | torch.device = "cpu",
+) -> NetworkCurve:
     """Networks on the linear teacher of the theory, y = beta.x / sqrt D + tau eps (tau^2 = ``noise``).
 
     Test error is measured against the clean teacher, as in :func:`simulate_rf_ridge`. For each seed a
@@ -224,26 +312,60 @@ def simulate_network_teacher(d: int, n_grid, spec: NetworkSpec, *, noise: float 
         x = draw_inputs(n, d, gen, inputs, dtype=dtype, device=device)
         x_test = draw_inputs(n_test, d, gen, inputs, dtype=dtype, device=device)
         eps = torch.randn(n, generator=gen, dtype=dtype).to(device)
-        return x, x @ beta / math.sqrt(d) + math.sqrt(noise) * eps, x_test, x_test @ beta / math.sqrt(d)
+        return (
+            x,
+            x @ beta / math.sqrt(d) + math.sqrt(noise) * eps,
+            x_test,
+            x_test @ beta / math.sqrt(d),
+        )
 
-    return _curve(draw, spec, n_grid, ks, n_seeds, seed, "regression", f"networks P = {spec.width}, D = {d}",
-                  dict(d=d, noise=noise, inputs=inputs))
+    return _curve(
+        draw,
+        spec,
+        n_grid,
+        ks,
+        n_seeds,
+        seed,
+        "regression",
+        f"networks P = {spec.width}, D = {d}",
+        dict(d=d, noise=noise, inputs=inputs),
+    )
 
 
-def simulate_network_real_data(x: torch.Tensor, y: torch.Tensor, n_grid, spec: NetworkSpec, *, ks=(1,),
-                               n_seeds: int = 3, n_test: int = 500, seed: int = 0) -> NetworkCurve:
+def simulate_network_real_data(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_grid,
+    spec: NetworkSpec,
+    *,
+    ks=(1,),
+    n_seeds: int = 3,
+    n_test: int = 500,
+    seed: int = 0,
+) -> NetworkCurve:
     """Networks on real data with +-1 labels (e.g. :func:`parity_pca_data`): 0-1 test error versus N.
 
     Each seed shuffles the data and keeps the last ``n_test`` points for testing, as
     :func:`simulate_real_data` does for random features.
     """
-    require(max(int(n) for n in n_grid) + n_test <= x.shape[0],
-            f"need max N + n_test <= {x.shape[0]} samples, got {max(n_grid)} + {n_test}")
+    require(
+        max(int(n) for n in n_grid) + n_test <= x.shape[0],
+        f"need max N + n_test <= {x.shape[0]} samples, got {max(n_grid)} + {n_test}",
+    )
 
     def draw(n, s, gen):
         order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed * 7919 + s))
         xs, ys = x[order], y[order]
         return xs[:n], ys[:n], xs[-n_test:], ys[-n_test:]
 
-    return _curve(draw, spec, n_grid, ks, n_seeds, seed, "classification", f"networks P = {spec.width} (real data)",
-                  dict(d=x.shape[1], n_test=n_test))
+    return _curve(
+        draw,
+        spec,
+        n_grid,
+        ks,
+        n_seeds,
+        seed,
+        "classification",
+        f"networks P = {spec.width} (real data)",
+        dict(d=x.shape[1], n_test=n_test),
+    )

@@ -16,13 +16,18 @@ from dltheory.randfeat.simulate.ridge_path import RidgePath
 DATASETS = ("digits", "mnist", "cifar10")
 
 
-def _load_images(name: str, root: str | Path | None, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_images(
+    name: str, root: str | Path | None, download: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     from dltheory.core import data
 
     if name == "digits":
         return data.load_digits()
     if name == "mnist":
-        require(root is not None, "MNIST needs --root: a folder with t10k-images-idx3-ubyte(.gz) and labels")
+        require(
+            root is not None,
+            "MNIST needs --root: a folder with t10k-images-idx3-ubyte(.gz) and labels",
+        )
         return data.load_mnist_idx(root)
     require(root is not None, "CIFAR-10 needs --root (add --download to fetch it there)")
     ds = data.load_torchvision_dataset("cifar10", root, train=False, download=download)
@@ -30,8 +35,9 @@ def _load_images(name: str, root: str | Path | None, download: bool) -> tuple[to
     return images, torch.tensor(ds.targets, dtype=torch.int64)
 
 
-def parity_pca_data(name: str = "digits", d: int = 32, whiten_pow: float = 1.0, root=None,
-                    download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def parity_pca_data(
+    name: str = "digits", d: int = 32, whiten_pow: float = 1.0, root=None, download: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs projected on the top-d principal components, scaled by eigenvalue^(-whiten_pow/2)
     (1: isotropic, 0: raw spectrum, >1: salient directions shrunk), normalised to E||x||^2 = d;
     labels +1 for even digits / classes, -1 for odd (float64)."""
@@ -48,17 +54,28 @@ def parity_pca_data(name: str = "digits", d: int = 32, whiten_pow: float = 1.0, 
     return proj, y
 
 
-def simulate_real_data(x: torch.Tensor, y: torch.Tensor, p: int, n_train_grid, ridge: float, *,
-                       activation: str | float = "tanh", n_seeds: int = 3, n_test: int = 500,
-                       seed: int = 0) -> dict[str, np.ndarray]:
+def simulate_real_data(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    p: int,
+    n_train_grid,
+    ridge: float,
+    *,
+    activation: str | float = "tanh",
+    n_seeds: int = 3,
+    n_test: int = 500,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Square-loss random-features classification on (x, y) versus the number of training samples.
 
     Each seed shuffles the data, keeps the last ``n_test`` points for testing, draws F and fits a
     ridge (replica convention) on the first N points for every N in ``n_train_grid``.
     """
     n_train_grid = [int(n) for n in n_train_grid]
-    require(max(n_train_grid) + n_test <= x.shape[0],
-            f"need max N + n_test <= {x.shape[0]} samples, got {max(n_train_grid)} + {n_test}")
+    require(
+        max(n_train_grid) + n_test <= x.shape[0],
+        f"need max N + n_test <= {x.shape[0]} samples, got {max(n_train_grid)} + {n_test}",
+    )
     sigma = activation_torch(activation)
     errors = np.zeros((n_seeds, len(n_train_grid)))
     lam = torch.tensor([ridge], dtype=torch.float64)

@@ -69,7 +69,9 @@ class RidgePath:
         if lams.dim() == 0:
             lams = lams[None]
         if not bool((lams > 0).all()):
-            raise ValueError("ridge path needs lam > 0 for every lam (use a small positive lam for ridgeless)")
+            raise ValueError(
+                "ridge path needs lam > 0 for every lam (use a small positive lam for ridgeless)"
+            )
         if self.method == "eigh":
             lams = lams.to(self.z.device)
             scaled = self.coef[:, None, :] / (self._evals[:, None, None] + lams[None, :, None])
@@ -102,19 +104,23 @@ class _Tridiagonal:
         # syrk fills the lower triangle of Z Z^T (dual) or Z^T Z: half the flops of a matmul
         syrk = blas.get_blas_funcs("syrk", (z,))
         gram = syrk(1.0, z, trans=0 if dual else 1, lower=1)
-        sytrd, sytrd_lwork, self._ptsv = lapack.get_lapack_funcs(("sytrd", "sytrd_lwork", "ptsv"), (gram,))
+        sytrd, sytrd_lwork, self._ptsv = lapack.get_lapack_funcs(
+            ("sytrd", "sytrd_lwork", "ptsv"), (gram,)
+        )
         lwork, info = sytrd_lwork(gram.shape[0], lower=1)
         if info != 0:
             raise RuntimeError(f"LAPACK sytrd_lwork failed (info={info})")
-        packed, self.diag, self.offdiag, self.tau, info = sytrd(gram, lower=1, lwork=int(lwork), overwrite_a=1)
+        packed, self.diag, self.offdiag, self.tau, info = sytrd(
+            gram, lower=1, lwork=int(lwork), overwrite_a=1
+        )
         if info != 0:
             raise RuntimeError(f"LAPACK sytrd failed (info={info})")
         self.k = gram.shape[0]
         # Reflector i acts on rows i+1.. with v = (1, packed[i+2:, i]); Q = H_0 H_1 ... H_{k-2}
-        self.reflectors = [packed[i + 2:, i].copy() for i in range(self.k - 1)]
+        self.reflectors = [packed[i + 2 :, i].copy() for i in range(self.k - 1)]
 
     def _reflect(self, i: int, x: np.ndarray) -> None:
-        block = x[i + 1:]
+        block = x[i + 1 :]
         proj = block[0] + self.reflectors[i] @ block[1:]
         proj *= self.tau[i]
         block[0] -= proj
@@ -143,7 +149,8 @@ class _Tridiagonal:
             if info != 0:
                 raise FloatingPointError(
                     f"Gram + {lam:g} I is not numerically positive definite (LAPACK ptsv info={info}); "
-                    "use a larger ridge")
+                    "use a larger ridge"
+                )
             out[:, j, :] = sol
         flat = self.apply_q(out.reshape(self.k, -1))
         return flat.reshape(self.k, len(lams), targets)

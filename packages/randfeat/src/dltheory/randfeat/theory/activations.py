@@ -43,7 +43,9 @@ def activation_function(name: str) -> Callable[[np.ndarray], np.ndarray]:
         "abs": np.abs,
         "linear": lambda h: np.asarray(h, dtype=float),
     }
-    require(name in functions, f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    require(
+        name in functions, f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
+    )
     return functions[name]
 
 
@@ -72,7 +74,9 @@ def get_coefficients_quadrature(sigma: Callable, variance: float = 1.0) -> GETCo
 def get_coefficients(name: str) -> GETCoefficients:
     """Closed-form GET coefficients at unit input variance (tanh by high-precision quadrature)."""
     if name == "relu":  # E relu = 1/sqrt(2 pi), E g relu(g) = 1/2, E relu^2 = 1/2
-        return GETCoefficients(1 / math.sqrt(2 * math.pi), 0.5, math.sqrt((math.pi - 2) / (4 * math.pi)))
+        return GETCoefficients(
+            1 / math.sqrt(2 * math.pi), 0.5, math.sqrt((math.pi - 2) / (4 * math.pi))
+        )
     if name == "erf":  # E erf'(g) = 2/sqrt(3 pi); E erf(g)^2 = (2/pi) arcsin(2/3)
         mu1 = 2 / math.sqrt(3 * math.pi)
         return GETCoefficients(0.0, mu1, math.sqrt(2 / math.pi * math.asin(2 / 3) - mu1**2))

@@ -109,7 +109,9 @@ def block_rf(
     """
     require(task in ("regression", "classification"), f"unknown task {task!r}")
     if isinstance(structure, str):
-        require(structure in CASES, f"unknown structure {structure!r}; choose one of {', '.join(CASES)}")
+        require(
+            structure in CASES, f"unknown structure {structure!r}; choose one of {', '.join(CASES)}"
+        )
         structure = CASES[structure]
     coef = resolve_coefficients(activation)
     require(coef.mu1 > 0, "block theory needs mu1 > 0")
@@ -143,15 +145,25 @@ def block_rf(
             m=b * hm_i * (d - zb_ * G) / hv_i,
             q=lead * (d - 2 * zb_ * G + zb_**2 * Gp) / hv_i**2 - hqw_ * cross / (zb_ * hv_i),
             vw=(1 / gamma - 1 + zb * G.sum(-1)) / zb,
-            qw=hqw * (1 / gamma - 1 + zb**2 * Gp.sum(-1)) / zb**2 - np.sum(lead * cross / (hv_i * zb_), axis=-1),
+            qw=hqw * (1 / gamma - 1 + zb**2 * Gp.sum(-1)) / zb**2
+            - np.sum(lead * cross / (hv_i * zb_), axis=-1),
         )
 
     shape = psi1.shape
     if init is None:
-        init = dict(m=np.full(shape + (2,), 0.1), q=np.full(shape + (2,), 0.5), v=np.full(shape + (2,), 1.0),
-                    qw=np.full(shape, 0.5), vw=np.full(shape, 1.0))
-    init = {k: np.broadcast_to(np.asarray(init[k], float), shape + ((2,) if k in ("m", "q", "v") else ()))
-            for k in _STATE}
+        init = dict(
+            m=np.full(shape + (2,), 0.1),
+            q=np.full(shape + (2,), 0.5),
+            v=np.full(shape + (2,), 1.0),
+            qw=np.full(shape, 0.5),
+            vw=np.full(shape, 1.0),
+        )
+    init = {
+        k: np.broadcast_to(
+            np.asarray(init[k], float), shape + ((2,) if k in ("m", "q", "v") else ())
+        )
+        for k in _STATE
+    }
     if anderson is None:
         anderson = 5 if (task == "classification" and loss == "logistic") else 0
 
@@ -188,16 +200,28 @@ def _solve(update, init, damping, tol, max_iter, anderson, physical):
 
     what = "block random-features fixed point"
     if anderson > 0:
-        fl, ok, it = anderson_fixed_point(flat_update, flat, memory=anderson, damping=damping, tol=tol,
-                                          max_iter=max_iter, what=what, valid=lambda fl: physical(unflatten(fl)))
+        fl, ok, it = anderson_fixed_point(
+            flat_update,
+            flat,
+            memory=anderson,
+            damping=damping,
+            tol=tol,
+            max_iter=max_iter,
+            what=what,
+            valid=lambda fl: physical(unflatten(fl)),
+        )
     else:
-        fl, ok, it = damped_fixed_point(flat_update, flat, damping=damping, tol=tol, max_iter=max_iter, what=what)
+        fl, ok, it = damped_fixed_point(
+            flat_update, flat, damping=damping, tol=tol, max_iter=max_iter, what=what
+        )
     return unflatten(fl), ok, it
 
 
 def block_curve(psi1, psi2, ridge, *, warm_start: bool = True, **kwargs) -> BlockTheory:
     """Evaluate :func:`block_rf` along a 1-D curve; with ``warm_start`` each point starts from the last."""
-    psi1, psi2, ridge = np.broadcast_arrays(*(np.atleast_1d(np.asarray(a, float)) for a in (psi1, psi2, ridge)))
+    psi1, psi2, ridge = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(a, float)) for a in (psi1, psi2, ridge))
+    )
     if not warm_start:
         return block_rf(psi1, psi2, ridge, **kwargs)
     results, state = [], None
@@ -206,5 +230,11 @@ def block_curve(psi1, psi2, ridge, *, warm_start: bool = True, **kwargs) -> Bloc
         state = res.state
         results.append(res)
     stack = lambda name: np.array([getattr(r, name) for r in results])  # noqa: E731
-    return BlockTheory(stack("test_error"), stack("m"), stack("q"), stack("v"), stack("converged"),
-                       {k: np.array([r.state[k] for r in results]) for k in _STATE})
+    return BlockTheory(
+        stack("test_error"),
+        stack("m"),
+        stack("q"),
+        stack("v"),
+        stack("converged"),
+        {k: np.array([r.state[k] for r in results]) for k in _STATE},
+    )

@@ -34,7 +34,9 @@ def _gaussian_nodes(panels: int = 36, per_panel: int = 6) -> tuple[np.ndarray, n
     x, w = np.polynomial.legendre.leggauss(per_panel)
     mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
     nodes = (mid[:, None] + half[:, None] * x[None, :]).ravel()
-    weights = (half[:, None] * w[None, :]).ravel() * np.exp(-0.5 * nodes**2) / math.sqrt(2 * math.pi)
+    weights = (
+        (half[:, None] * w[None, :]).ravel() * np.exp(-0.5 * nodes**2) / math.sqrt(2 * math.pi)
+    )
     return np.concatenate([-nodes[::-1], nodes]), np.concatenate([weights[::-1], weights])
 
 

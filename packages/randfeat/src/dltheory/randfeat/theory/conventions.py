@@ -18,11 +18,15 @@ RIDGE_CONVENTIONS = ("mm", "replica", "jacot")
 
 
 def _to_replica_factor(convention: str, psi1, psi2):
-    require(convention in RIDGE_CONVENTIONS,
-            f"unknown ridge_convention {convention!r}; choose one of {', '.join(RIDGE_CONVENTIONS)}")
+    require(
+        convention in RIDGE_CONVENTIONS,
+        f"unknown ridge_convention {convention!r}; choose one of {', '.join(RIDGE_CONVENTIONS)}",
+    )
     psi1 = np.asarray(psi1, float)
     psi2 = np.asarray(psi2, float)
-    return {"replica": np.ones_like(psi1 * psi2), "mm": psi1 * psi2, "jacot": psi1 + 0 * psi2}[convention]
+    return {"replica": np.ones_like(psi1 * psi2), "mm": psi1 * psi2, "jacot": psi1 + 0 * psi2}[
+        convention
+    ]
 
 
 def convert_ridge(value, psi1, psi2, source: str, target: str) -> np.ndarray:
@@ -34,5 +38,8 @@ def convert_ridge(value, psi1, psi2, source: str, target: str) -> np.ndarray:
 def to_replica_ridge(value, psi1, psi2, convention: str) -> np.ndarray:
     """lam_rep from a ridge in ``convention``; must be positive."""
     lam = convert_ridge(value, psi1, psi2, convention, "replica")
-    require(bool(np.all(lam > 0)), "the ridge must be positive (use a small value such as 1e-6 for ridgeless)")
+    require(
+        bool(np.all(lam > 0)),
+        "the ridge must be positive (use a small value such as 1e-6 for ridgeless)",
+    )
     return lam

@@ -69,7 +69,9 @@ def psi_terms(psi1, psi2, ridge, *, activation="relu", ridge_convention: str = "
     """The terms Psi1..Psi6 of 2003.01054 at unit teacher norm (arrays broadcast over the inputs)."""
     coef: GETCoefficients = resolve_coefficients(activation)
     require(coef.mu1 > 0, "ensemble theory needs mu1 > 0")
-    base = rf_ridge(psi1, psi2, ridge, activation=coef, ridge_convention=ridge_convention, noise=0.0)
+    base = rf_ridge(
+        psi1, psi2, ridge, activation=coef, ridge_convention=ridge_convention, noise=0.0
+    )
     psi1_, psi2_ = np.broadcast_arrays(np.asarray(psi1, float), np.asarray(psi2, float))
     lam_j = to_replica_ridge(ridge, psi1_, psi2_, ridge_convention) / psi1_
     kappa = effective_ridge(psi1_, psi2_, lam_j, coef.mu1, coef.mustar)
@@ -118,18 +120,41 @@ def ensemble_error(
     var_noise = tau2 * ((t.psi3_term - t.psi5_term) * inv_k + t.psi5_term)
     nonlinear = fs * (t.psi3_term * inv_k + (1 - inv_k) * t.psi5_term) + fs
     test = bias + var_init + var_sampling + var_noise + nonlinear
-    return dict(test_error=test, bias=bias, var_init=var_init, var_noise=var_noise,
-                var_sampling=var_sampling, effective_ridge=t.effective_ridge)
+    return dict(
+        test_error=test,
+        bias=bias,
+        var_init=var_init,
+        var_noise=var_noise,
+        var_sampling=var_sampling,
+        effective_ridge=t.effective_ridge,
+    )
 
 
-def optimal_ridge(psi1: float, psi2: float, *, activation="relu", noise: float = 0.0, k=1,
-                  ridge_convention: str = "mm", bounds=(1e-8, 1e3)) -> tuple[float, float]:
+def optimal_ridge(
+    psi1: float,
+    psi2: float,
+    *,
+    activation="relu",
+    noise: float = 0.0,
+    k=1,
+    ridge_convention: str = "mm",
+    bounds=(1e-8, 1e3),
+) -> tuple[float, float]:
     """(ridge, test error) minimising the ensemble test error over the ridge by a 1-D search in log ridge."""
     from scipy.optimize import minimize_scalar
 
     def objective(log_ridge):
-        return float(ensemble_error(psi1, psi2, np.exp(log_ridge), k=k, activation=activation,
-                                    ridge_convention=ridge_convention, noise=noise)["test_error"])
+        return float(
+            ensemble_error(
+                psi1,
+                psi2,
+                np.exp(log_ridge),
+                k=k,
+                activation=activation,
+                ridge_convention=ridge_convention,
+                noise=noise,
+            )["test_error"]
+        )
 
     grid = np.linspace(np.log(bounds[0]), np.log(bounds[1]), 45)
     values = [objective(x) for x in grid]

@@ -9,8 +9,13 @@ import numpy as np
 from dltheory.randfeat.errors import warn_not_converged
 
 
-def bisect(fn: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray, iterations: int = 200,
-           xtol: float = 1e-15) -> np.ndarray:
+def bisect(
+    fn: Callable[[np.ndarray], np.ndarray],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    iterations: int = 200,
+    xtol: float = 1e-15,
+) -> np.ndarray:
     """Elementwise bisection for fn(x) = 0 with sign(fn(lo)) != sign(fn(hi)) everywhere.
 
     Robust (no derivative), vectorised over arrays of independent problems; stops when every
@@ -61,11 +66,14 @@ def damped_fixed_point(
         for key, value in new.items():
             value = np.broadcast_to(value, shape)
             step = step_size * value + (1 - step_size) * state[key]
-            residual = np.maximum(residual, np.abs(step - state[key]) / np.maximum(1.0, np.abs(state[key])))
+            residual = np.maximum(
+                residual, np.abs(step - state[key]) / np.maximum(1.0, np.abs(state[key]))
+            )
             state[key] = np.where(active, step, state[key])
         grew = active & (residual > 1.5 * previous)  # oscillation: shrink; steady decrease: recover
-        step_size = np.where(grew, np.maximum(step_size * 0.7, 1e-3),
-                             np.minimum(step_size * 1.05, 1.0 - damping))
+        step_size = np.where(
+            grew, np.maximum(step_size * 0.7, 1e-3), np.minimum(step_size * 1.05, 1.0 - damping)
+        )
         residual = residual / np.maximum(step_size, 1e-300) * (1.0 - damping)  # undamped scale
         finite = np.all([np.isfinite(state[k]) for k in state], axis=0)
         active &= (residual >= tol) & finite
@@ -75,7 +83,11 @@ def damped_fixed_point(
     converged |= ~active & np.all([np.isfinite(state[k]) for k in state], axis=0)
     if not converged.all():
         bad = ~converged
-        worst = float(np.nanmax(np.where(bad, residual, 0.0))) if np.isfinite(residual[bad]).any() else float("inf")
+        worst = (
+            float(np.nanmax(np.where(bad, residual, 0.0)))
+            if np.isfinite(residual[bad]).any()
+            else float("inf")
+        )
         warn_not_converged(what, int(bad.sum()), int(bad.size), worst, iteration)
     return state, converged, iteration
 
@@ -106,7 +118,9 @@ def anderson_fixed_point(
     """
     keys = list(init)
     shape = np.broadcast_shapes(*(np.shape(init[k]) for k in keys))
-    x = np.stack([np.broadcast_to(np.asarray(init[k], float), shape) for k in keys], axis=-1).reshape(-1, len(keys))
+    x = np.stack(
+        [np.broadcast_to(np.asarray(init[k], float), shape) for k in keys], axis=-1
+    ).reshape(-1, len(keys))
     n_pts = x.shape[0]
 
     def as_dict(xx):
@@ -114,7 +128,9 @@ def anderson_fixed_point(
 
     def g(xx):
         out = update(as_dict(xx))
-        return np.stack([np.broadcast_to(np.asarray(out[k], float), shape).reshape(-1) for k in keys], axis=-1)
+        return np.stack(
+            [np.broadcast_to(np.asarray(out[k], float), shape).reshape(-1) for k in keys], axis=-1
+        )
 
     beta = np.full(n_pts, 1.0 - damping)
     d_x = np.zeros((n_pts, 0, len(keys)))
@@ -139,7 +155,9 @@ def anderson_fixed_point(
         bad = ~ok | (res > 10 * best_res)
         f = np.where(ok[:, None], f, 0.0)
         keep = (linked & ~bad)[:, None]
-        d_x = np.concatenate([d_x, np.where(keep, (x - prev_x) / scale, 0.0)[:, None]], axis=1)[:, -memory:]
+        d_x = np.concatenate([d_x, np.where(keep, (x - prev_x) / scale, 0.0)[:, None]], axis=1)[
+            :, -memory:
+        ]
         d_f = np.concatenate([d_f, np.where(keep, f - prev_f, 0.0)[:, None]], axis=1)[:, -memory:]
         d_x[bad], d_f[bad] = 0.0, 0.0  # zero columns drop out of the least squares below
         beta = np.where(bad, np.maximum(0.5 * beta, 1e-3), np.minimum(1.1 * beta, 1.0 - damping))
@@ -149,7 +167,11 @@ def anderson_fixed_point(
         reg = 1e-12 * np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-300
         rhs = np.einsum("pin,pn->pi", d_f, f)[..., None]
         gamma = np.linalg.solve(gram + reg * np.eye(gram.shape[1]), rhs)[..., 0]
-        cand = x + (beta[:, None] * f - np.einsum("pi,pin->pn", gamma, d_x + beta[:, None, None] * d_f)) * scale
+        cand = (
+            x
+            + (beta[:, None] * f - np.einsum("pi,pin->pn", gamma, d_x + beta[:, None, None] * d_f))
+            * scale
+        )
         plain = x + beta[:, None] * f * scale
         cand = _backtrack(x, cand, valid, as_dict, shape)
         flips = ~np.all(np.isfinite(cand), axis=-1) | (cooldown > 0)
@@ -171,9 +193,13 @@ def _backtrack(x, cand, valid, as_dict, shape, halvings: int = 6):
     todo = np.ones(x.shape[0], bool)
     for k in range(halvings + 1):
         trial = x + 0.5**k * (cand - x)
-        ok = np.all(np.isfinite(trial), axis=-1) & ~np.any((np.sign(trial) != np.sign(x)) & (x != 0), axis=-1)
+        ok = np.all(np.isfinite(trial), axis=-1) & ~np.any(
+            (np.sign(trial) != np.sign(x)) & (x != 0), axis=-1
+        )
         if valid is not None:
-            ok &= np.broadcast_to(valid(as_dict(np.where(ok[:, None], trial, x))), shape).reshape(-1)
+            ok &= np.broadcast_to(valid(as_dict(np.where(ok[:, None], trial, x))), shape).reshape(
+                -1
+            )
         take = todo & ok
         out[take] = trial[take]
         todo &= ~ok

@@ -54,7 +54,9 @@ def _channel(task: str, noise, rho):
     require(task in TASKS, f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     if task == "regression":
         return np.ones_like(noise), rho + noise
-    require(bool(np.all((noise >= 0) & (noise < 0.5))), "label flip probability must lie in [0, 0.5)")
+    require(
+        bool(np.all((noise >= 0) & (noise < 0.5))), "label flip probability must lie in [0, 0.5)"
+    )
     return math.sqrt(2 / math.pi) * (1 - 2 * noise) / np.sqrt(rho), np.ones_like(noise)
 
 
@@ -124,8 +126,14 @@ def _replica_iterate(psi1, psi2, lam, mu1, mus, rho, kappa, y2, tol, max_iter):
 
     shape = np.broadcast_shapes(*(np.shape(a) for a in (psi1, psi2, lam, rho, kappa, y2)))
     init = {k: np.full(shape, 1e-3) for k in ("mx", "qx", "qw", "vx", "vw")}
-    st, ok, _ = damped_fixed_point(update, init, damping=0.5, tol=tol, max_iter=max_iter,
-                                   what="random-features replica fixed point")
+    st, ok, _ = damped_fixed_point(
+        update,
+        init,
+        damping=0.5,
+        tol=tol,
+        max_iter=max_iter,
+        what="random-features replica fixed point",
+    )
     m = mu1 * st["mx"]
     q = mu1**2 * st["qx"] + mus**2 * st["qw"]
     v = mu1**2 * st["vx"] + mus**2 * st["vw"]
@@ -156,10 +164,14 @@ def rf_ridge(
     test errors exclude the test-label noise. For classification the teacher is sign(beta.x) with
     labels flipped with probability ``noise`` and the test error is the clean 0-1 error.
     """
-    require(method in ("reduced", "iterate"), f"unknown method {method!r}; use 'reduced' or 'iterate'")
+    require(
+        method in ("reduced", "iterate"), f"unknown method {method!r}; use 'reduced' or 'iterate'"
+    )
     _check_ratios(psi1, psi2)
     coef = resolve_coefficients(activation)
-    require(coef.mu1 > 0, "mu1 = 0 (e.g. abs or r = 0): the features carry no linear signal; use r > 0")
+    require(
+        coef.mu1 > 0, "mu1 = 0 (e.g. abs or r = 0): the features carry no linear signal; use r > 0"
+    )
     mu1, mus = coef.mu1, coef.mustar
     psi1, psi2, noise = np.broadcast_arrays(*(np.asarray(a, float) for a in (psi1, psi2, noise)))
     lam = to_replica_ridge(ridge, psi1, psi2, ridge_convention)
@@ -181,7 +193,9 @@ def rf_ridge(
         test = rho + q - 2 * m + teacher_nonlinear**2
     else:
         test = np.arccos(np.clip(m / np.sqrt(rho * q), -1, 1)) / np.pi
-    return RidgeTheory(test, train, m, q, v, dq, ok, extra={"ridge_replica": lam, "mu1": mu1, "mustar": mus})
+    return RidgeTheory(
+        test, train, m, q, v, dq, ok, extra={"ridge_replica": lam, "mu1": mu1, "mustar": mus}
+    )
 
 
 def mm_ridge(
@@ -211,23 +225,48 @@ def mm_ridge(
     zeta = coef.mu1 / coef.mustar
     s = np.sqrt(psi1 * psi2 * lam_mm / coef.mustar**2)
 
-    def update(st):  # (nu1, nu2) fixed point, written for a = i nu1, b = i nu2 on the imaginary axis
+    def update(
+        st,
+    ):  # (nu1, nu2) fixed point, written for a = i nu1, b = i nu2 on the imaginary axis
         a, b = st["a"], st["b"]
         inner = zeta**2 / (1 + zeta**2 * a * b)
         return dict(a=psi1 / (s + b + inner * b), b=psi2 / (s + a + inner * a))
 
     init = dict(a=np.sqrt(psi1 + 0 * s), b=np.sqrt(psi2 + 0 * s))
-    st, ok, _ = damped_fixed_point(update, init, damping=0.5, tol=tol, max_iter=max_iter,
-                                   what="Mei-Montanari (nu1, nu2) fixed point")
+    st, ok, _ = damped_fixed_point(
+        update,
+        init,
+        damping=0.5,
+        tol=tol,
+        max_iter=max_iter,
+        what="Mei-Montanari (nu1, nu2) fixed point",
+    )
     chi = -st["a"] * st["b"]
     z2, z4, z6 = zeta**2, zeta**4, zeta**6
     p12 = psi1 * psi2
-    e0 = (-(chi**5) * z6 + 3 * chi**4 * z4 + (p12 - psi1 - psi2 + 1) * chi**3 * z6 - 2 * chi**3 * z4
-          - 3 * chi**3 * z2 + (psi1 + psi2 - 3 * p12 + 1) * chi**2 * z4 + 2 * chi**2 * z2 + chi**2
-          + 3 * p12 * chi * z2 - p12)
+    e0 = (
+        -(chi**5) * z6
+        + 3 * chi**4 * z4
+        + (p12 - psi1 - psi2 + 1) * chi**3 * z6
+        - 2 * chi**3 * z4
+        - 3 * chi**3 * z2
+        + (psi1 + psi2 - 3 * p12 + 1) * chi**2 * z4
+        + 2 * chi**2 * z2
+        + chi**2
+        + 3 * p12 * chi * z2
+        - p12
+    )
     e1 = psi2 * chi**3 * z4 - psi2 * chi**2 * z2 + p12 * chi * z2 - p12
-    e2 = (chi**5 * z6 - 3 * chi**4 * z4 + (psi1 - 1) * chi**3 * z6 + 2 * chi**3 * z4 + 3 * chi**3 * z2
-          - (psi1 + 1) * chi**2 * z4 - 2 * chi**2 * z2 - chi**2)
+    e2 = (
+        chi**5 * z6
+        - 3 * chi**4 * z4
+        + (psi1 - 1) * chi**3 * z6
+        + 2 * chi**3 * z4
+        + 3 * chi**3 * z2
+        - (psi1 + 1) * chi**2 * z4
+        - 2 * chi**2 * z2
+        - chi**2
+    )
     bias, variance = e1 / e0, e2 / e0
     f_star_sq = teacher_nonlinear**2
     test = teacher_linear**2 * bias + (noise + f_star_sq) * variance + f_star_sq

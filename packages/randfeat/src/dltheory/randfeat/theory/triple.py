@@ -18,13 +18,17 @@ from dltheory.randfeat.theory.ridge import rf_ridge
 def sample_wise_curve(psi1: float, psi2_grid, ridge, **kwargs) -> dict[str, np.ndarray]:
     """Test/train error versus N/D at fixed P/D (keyword arguments as :func:`rf_ridge`)."""
     res = rf_ridge(psi1, np.asarray(psi2_grid, float), ridge, **kwargs)
-    return dict(psi2=np.asarray(psi2_grid, float), test_error=res.test_error, train_error=res.train_error)
+    return dict(
+        psi2=np.asarray(psi2_grid, float), test_error=res.test_error, train_error=res.train_error
+    )
 
 
 def parameter_wise_curve(psi2: float, psi1_grid, ridge, **kwargs) -> dict[str, np.ndarray]:
     """Test/train error versus P/D at fixed N/D (keyword arguments as :func:`rf_ridge`)."""
     res = rf_ridge(np.asarray(psi1_grid, float), psi2, ridge, **kwargs)
-    return dict(psi1=np.asarray(psi1_grid, float), test_error=res.test_error, train_error=res.train_error)
+    return dict(
+        psi1=np.asarray(psi1_grid, float), test_error=res.test_error, train_error=res.train_error
+    )
 
 
 def local_maxima(x, y) -> np.ndarray:
@@ -53,8 +57,9 @@ def _population_spectrum(psi1: float, mu1: float, mustar: float, n_quad: int = 4
     return t, w
 
 
-def feature_spectrum_density(x, psi1: float, psi2: float, activation="relu", eta: float = 1e-3,
-                             max_iter: int = 100) -> np.ndarray:
+def feature_spectrum_density(
+    x, psi1: float, psi2: float, activation="relu", eta: float = 1e-3, max_iter: int = 100
+) -> np.ndarray:
     """Density of the eigenvalues of Z^T Z (P x P, z = sigma(F x/sqrt D)/sqrt D, N samples), per unit x.
 
     Solves the Silverstein equation of the sample covariance (1/N) sum z z^T with population
@@ -69,7 +74,9 @@ def feature_spectrum_density(x, psi1: float, psi2: float, activation="relu", eta
     z = np.asarray(x, float) / psi2 + 1j * eta / psi2
     m_low = -1.0 / z
     for _ in range(300):  # damped iteration: a start in the right (upper half-plane) branch
-        m_low = 0.5 * m_low - 0.5 / (z - c * np.sum(w * t / (1 + np.multiply.outer(m_low, t)), axis=-1))
+        m_low = 0.5 * m_low - 0.5 / (
+            z - c * np.sum(w * t / (1 + np.multiply.outer(m_low, t)), axis=-1)
+        )
     for _ in range(max_iter):  # Newton on f(m) = m (z - c sum w t/(1 + t m)) + 1
         frac = w * t / (1 + np.multiply.outer(m_low, t))
         inner = z - c * np.sum(frac, axis=-1)
