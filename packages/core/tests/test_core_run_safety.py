@@ -201,6 +201,7 @@ def test_session_checkpoints_on_a_step_cadence_and_resumes(tmp_path):
 
 SIGNAL_SCRIPT = """
 import sys, time, torch, typer
+from functools import partial
 from dltheory.cli.app import run_app
 from dltheory.core.runs import train_state
 from dltheory.core.session import Session
