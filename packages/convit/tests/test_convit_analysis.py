@@ -55,7 +55,7 @@ def brute_nonlocality(model, x):
             g = torch.sigmoid(attn.gating_param)[:, None, None]
             a = (1 - g) * content + g * logits.softmax(-1)
         else:
-            B, N, C = inp.shape
+            B, N, _C = inp.shape
             q, k, _ = attn.qkv(inp).reshape(B, N, 3, 4, 8).permute(2, 0, 3, 1, 4)
             a = (q @ k.transpose(-1, -2) * 8**-0.5).softmax(-1)[:, :, 1:, 1:]
             a = a / a.sum(-1, keepdim=True)
@@ -83,7 +83,8 @@ def test_purely_positional_heads_have_input_independent_nonlocality():
     b = nonlocality(model, torch.randn(4, 3, 24, 24))["per_head"][:2]
     torch.testing.assert_close(a, b)
     # at alpha = 1 the init heads sit within about one patch of their centre
-    assert (a < 1.6).all() and (a > 0.5).all()
+    assert (a < 1.6).all()
+    assert (a > 0.5).all()
     far = tiny_model(gate_init=30.0, locality_strength=0.01)
     assert (nonlocality(far, torch.randn(2, 3, 24, 24))["per_head"][:2] > a.max()).all()
 
@@ -101,6 +102,7 @@ def test_gates_and_head_centres_at_init():
 def test_attention_maps_are_distributions_on_the_grid():
     model = tiny_model()
     maps = attention_maps(model, torch.randn(3, 24, 24))
-    assert len(maps) == 3 and maps[0].shape == (4, 6, 6)
+    assert len(maps) == 3
+    assert maps[0].shape == (4, 6, 6)
     for m in maps:
         torch.testing.assert_close(m.sum((-1, -2)), torch.ones(4))

@@ -77,7 +77,8 @@ def test_fast_forward_and_grads_match_reference(dtype):
     torch.testing.assert_close(x_fast.grad, x_ref.grad, **tol)
     for (name, p_ref), (_, p_fast) in zip(ref.named_parameters(), fast.named_parameters()):
         if name == "pos_proj.bias":  # cancels inside the softmax: zero up to rounding
-            assert p_ref.grad.abs().max() < 1e-5 and p_fast.grad.abs().max() < 1e-5
+            assert p_ref.grad.abs().max() < 1e-5
+            assert p_fast.grad.abs().max() < 1e-5
             continue
         torch.testing.assert_close(
             p_fast.grad, p_ref.grad, **tol, msg=lambda m, name=name: f"{name}: {m}"
@@ -107,7 +108,8 @@ def test_cache_is_refreshed_after_a_parameter_update():
         assert layer.positional_attention((5, 6)) is p1  # cached
         layer.pos_proj.weight.mul_(0.5)  # in-place update bumps the version counter
         p2 = layer.positional_attention((5, 6))
-    assert p2 is not p1 and not torch.allclose(p1, p2)
+    assert p2 is not p1
+    assert not torch.allclose(p1, p2)
     opt = torch.optim.SGD(layer.parameters(), lr=0.05)
     x = torch.randn(2, 30, 32)
     layer.train()
@@ -146,7 +148,8 @@ def test_subnormal_flush_only_removes_subnormals():
     subnormal = (raw > 0) & (raw < tiny)
     assert subnormal.any()
     flushed = flush_subnormal(raw, torch.float32)
-    assert torch.equal(flushed[~subnormal], raw[~subnormal]) and (flushed[subnormal] == 0).all()
+    assert torch.equal(flushed[~subnormal], raw[~subnormal])
+    assert (flushed[subnormal] == 0).all()
 
 
 def test_mhsa_fast_matches_reference_and_grads():
@@ -172,9 +175,8 @@ def test_gpsa_compiles_without_graph_breaks():
     ref.use_fast = False
     torch.testing.assert_close(out, ref(x, (5, 6)), rtol=1e-5, atol=1e-6)
     out.sum().backward()
-    assert (
-        layer.pos_proj.weight.grad is not None and torch.isfinite(layer.pos_proj.weight.grad).all()
-    )
+    assert layer.pos_proj.weight.grad is not None
+    assert torch.isfinite(layer.pos_proj.weight.grad).all()
 
 
 @pytest.mark.gpu
@@ -201,6 +203,7 @@ def test_bf16_autocast_keeps_positional_attention_in_fp32():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = layer(x, (5, 6))
             p = layer.positional_attention((5, 6), torch.float32)
-    assert low.dtype == torch.bfloat16 and p.dtype == torch.float32
+    assert low.dtype == torch.bfloat16
+    assert p.dtype == torch.float32
     torch.testing.assert_close(p, layer.positional_attention((5, 6)), rtol=0, atol=0)
     torch.testing.assert_close(low.float(), expected, rtol=5e-2, atol=5e-2)

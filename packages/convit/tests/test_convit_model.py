@@ -10,7 +10,7 @@ timm = pytest.importorskip("timm")
 
 
 @pytest.mark.parametrize(
-    "name,ctor", [("convit_tiny", convit_tiny), ("convit_small", convit_small)]
+    ("name", "ctor"), [("convit_tiny", convit_tiny), ("convit_small", convit_small)]
 )
 def test_timm_weights_give_identical_logits(name, ctor):
     torch.manual_seed(0)
@@ -32,7 +32,8 @@ def test_timm_weights_give_identical_logits(name, ctor):
 
 def test_official_key_layout_and_parameter_count():
     sd = convit_tiny().state_dict()
-    assert sd["pos_embed"].shape == (1, 196, 192) and sd["cls_token"].shape == (1, 1, 192)
+    assert sd["pos_embed"].shape == (1, 196, 192)
+    assert sd["cls_token"].shape == (1, 1, 192)
     assert sd["blocks.0.attn.qk.weight"].shape == (384, 192)
     assert sd["blocks.9.attn.pos_proj.weight"].shape == (4, 3)
     assert sd["blocks.9.attn.gating_param"].shape == (4,)
@@ -89,7 +90,8 @@ def test_deit_baseline_and_small_custom_models():
             num_classes=5,
         )
     )
-    assert isinstance(rect.blocks[1].attn, GPSA) and isinstance(rect.blocks[2].attn, MHSA)
+    assert isinstance(rect.blocks[1].attn, GPSA)
+    assert isinstance(rect.blocks[2].attn, MHSA)
     x = torch.randn(2, 3, 16, 24)
     out = rect(x)
     assert out.shape == (2, 5)

@@ -35,10 +35,13 @@ def micro_cfg(out, **kw):
 def test_train_logs_metrics_and_resumes_exactly(tmp_path, monkeypatch):
     full = train(micro_cfg(tmp_path / "full"))
     rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [0, 1] and rows[-1]["step"] == 6
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert rows[-1]["step"] == 6
     for key in ("train_loss", "top1", "top5", "lr", "img_per_s", "nonlocality", "gates"):
         assert key in full
-    assert len(full["nonlocality"]) == 2 and len(full["gates"]) == 1 and len(full["gates"][0]) == 4
+    assert len(full["nonlocality"]) == 2
+    assert len(full["gates"]) == 1
+    assert len(full["gates"][0]) == 4
 
     # interrupt after the first epoch's checkpoint, then resume
     from dltheory.core.runs import RunDir
@@ -58,7 +61,8 @@ def test_train_logs_metrics_and_resumes_exactly(tmp_path, monkeypatch):
     b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    assert resumed["top1"] == full["top1"] and resumed["step"] == 6
+    assert resumed["top1"] == full["top1"]
+    assert resumed["step"] == 6
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
@@ -76,7 +80,8 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(NonFiniteLossError, match="last.pt was kept"):
         train(micro_cfg(tmp_path / "nan", epochs=3))
     state = torch.load(tmp_path / "nan" / "last.pt", weights_only=False)
-    assert state["extra"]["epoch"] == 0 and state["step"] == 3  # the last good epoch
+    assert state["extra"]["epoch"] == 0
+    assert state["step"] == 3
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
@@ -115,26 +120,29 @@ def test_cli_train_eval_analyze(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
-    assert config["augment"]["random_erasing"] == 0.0 and config["sampling_ratio"] == 0.5
+    assert config["augment"]["random_erasing"] == 0.0
+    assert config["sampling_ratio"] == 0.5
     assert config["mixup"] == 0.8  # recipe default kept
     result = runner.invoke(app, ["eval", str(out), "--device", "cpu", "--json"])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output.strip().splitlines()[-1])
-    assert 0 <= metrics["top1"] <= 100 and metrics["top5"] >= metrics["top1"]
+    assert 0 <= metrics["top1"] <= 100
+    assert metrics["top5"] >= metrics["top1"]
     result = runner.invoke(
         app,
         ["analyze", str(out), "--out", str(tmp_path / "an"), "--images", "8", "--device", "cpu"],
     )
     assert result.exit_code == 0, result.output
     analysis = json.loads((tmp_path / "an" / "analysis.json").read_text())
-    assert len(analysis["nonlocality_per_layer"]) == 2 and len(analysis["gates"]) == 1
-    assert (tmp_path / "an" / "gates.png").exists() and (
-        tmp_path / "an" / "nonlocality_per_layer.csv"
-    ).exists()
+    assert len(analysis["nonlocality_per_layer"]) == 2
+    assert len(analysis["gates"]) == 1
+    assert (tmp_path / "an" / "gates.png").exists()
+    assert (tmp_path / "an" / "nonlocality_per_layer.csv").exists()
     result = runner.invoke(
         app, ["train", "--out", str(out), "--epochs", "1"]
     )  # refuses to overwrite
-    assert result.exit_code != 0 and "already holds a run" in str(result.exception)
+    assert result.exit_code != 0
+    assert "already holds a run" in str(result.exception)
     result = runner.invoke(app, ["train", "--dataset", "mnist-typo", "--out", str(tmp_path / "x")])
     assert "unknown dataset" in str(result.exception)
 
@@ -142,11 +150,9 @@ def test_cli_train_eval_analyze(tmp_path):
 def test_reproduce_full_scale_prints_commands(tmp_path):
     result = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path)])
     assert result.exit_code == 0
-    assert (
-        "torchrun" in result.output
-        and "--sampling-ratio 0.1" in result.output
-        and "73.1" in result.output
-    )
+    assert "torchrun" in result.output
+    assert "--sampling-ratio 0.1" in result.output
+    assert "73.1" in result.output
     assert json.loads((tmp_path / "manifest.json").read_text())
 
 

@@ -88,7 +88,7 @@ def test_claims_above_the_scale_are_not_run_with_their_requirement(tmp_path):
 
 def test_a_claim_the_scale_should_measure_cannot_be_left_out(tmp_path):
     board = ClaimBoard([claim(above(0.0))], "quick")
-    with pytest.raises(ClaimError, match="unmeasured: x.y"):
+    with pytest.raises(ClaimError, match=r"unmeasured: x\.y"):
         board.write(tmp_path)
     assert not (tmp_path / "claims.json").exists()
 

@@ -35,21 +35,24 @@ def test_defaults_then_file_then_flags(tmp_path):
     assert cfg.lr == 0.25  # flag over file
     assert cfg.method == "dfa"  # default kept
     assert cfg.widths == [8, 16, 32]
-    assert cfg.optim.lr == 0.01 and cfg.optim.betas == (0.9, 0.999)
+    assert cfg.optim.lr == 0.01
+    assert cfg.optim.betas == (0.9, 0.999)
 
 
 def test_json_file_and_types(tmp_path):
     cfg_file = tmp_path / "c.json"
     cfg_file.write_text(json.dumps({"epochs": 4.0, "lr": 2, "data-root": "/data"}))
     cfg = resolve_config(TrainConfig, cfg_file)
-    assert cfg.epochs == 4 and isinstance(cfg.epochs, int)
-    assert cfg.lr == 2.0 and isinstance(cfg.lr, float)
+    assert cfg.epochs == 4
+    assert isinstance(cfg.epochs, int)
+    assert cfg.lr == 2.0
+    assert isinstance(cfg.lr, float)
     assert cfg.data_root == Path("/data")
     assert config_to_dict(cfg)["data_root"] == "/data"
 
 
 @pytest.mark.parametrize(
-    "content, message",
+    ("content", "message"),
     [
         ("epoch: 3\n", "unknown config key 'epoch'"),
         ("epochs: three\n", "must be an integer"),
@@ -75,7 +78,7 @@ def test_missing_file_and_bad_suffix(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         resolve_config(TrainConfig, tmp_path / "nope.yaml")
     (tmp_path / "c.toml").write_text("x = 1")
-    with pytest.raises(ConfigError, match=".json, .yaml or .yml"):
+    with pytest.raises(ConfigError, match=r"\.json, \.yaml or \.yml"):
         resolve_config(TrainConfig, tmp_path / "c.toml")
 
 

@@ -37,7 +37,8 @@ def test_idx_round_trip(tmp_path, gz):
     _write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", images, gz)
     _write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", labels, gz)
     x, y = load_mnist_idx(tmp_path)
-    assert x.shape == (7, 1, 28, 28) and x.dtype == torch.float32
+    assert x.shape == (7, 1, 28, 28)
+    assert x.dtype == torch.float32
     assert torch.allclose(x[:, 0] * 255, torch.tensor(images, dtype=torch.float32))
     assert torch.equal(y, torch.tensor(labels))
 
@@ -65,7 +66,8 @@ def test_shared_mnist_test_set(mnist_t10k_dir):
 
 def test_digits_offline():
     x, y = load_digits()
-    assert x.shape == (1797, 1, 8, 8) and float(x.max()) == 1.0
+    assert x.shape == (1797, 1, 8, 8)
+    assert float(x.max()) == 1.0
     assert set(y.tolist()) == set(range(10))
 
 
@@ -90,7 +92,8 @@ def test_image_folder_checks_layout(tmp_path):
         image_folder(tmp_path)
     Image.new("RGB", (4, 4)).save(tmp_path / "train" / "cat" / "a.png")
     ds = image_folder(tmp_path)
-    assert len(ds) == 1 and ds.classes == ["cat"]
+    assert len(ds) == 1
+    assert ds.classes == ["cat"]
 
 
 def test_split_is_seeded_and_disjoint():
@@ -99,7 +102,8 @@ def test_split_is_seeded_and_disjoint():
     a = train_test_split_tensors(x, y, 0.2, seed=3)
     b = train_test_split_tensors(x, y, 0.2, seed=3)
     assert all(torch.equal(u, v) for u, v in zip(a, b))
-    assert len(a[3]) == 20 and set(a[1].tolist()).isdisjoint(a[3].tolist())
+    assert len(a[3]) == 20
+    assert set(a[1].tolist()).isdisjoint(a[3].tolist())
 
 
 def test_torchvision_tensors_layout(tmp_path, monkeypatch):
@@ -124,7 +128,9 @@ def test_torchvision_tensors_layout(tmp_path, monkeypatch):
             lambda *a, array=array, **k: Stored(array, list(range(5))),
         )
         x, y = data_module.load_torchvision_tensors(name, tmp_path, limit=3)
-        assert x.shape == (3, *shape[1:]) and x.dtype == torch.float32 and float(x.max()) <= 1.0
+        assert x.shape == (3, *shape[1:])
+        assert x.dtype == torch.float32
+        assert float(x.max()) <= 1.0
         assert y.tolist() == [0, 1, 2]
         if name == "cifar10":
             assert torch.allclose(x[1, 2], torch.as_tensor(array[1, :, :, 2]).float() / 255)

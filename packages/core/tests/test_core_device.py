@@ -37,7 +37,8 @@ def test_precision_rules_on_cpu():
     with pytest.raises(DeviceError, match="unknown precision"):
         Precision.create("int8", cpu)
     fp32 = Precision.create("fp32", cpu)
-    assert fp32.scaler is None and fp32.autocast_dtype is None
+    assert fp32.scaler is None
+    assert fp32.autocast_dtype is None
     bf16 = Precision.create("bf16", cpu)
     assert bf16.scaler is None
     a, b = torch.randn(8, 8), torch.randn(8, 8)

@@ -57,9 +57,11 @@ def test_env_from_torchrun_and_slurm():
     assert DistEnv.from_environ({}) == DistEnv(0, 0, 1)
     torchrun = DistEnv.from_environ({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"})
     assert (torchrun.rank, torchrun.local_rank, torchrun.world_size) == (3, 1, 4)
-    assert torchrun.is_distributed and not torchrun.is_main
+    assert torchrun.is_distributed
+    assert not torchrun.is_main
     slurm = DistEnv.from_environ({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "2"})
-    assert slurm.world_size == 2 and slurm.is_main
+    assert slurm.world_size == 2
+    assert slurm.is_main
 
 
 @pytest.mark.distributed

@@ -38,7 +38,8 @@ def test_rich_bar_on_a_terminal():
     stream = Tty()
     with ProgressLog(10, "bar", stream=stream) as log:
         log.update(10, acc=0.5)
-    assert "bar" in stream.getvalue() and "10/10" in stream.getvalue()
+    assert "bar" in stream.getvalue()
+    assert "10/10" in stream.getvalue()
 
 
 def test_save_figure_writes_png_and_csv(tmp_path):
@@ -56,7 +57,8 @@ def test_save_table_and_report(tmp_path):
     md = save_table(
         [{"model": "a", "acc": 0.91234}, {"model": "b", "acc": 0.5, "extra": 1}], tmp_path / "t"
     )
-    assert "| model | acc | extra |" in md and "0.9123" in md
+    assert "| model | acc | extra |" in md
+    assert "0.9123" in md
     assert json.loads((tmp_path / "t.json").read_text())[1]["extra"] == 1
     report = ReproduceReport(tmp_path, "Title")
     report.add_figure(tmp_path / "sub" / "curve.png", "a curve")
@@ -64,4 +66,5 @@ def test_save_table_and_report(tmp_path):
     report.add_metric("accuracy", 0.9)
     manifest = json.loads(report.write().read_text())
     assert manifest["figures"][0]["path"] == "sub/curve.png"
-    assert manifest["metrics"] == {"accuracy": 0.9} and manifest["title"] == "Title"
+    assert manifest["metrics"] == {"accuracy": 0.9}
+    assert manifest["title"] == "Title"

@@ -116,7 +116,7 @@ def _disk_full(*args, **kwargs):
 
 def test_a_full_disk_on_a_fresh_run_is_one_line_and_leaves_no_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(files.os, "replace", _disk_full)
-    with pytest.raises(WriteError, match="cannot write .*config.json: No space left on device"):
+    with pytest.raises(WriteError, match=r"cannot write .*config\.json: No space left on device"):
         RunDir(tmp_path / "run", config={"a": 1})
     assert not (tmp_path / "run").exists()
 

@@ -105,7 +105,7 @@ def test_nan_stops_and_names_the_kept_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"nan at step 3 \(try"):
         check_finite(torch.tensor(float("nan")), step=3, run=run)
     run.save_checkpoint({"step": 2})
-    with pytest.raises(NonFiniteLossError, match="last good checkpoint .*last.pt was kept"):
+    with pytest.raises(NonFiniteLossError, match=r"last good checkpoint .*last\.pt was kept"):
         check_finite(float("inf"), step=4, run=run)
 
 

@@ -16,7 +16,8 @@ def square(config):
 def test_grid_product_and_base():
     configs = grid({"offset": 1}, x=[1, 2], w=["a", "b", "c"])
     assert len(configs) == 6
-    assert configs[0] == {"offset": 1, "x": 1, "w": "a"} and configs[-1] == {
+    assert configs[0] == {"offset": 1, "x": 1, "w": "a"}
+    assert configs[-1] == {
         "offset": 1,
         "x": 2,
         "w": "c",

@@ -11,6 +11,7 @@ are timed round-robin so that load changes on a shared machine affect all of the
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import warnings
 from pathlib import Path
@@ -44,7 +45,9 @@ class TinyDFAStyleMLP(nn.Module):
     def __init__(self):
         super().__init__()
         dims = [IN] + [WIDTH] * DEPTH
-        self.layers = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(dims, dims[1:]))
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b, bias=False) for a, b in itertools.pairwise(dims)
+        )
         self.head = nn.Linear(WIDTH, OUT, bias=False)
         self.register_buffer("feedback", (2 * torch.rand(OUT, WIDTH) - 1) / WIDTH**0.5)
 
@@ -61,7 +64,7 @@ class TinyDFAStyleMLP(nn.Module):
 def plain_mlp():
     dims = [IN] + [WIDTH] * DEPTH
     layers = []
-    for a, b in zip(dims, dims[1:]):
+    for a, b in itertools.pairwise(dims):
         layers += [nn.Linear(a, b, bias=False), nn.ReLU()]
     return nn.Sequential(*layers, nn.Linear(WIDTH, OUT, bias=False))
 

@@ -43,7 +43,8 @@ def test_train_dfa_on_digits_clearly_above_chance_then_resume(tmp_path):
     record = json.loads(result.output.strip().splitlines()[-1])
     assert record["test_acc"] > 0.6  # chance is 0.1
     rows = _metrics(out)
-    assert rows[0]["step"] == 0 and rows[-1]["step"] == record["step"]
+    assert rows[0]["step"] == 0
+    assert rows[-1]["step"] == record["step"]
     for key in (
         "train_loss",
         "test_loss",
@@ -62,7 +63,8 @@ def test_train_dfa_on_digits_clearly_above_chance_then_resume(tmp_path):
     result = runner.invoke(app, [*args[:6], "4", *args[7:], "--resume"])
     assert result.exit_code == 0, result.output
     steps = [r["step"] for r in _metrics(out)]
-    assert steps == sorted(steps) and steps[-1] > record["step"]
+    assert steps == sorted(steps)
+    assert steps[-1] > record["step"]
 
 
 def test_fa_and_bp_cnn_train(tmp_path):
@@ -122,7 +124,8 @@ def test_bad_flag_is_one_line_error():
         timeout=300,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("error:") and "method" in proc.stderr
+    assert proc.stderr.strip().startswith("error:")
+    assert "method" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -145,6 +148,7 @@ def test_sweep_runs_a_grid_of_train_runs(tmp_path):
     rows = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert [r["method"] for r in rows] == ["dfa", "bp"]
     assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
-    assert "ga_total" in rows[0] and "ga_total" not in rows[1]
+    assert "ga_total" in rows[0]
+    assert "ga_total" not in rows[1]
     result = runner.invoke(app, ["sweep", "--param", "nonsense=1", "--out", str(tmp_path / "x")])
     assert result.exit_code != 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 import torch
@@ -172,8 +173,8 @@ def test_dfa_backward_skips_every_input_gradient_product():
         return counter.get_total_flops()
 
     dims = [*widths, c]
-    dw = sum(2 * n * a * b for a, b in zip(dims[:-1], dims[1:]))
-    dx = sum(2 * n * a * b for a, b in zip(dims[1:-1], dims[2:]))  # no dx for the input layer
+    dw = sum(2 * n * a * b for a, b in itertools.pairwise(dims))
+    dx = sum(2 * n * a * b for a, b in itertools.pairwise(dims))  # no dx for the input layer
     projection = 2 * n * c * sum(widths[1:])
     assert backward_flops("bp") == dw + dx
     assert backward_flops("dfa") == dw + projection

@@ -38,6 +38,8 @@ def test_reproduce_quick_writes_figures_and_manifest(tmp_path):
         "alignment_vs_conditioning",
         "cnn_alignment",
     ):
-        assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.csv").exists()
+        assert (tmp_path / f"{name}.png").exists()
+        assert (tmp_path / f"{name}.csv").exists()
     text = json.dumps(manifest)
-    assert "degeneracy_dfa_cos_total" in text and "linear_corr_logcond_wa" in text
+    assert "degeneracy_dfa_cos_total" in text
+    assert "linear_corr_logcond_wa" in text

@@ -65,10 +65,12 @@ def test_dfa_simulation_tracks_the_ode_and_aligns():
     assert rel.max() < 0.06
     assert rel.mean() < 0.02
     # Align phase: cos(v, b) starts negative and rises to ~1 before the error has dropped.
-    assert ode["cos_vb"][0] < 0 and sim["cos_vb"][0] < 0
+    assert ode["cos_vb"][0] < 0
+    assert sim["cos_vb"][0] < 0
     aligned = np.argmax(ode["cos_vb"] > 0.9)
     assert ode["eg"][aligned] > 0.5 * ode["eg"][0]
-    assert ode["cos_vb"][-1] > 0.95 and sim["cos_vb"][-1] > 0.95
+    assert ode["cos_vb"][-1] > 0.95
+    assert sim["cos_vb"][-1] > 0.95
 
 
 def test_bad_config_is_a_clear_error():

@@ -114,7 +114,7 @@ def test_elcn_output_equals_cnn(name):
 
 
 @pytest.mark.parametrize(
-    "conv,shape,fold",
+    ("conv", "shape", "fold"),
     [
         (nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 7, 6), True),
         (nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 7, 6), False),
@@ -178,7 +178,7 @@ def test_refuses_too_large_before_allocating():
 
 
 @pytest.mark.parametrize(
-    "model,msg",
+    ("model", "msg"),
     [
         (nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), "groups"),
         (nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")), "padding_mode"),
@@ -208,9 +208,11 @@ def test_padding_columns_are_dead_and_excluded():
     twin = fcn_twin(cnn, (1, 4, 4), fold_padding=False)
     layer = twin[1]
     live = layer.geometry.live_column_mask()
-    assert live.sum() == 16 and live.numel() == 64
+    assert live.sum() == 16
+    assert live.numel() == 64
     twin(torch.randn(3, 1, 4, 4)).square().sum().backward()
     assert layer.weight.grad[:, ~live].abs().max() == 0
     assert layer.weight.grad[:, live].abs().max() > 0
     sites = conv_sites(cnn, (1, 4, 4), fold_padding=False)
-    assert sites[0].zero_pad == (2, 2, 2, 2) and sites[0].geometry.pad == (2, 2, 2, 2)
+    assert sites[0].zero_pad == (2, 2, 2, 2)
+    assert sites[0].geometry.pad == (2, 2, 2, 2)

@@ -67,7 +67,9 @@ def test_switch_starts_exactly_where_the_cnn_was(tmp_path):
     assert rows[0]["dev_total"] == 0.0  # embedded exactly: inside the CNN subspace
     assert rows[0]["test_loss"] == pytest.approx(cnn_rows[1]["test_loss"], abs=1e-5)
     assert rows[0]["test_acc"] == cnn_rows[1]["test_acc"]
-    assert rows[1]["dev_total"] > 0 and result["t_w"] == 1 and cnn["epoch"] == 2
+    assert rows[1]["dev_total"] > 0
+    assert result["t_w"] == 1
+    assert cnn["epoch"] == 2
     with pytest.raises(CheckpointError, match="have: none"):
         switch(TINY, tmp_path / "nowhere", 1, tmp_path / "efcn5")
     with pytest.raises(EmbeddingError, match="max-params"):
@@ -159,7 +161,8 @@ def test_cli_tiny_sweep_end_to_end(tmp_path):
         app,
         ["sweep", "--config", str(config), "--out", str(tmp_path / "bad"), "--switch-times", "4"],
     )
-    assert res.exit_code != 0 and "not CNN checkpoint epochs" in str(res.exception)
+    assert res.exit_code != 0
+    assert "not CNN checkpoint epochs" in str(res.exception)
 
 
 def test_cli_size_reports_and_refuses():
@@ -179,7 +182,8 @@ def test_mnist_t10k_with_the_authors_architecture(mnist_t10k_dir):
     from dltheory.efcn.models import build_cnn
 
     data = load_data("mnist-t10k", str(mnist_t10k_dir), data_size=64)
-    assert data.x_train.shape == (64, 1, 28, 28) and data.x_test.shape == (64, 1, 28, 28)
+    assert data.x_train.shape == (64, 1, 28, 28)
+    assert data.x_test.shape == (64, 1, 28, 28)
     assert abs(float(data.x_train.mean())) < 0.5  # normalised with the MNIST mean/std
     torch.manual_seed(0)
     cnn = build_cnn("vanilla", 1, 10, 28, channels=4).double().eval()
@@ -223,5 +227,6 @@ def test_cli_train_then_switch_inherits_the_cnn_settings(tmp_path):
     )
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
-    assert result["t_w"] == 1 and result["epoch"] == 2  # epochs=2 came from the CNN's config.json
+    assert result["t_w"] == 1
+    assert result["epoch"] == 2
     assert json.loads((tmp_path / "sw" / "config.json").read_text())["channels"] == 2

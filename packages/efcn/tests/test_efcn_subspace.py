@@ -90,7 +90,8 @@ def test_projection_is_orthogonal_and_idempotent(fold):
         w, b = layer.weight.detach(), layer.bias.detach()
         pw, pb = project_dense(g, w, b)
         ppw, ppb = project_dense(g, pw, pb)
-        assert torch.equal(ppw, pw) and torch.equal(ppb, pb)  # idempotent, bit-exact
+        assert torch.equal(ppw, pw)
+        assert torch.equal(ppb, pb)
         ref, theta = _projection_reference(g, w, b)
         live = g.live_column_mask()
         ours = torch.cat([(pw if live is None else pw[:, live]).reshape(-1), pb])
@@ -106,7 +107,8 @@ def test_projection_is_orthogonal_and_idempotent(fold):
         if live is not None:
             off = off[:, live]
         assert dev.off_local == pytest.approx(float(off.norm() / theta.norm()), rel=1e-10)
-        assert dev.unshared > 0 and dev.off_local > 0
+        assert dev.unshared > 0
+        assert dev.off_local > 0
 
 
 def test_orbits_and_mask_match_the_embedding():
@@ -168,4 +170,5 @@ def test_dense_twin_is_far_from_the_subspace_and_training_leaves_it():
     opt.step()
     dev = deviation(efcn)
     assert 0 < dev["all"]["total"] < 0.5
-    assert dev["all"]["off_local"] > 0 and dev["all"]["unshared"] > 0
+    assert dev["all"]["off_local"] > 0
+    assert dev["all"]["unshared"] > 0

@@ -40,7 +40,8 @@ def test_nstar_end_to_end_tiny(tmp_path):
     assert summary["n_star_low"] < summary["n_star"] < summary["n_star_high"]
     assert 0.05 < summary["n_star_over_p"] < 4
     records = json.loads((out / "nstar.json").read_text())["records"]
-    assert len(records) >= 8 and {"n_delta", "fitted", "n_params"} <= set(records[0])
+    assert len(records) >= 8
+    assert {"n_delta", "fitted", "n_params"} <= set(records[0])
     high = [r for r in records if r["n_params"] == summary["n_star_high"]]
     low = [r for r in records if r["n_params"] == summary["n_star_low"]]
     assert any(r["n_delta"] <= 0.1 * r["n_params"] for r in high)
@@ -72,9 +73,11 @@ def test_train_checkpoints_and_resumes(tmp_path):
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output[res.output.index("[\n") :])
-    assert len(rows) == 4 and all(0 <= r["test_error"] <= 1 for r in rows)
-    assert (out / "last.pt").exists() and (out / "metrics.jsonl").exists()
-    again = runner.invoke(app, args[:-3] + ["--out", str(out)])  # same folder without --resume
+    assert len(rows) == 4
+    assert all(0 <= r["test_error"] <= 1 for r in rows)
+    assert (out / "last.pt").exists()
+    assert (out / "metrics.jsonl").exists()
+    again = runner.invoke(app, [*args[:-3], "--out", str(out)])  # same folder without --resume
     assert again.exit_code != 0
     resumed = runner.invoke(
         app,

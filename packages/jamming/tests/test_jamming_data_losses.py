@@ -41,7 +41,9 @@ def test_pca_whitening_matches_sklearn():
 
 def test_mnist_parity_digits_split_is_balanced_and_disjoint():
     ds = mnist_parity(100, d=10, seed=0)
-    assert ds.dim == 10 and ds.n_train == 100 and len(ds.x_test) == 1797 - 100
+    assert ds.dim == 10
+    assert ds.n_train == 100
+    assert len(ds.x_test) == 1797 - 100
     assert ds.y_train.sum() == 0  # interleaved -1, +1
     torch.testing.assert_close(
         ds.x_train.norm(dim=1), torch.full((100,), math.sqrt(10), dtype=torch.float64)
@@ -52,7 +54,9 @@ def test_mnist_parity_digits_split_is_balanced_and_disjoint():
 
 def test_mnist_idx_source(mnist_t10k_dir):
     ds = mnist_parity(500, d=10, n_test=1000, source="idx", root=mnist_t10k_dir)
-    assert ds.n_train == 500 and len(ds.x_test) == 1000 and ds.y_train.sum() == 0
+    assert ds.n_train == 500
+    assert len(ds.x_test) == 1000
+    assert ds.y_train.sum() == 0
 
 
 def test_split_errors_are_clear():
@@ -81,8 +85,7 @@ def test_losses_and_unsatisfied_count():
     ce = pointwise_loss(f, y, "crossentropy")[0]
     torch.testing.assert_close(ce, torch.log1p(torch.exp(-f[0])))
     gaps = gap_distribution(f, y)
-    assert sorted(gaps["positive"].tolist()) == [0.5, 2.0] and sorted(
-        gaps["negative"].tolist()
-    ) == [0.0, 1.0]
+    assert sorted(gaps["positive"].tolist()) == [0.5, 2.0]
+    assert sorted(gaps["negative"].tolist()) == [0.0, 1.0]
     with pytest.raises(ConfigError):
         pointwise_loss(f, y, "mse")

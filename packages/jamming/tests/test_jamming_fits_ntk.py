@@ -26,9 +26,11 @@ def test_power_law_fit_matches_scipy_and_covers_truth():
 def test_offset_and_divergence_fits_recover_exponents():
     n = np.geomspace(100, 1e5, 10)
     fit = fit_offset_power_law(n, 0.1 + 2.0 * n**-0.5)
-    assert abs(fit.exponent + 0.5) < 1e-4 and abs(fit.offset - 0.1) < 1e-5
+    assert abs(fit.exponent + 0.5) < 1e-4
+    assert abs(fit.offset - 0.1) < 1e-5
     div = fit_divergence(n + 50.0, 4.0 * n**-1.0, n_star=50.0)
-    assert abs(div.exponent + 1.0) < 1e-9 and abs(div.prefactor - 4.0) < 1e-6
+    assert abs(div.exponent + 1.0) < 1e-9
+    assert abs(div.prefactor - 4.0) < 1e-6
 
 
 @pytest.mark.parametrize("parametrisation", ["standard", "ntk"])

@@ -73,8 +73,10 @@ def test_fitted_network_stops_updating_while_others_continue():
         if stopped_at is None and not trainer.active[0]:
             stopped_at = trainer.iteration
             snapshot = [p[0].clone() for p in net.parameters()]
-    assert stopped_at is not None and bool(trainer.active[1])
-    assert trainer.n_delta[0] == 0 and trainer.n_delta[1] > 0
+    assert stopped_at is not None
+    assert bool(trainer.active[1])
+    assert trainer.n_delta[0] == 0
+    assert trainer.n_delta[1] > 0
     frozen_steps = int(trainer.step_count[0])
     assert int(trainer.step_count[1]) == trainer.iteration > frozen_steps
     for p, s in zip(net.parameters(), snapshot):
@@ -100,7 +102,8 @@ def test_stop_step_is_first_step_with_no_unsatisfied_point():
             first = step
             break
         trainer.step()
-    assert first is not None and res.stop_step[0] == first
+    assert first is not None
+    assert res.stop_step[0] == first
 
 
 def test_flow_decreases_loss_monotonically():

@@ -62,7 +62,7 @@ def test_snips_chunks_text_and_bio(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content, fragment",
+    ("content", "fragment"),
     [
         ('{"PlayMusic": [\n  {"data": [\n    {"text": "play"\n  ]}\n]}', ":4: invalid JSON"),
         ('{"PlayMusic": []}', "no utterance list"),
@@ -77,7 +77,9 @@ def test_snips_malformed_files_name_file_and_line(tmp_path, content, fragment):
     with pytest.raises(DatasetFormatError) as err:
         parse_snips_json(path)
     msg = str(err.value)
-    assert str(path) in msg and fragment in msg and "\n" not in msg
+    assert str(path) in msg
+    assert fragment in msg
+    assert "\n" not in msg
     assert getattr(err.value, "dltheory_user_error", False)
 
 
@@ -104,9 +106,12 @@ def test_load_snips_missing_folder(tmp_path):
 def test_real_snips_sizes_and_playmusic_file(snips_dir):
     full = load_snips(snips_dir, "train_full")
     valid = load_snips(snips_dir, "validate")
-    assert len(full) == 13784 and len(valid) == 700
+    assert len(full) == 13784
+    assert len(valid) == 700
     counts = Counter(u.intent for u in full)
-    assert len(counts) == 7 and min(counts.values()) >= 1942 and max(counts.values()) <= 2000
+    assert len(counts) == 7
+    assert min(counts.values()) >= 1942
+    assert max(counts.values()) <= 2000
     assert any(ord(c) > 0xFFFF for u in full if u.intent == "PlayMusic" for c in u.text)
     slots = {s for u in full if u.intent == "BookRestaurant" for s, _ in u.slots}
     assert len(slots) == 14
@@ -118,8 +123,10 @@ def test_csv_and_jsonl_loaders_and_bio_round_trip(tmp_path):
         'text,intent,slots\n"play jazz now",PlayMusic,O B-genre O\nhello,Greet,\n',
     )
     rows = load_labelled_file(csv_path)
-    assert rows[0].slots == [("genre", "jazz")] and rows[0].bio == ["O", "B-genre", "O"]
-    assert rows[1].intent == "Greet" and rows[1].bio == ["O"]
+    assert rows[0].slots == [("genre", "jazz")]
+    assert rows[0].bio == ["O", "B-genre", "O"]
+    assert rows[1].intent == "Greet"
+    assert rows[1].bio == ["O"]
     out = write_jsonl(rows, tmp_path / "d.jsonl")
     again = load_labelled_file(out)
     assert [(u.normalised, u.intent, u.bio) for u in again] == [
@@ -128,7 +135,7 @@ def test_csv_and_jsonl_loaders_and_bio_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, content, fragment",
+    ("name", "content", "fragment"),
     [
         ("a.csv", "sentence,label\nx,y\n", ":1: CSV header"),
         ("b.csv", "text,intent\nplay,Music\n ,Music\n", ":3: empty or missing 'text'"),
@@ -152,7 +159,8 @@ def test_labelled_file_errors(tmp_path, name, content, fragment):
     path = write(tmp_path / name, content)
     with pytest.raises(DltheoryError) as err:
         load_labelled_file(path)
-    assert str(path) in str(err.value) and fragment in str(err.value)
+    assert str(path) in str(err.value)
+    assert fragment in str(err.value)
 
 
 def test_utterance_from_bio_adjacent_slots():
@@ -171,7 +179,9 @@ def test_delexicalise_realise_round_trip_on_snips(snips_dir):
         if len({s for s, _ in u.slots}) != len(u.slots):
             continue  # a slot used twice: the realiser would choose among both values
         r = SurfaceRealiser([u]).realise(delexicalise(u).tokens, u.intent, random.Random(0))
-        assert r.normalised == u.normalised and r.bio == u.bio and r.slots == u.slots
+        assert r.normalised == u.normalised
+        assert r.bio == u.bio
+        assert r.slots == u.slots
         checked += 1
     assert checked > 600
 
@@ -185,8 +195,10 @@ def test_realiser_draws_values_and_tags():
     seen = Counter()
     for seed in range(40):
         r = realiser.realise(["play", "some", "_genre_", "_genre_"], "M", random.Random(seed))
-        assert r.tokens[:2] == ["play", "some"] and r.bio[:2] == ["O", "O"]
-        assert r.bio[2] == "B-genre" and all(t.endswith("genre") for t in r.bio[2:])
+        assert r.tokens[:2] == ["play", "some"]
+        assert r.bio[:2] == ["O", "O"]
+        assert r.bio[2] == "B-genre"
+        assert all(t.endswith("genre") for t in r.bio[2:])
         seen[" ".join(r.tokens[2:])] += 1
     assert len(seen) == 4  # both values in both positions occur
 
@@ -199,9 +211,12 @@ def test_stratified_subset_balanced_and_seeded():
     ]
     sub = stratified_subset(rows, 40, seed=3)
     counts = Counter(u.intent for u in sub)
-    assert counts["c"] == 5 and abs(counts["a"] - counts["b"]) <= 1 and sum(counts.values()) == 40
+    assert counts["c"] == 5
+    assert abs(counts["a"] - counts["b"]) <= 1
+    assert sum(counts.values()) == 40
     assert len({u.text for u in sub}) == 40
-    assert sub == stratified_subset(rows, 40, seed=3) and sub != stratified_subset(rows, 40, seed=4)
+    assert sub == stratified_subset(rows, 40, seed=3)
+    assert sub != stratified_subset(rows, 40, seed=4)
     with pytest.raises(DltheoryError):
         stratified_subset(rows, 1000)
 
@@ -240,6 +255,8 @@ def test_reservoir_jsonl_and_folder(tmp_path):
 def test_chatterbot_offline_default():
     rows = load_chatterbot()
     counts = Counter(u.intent for u in rows)
-    assert len(counts) == 21 and counts["trivia"] > 200 and sum(counts.values()) > 700
+    assert len(counts) == 21
+    assert counts["trivia"] > 200
+    assert sum(counts.values()) > 700
     assert all(u.tokens for u in rows)
     assert word_tokenize("What's AI?") == ["what's", "ai", "?"]

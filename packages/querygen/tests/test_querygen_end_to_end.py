@@ -41,12 +41,15 @@ def invoke(*args):
 def test_train_generate_evaluate_cli(tmp_path, tiny_config):
     run = tmp_path / "run"
     out = invoke("train", "--config", tiny_config, "--epochs", 2, "--out", run)
-    assert "transferred" in out and (run / "model.pt").is_file()
+    assert "transferred" in out
+    assert (run / "model.pt").is_file()
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["epochs"] == 2 and cfg["hidden_size"] == 32  # flag over file over default
+    assert cfg["epochs"] == 2
+    assert cfg["hidden_size"] == 32
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2]
-    assert len(metrics[-1]["kl_per_dim"]) == 4 and 0 <= metrics[-1]["active_units"] <= 4
+    assert len(metrics[-1]["kl_per_dim"]) == 4
+    assert 0 <= metrics[-1]["active_units"] <= 4
     assert 0 <= metrics[-1]["classifier_accuracy"] <= 1
 
     gen = tmp_path / "gen.jsonl"
@@ -65,7 +68,8 @@ def test_train_generate_evaluate_cli(tmp_path, tiny_config):
     )
     rows = load_labelled_file(gen)
     bundle = GeneratorBundle.load(run)
-    assert len(rows) == 6 * len(bundle.intents) and {u.intent for u in rows} == set(bundle.intents)
+    assert len(rows) == 6 * len(bundle.intents)
+    assert {u.intent for u in rows} == set(bundle.intents)
     again = tmp_path / "again.jsonl"
     invoke(
         "generate",
@@ -95,7 +99,8 @@ def test_train_generate_evaluate_cli(tmp_path, tiny_config):
         "cpu",
     )
     result = json.loads(scores.read_text())
-    assert "intent_accuracy" in out and result["n_generated"] == len(rows)
+    assert "intent_accuracy" in out
+    assert result["n_generated"] == len(rows)
     for key in ("intent_accuracy", "distinct_1", "originality"):
         assert 0.0 <= result[key] <= 1.0 or result[key] != result[key]
     assert result["language_model"]["perplexity_real"] > 1
@@ -116,7 +121,8 @@ def test_transfer_command_lists_groups(tmp_path):
         "--json",
     )
     rows = json.loads(out[out.index("[") :])
-    assert rows and all(r["kept"] == (r["max_cosine"] > 0.5) for r in rows)
+    assert rows
+    assert all(r["kept"] == (r["max_cosine"] > 0.5) for r in rows)
     sel = json.loads((tmp_path / "selection.json").read_text())
     assert sel["added"] == len((tmp_path / "transferred.jsonl").read_text().splitlines()) <= 15
 

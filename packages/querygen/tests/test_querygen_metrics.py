@@ -34,7 +34,8 @@ def test_self_bleu_is_leave_one_out():
     div = self_bleu_diversity(cands)
     d0 = 1 - sentence_bleu(cands[0], cands[1:])
     d2 = 1 - sentence_bleu(cands[2], cands[:2])
-    assert d0 == pytest.approx(0.0) and div == pytest.approx((2 * d0 + d2) / 3)
+    assert d0 == pytest.approx(0.0)
+    assert div == pytest.approx((2 * d0 + d2) / 3)
     assert math.isnan(self_bleu_diversity(["one"]))
 
 
@@ -84,7 +85,5 @@ def test_augmentation_accuracy_gain_on_separable_data():
     gen = [("play rock", "M"), ("play pop", "M"), ("rain tomorrow", "W"), ("snow tomorrow", "W")]
     test = [("play pop music", "M"), ("snow tomorrow morning", "W")]
     res = augmentation_accuracy(train, gen, test)
-    assert (
-        res["accuracy_augmented"] == 1.0
-        and res["gain"] == res["accuracy_augmented"] - res["accuracy_real"]
-    )
+    assert res["accuracy_augmented"] == 1.0
+    assert res["gain"] == res["accuracy_augmented"] - res["accuracy_real"]

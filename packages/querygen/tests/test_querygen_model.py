@@ -43,13 +43,11 @@ def test_schedules():
     assert logistic_kl_weight(300, 0.01, 300) == pytest.approx(0.5)
     assert logistic_kl_weight(0, 0.01, 300) == pytest.approx(1 / (1 + math.exp(3)))
     w = [cyclical_kl_weight(s, 100, cycles=4, ratio=0.5) for s in range(100)]
-    assert (
-        w[0] == 0
-        and w[25] == 0
-        and w[12] == pytest.approx(12 / 12.5)
-        and w[20] == 1.0
-        and max(w) == 1.0
-    )
+    assert w[0] == 0
+    assert w[25] == 0
+    assert w[12] == pytest.approx(12 / 12.5)
+    assert w[20] == 1.0
+    assert max(w) == 1.0
 
 
 def test_loss_parts_alpha_and_free_bits():
@@ -77,7 +75,8 @@ def test_loss_parts_alpha_and_free_bits():
         )
         / 2
     )
-    assert full.reconstruction == pytest.approx(float(rec)) and float(full.kl) == 0
+    assert full.reconstruction == pytest.approx(float(rec))
+    assert float(full.kl) == 0
     alpha = cvae_loss(
         logits,
         targets,
@@ -113,16 +112,17 @@ def test_forward_shapes_gradients_and_batched_generation(decoder):
     x = torch.randint(4, 30, (4, 6))
     x[:, 0] = 2
     out = m(x, torch.tensor([6, 3, 1, 5]))
-    assert out["logits"].shape == (4, 6, 30) and out["log_q_y"].exp().sum(-1).allclose(
-        torch.ones(4)
-    )
+    assert out["logits"].shape == (4, 6, 30)
+    assert out["log_q_y"].exp().sum(-1).allclose(torch.ones(4))
     out["logits"].sum().backward()
-    assert m.hidden2cat.weight.grad is not None and m.hidden2mean.weight.grad.abs().sum() > 0
+    assert m.hidden2cat.weight.grad is not None
+    assert m.hidden2mean.weight.grad.abs().sum() > 0
     z = torch.randn(5, 4)
     intents = torch.tensor([0, 1, 2, 0, 1])
     batched = m.generate(intents, z=z)
     single = torch.cat([m.generate(intents[i : i + 1], z=z[i : i + 1]) for i in range(5)])
-    assert batched.shape == (5, 8) and torch.equal(batched, single)
+    assert batched.shape == (5, 8)
+    assert torch.equal(batched, single)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert torch.equal(
         m.generate(intents, strategy="sample", generator=g1),
@@ -160,14 +160,15 @@ def test_top_p_keeps_nucleus_only():
 def test_tokenizer_offline_matches_word_tokenize(kind, tmp_path):
     texts = [u.text for u in load_chatterbot()]
     tok = QueryTokenizer.train(texts, kind, vocab_size=2000, keep_words=["_artist_"])
-    for t in texts[:300] + ["play _artist_ now, please!", "what's up?"]:
+    for t in [*texts[:300], "play _artist_ now, please!", "what's up?"]:
         assert tok.pre_tokenize(t) == word_tokenize(t)
         ids = tok.encode(t)
-        words = tok.decode_words(ids + [tok.eos_id, 7, 7])
+        words = tok.decode_words([*ids, tok.eos_id, 7, 7])
         if tok.unk_id not in ids:
             assert words == word_tokenize(t)
     assert tok.decode_words(tok.encode("play _artist_")) == ["play", "_artist_"]
     path = tmp_path / "tok.json"
     tok.save(path)
     again = QueryTokenizer.from_file(path)
-    assert again.kind == kind and again.encode("what is ai?") == tok.encode("what is ai?")
+    assert again.kind == kind
+    assert again.encode("what is ai?") == tok.encode("what is ai?")

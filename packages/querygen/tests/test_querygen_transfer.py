@@ -20,9 +20,8 @@ def test_selection_rule_is_max_cosine_above_threshold():
     assert 0 < len(sel.kept) < 200
     # strict inequality at the boundary
     edge = select_groups({"a": np.array([1.0, 0])}, {"e": np.array([0.9, np.sqrt(1 - 0.81)])}, 0.9)
-    assert edge.cosines["e"]["a"] == pytest.approx(0.9) and (
-        ("e" in edge.kept) == (edge.cosines["e"]["a"] > 0.9)
-    )
+    assert edge.cosines["e"]["a"] == pytest.approx(0.9)
+    assert ("e" in edge.kept) == (edge.cosines["e"]["a"] > 0.9)
 
 
 def test_cosine_matrix_scale_invariant():
@@ -50,13 +49,16 @@ def _toy():
     return train, res
 
 
-@pytest.mark.parametrize("method, label", [("query_transfer", "None"), ("pseudo_label", "Music")])
+@pytest.mark.parametrize(
+    ("method", "label"), [("query_transfer", "None"), ("pseudo_label", "Music")]
+)
 def test_transfer_methods_label_selected_groups(method, label):
     train, res = _toy()
     emb = LsaEmbedder(n_components=5).fit([u.normalised for u in train + res])
     sel = transfer_queries(train, res, method, none_size=10, threshold=0.5, embedder=emb)
     assert sel.kept == {"Songs": "Music"}
-    assert len(sel.added) == 3 and {u.intent for u in sel.added} == {label}
+    assert len(sel.added) == 3
+    assert {u.intent for u in sel.added} == {label}
     assert {u.group for u in sel.added} == {"Songs"}
     small = transfer_queries(train, res, method, none_size=2, threshold=0.5, embedder=emb)
     assert len(small.added) == 2
@@ -73,7 +75,8 @@ def test_lsa_embedder_rows_unit_norm_and_fit_sample():
     texts = [f"query number {i} about topic {i % 7}" for i in range(300)]
     emb = LsaEmbedder(n_components=10, fit_max=50).fit(texts)
     e = emb(texts)
-    assert e.shape == (300, 10) and np.allclose(np.linalg.norm(e, axis=1), 1)
+    assert e.shape == (300, 10)
+    assert np.allclose(np.linalg.norm(e, axis=1), 1)
 
 
 def test_local_sentence_encoder_from_folder_only(tmp_path):
@@ -102,9 +105,7 @@ def test_local_sentence_encoder_from_folder_only(tmp_path):
     ).save_pretrained(tmp_path)
     emb = LocalEncoderEmbedder(tmp_path)
     e = emb(["play jazz", "rain today", "play jazz"])
-    assert (
-        e.shape == (3, 8)
-        and np.allclose(np.linalg.norm(e, axis=1), 1)
-        and np.allclose(e[0], e[2], atol=1e-5)
-    )
+    assert e.shape == (3, 8)
+    assert np.allclose(np.linalg.norm(e, axis=1), 1)
+    assert np.allclose(e[0], e[2], atol=1e-5)
     assert not np.allclose(e[0], e[1])

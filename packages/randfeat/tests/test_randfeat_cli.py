@@ -53,7 +53,8 @@ def test_theory_curve_table_and_config(tmp_path):
     )
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
-    assert len(rows) == 5 and rows[0]["psi2"] < rows[-1]["psi2"]
+    assert len(rows) == 5
+    assert rows[0]["psi2"] < rows[-1]["psi2"]
 
 
 def test_bad_input_is_one_line_error():
@@ -63,7 +64,8 @@ def test_bad_input_is_one_line_error():
         text=True,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("error:") and "swish" in proc.stderr
+    assert proc.stderr.strip().startswith("error:")
+    assert "swish" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -89,7 +91,9 @@ def test_simulate_json(tmp_path):
     )
     assert res.exit_code == 0, res.output
     row = json.loads(res.output)
-    assert row["n_seeds"] == 3 and row["test_sem"] > 0 and 0 < row["test_error"] < 5
+    assert row["n_seeds"] == 3
+    assert row["test_sem"] > 0
+    assert 0 < row["test_error"] < 5
 
 
 def test_simulate_network_json_for_frozen_and_trained_first_layers():
@@ -135,7 +139,8 @@ def test_simulate_network_json_for_frozen_and_trained_first_layers():
     assert res.exit_code == 0, res.output
     net = json.loads(res.stdout)  # progress lines go to stderr
     assert {"test_error", "test_sem", "train_error", "train_sem"} <= set(net)
-    assert 0 < net["train_error"] < net["test_error"] + 0.1 + 1 and net["test_sem"] > 0
+    assert 0 < net["train_error"] < net["test_error"] + 0.1 + 1
+    assert net["test_sem"] > 0
     res = runner.invoke(
         app, ["simulate", "--model", "network", "--k", "3", "--steps", "200", *common]
     )

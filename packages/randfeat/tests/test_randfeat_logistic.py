@@ -5,6 +5,7 @@ Newton cycling), which produced a spurious large-norm "converged" branch (isotro
 0.3198 at lam = 1e-3 instead of 0.2514) and a non-converging aligned N = P point.
 """
 
+import itertools
 import math
 import warnings
 
@@ -59,7 +60,7 @@ def _channel_adaptive(m, q, v, psi2):
                 integrate.quad(integrand, lo, hi, args=(w,), epsabs=1e-13, epsrel=1e-10, limit=200)[
                     0
                 ]
-                for lo, hi in zip(cuts[:-1], cuts[1:])
+                for lo, hi in itertools.pairwise(cuts)
             )
             for w in "mqv"
         ]
@@ -88,9 +89,8 @@ def test_isotropic_small_ridge_is_continuous_and_converged():
         res = block_rf(1.0, 3.0, lams, structure="isotropic", loss="logistic")
     assert res.converged.all()
     err = res.test_error
-    assert np.all(np.diff(err) > 0) and np.all(
-        np.diff(err) < 2e-3
-    )  # smooth in lam, no jump to 0.32
+    assert np.all(np.diff(err) > 0)
+    assert np.all(np.diff(err) < 2e-3)
     assert err[-1] == pytest.approx(0.25136, abs=2e-4)
     assert np.all(res.q < 100)  # no large-norm branch (the spurious one had Q ~ 6e5)
 
@@ -100,7 +100,8 @@ def test_aligned_interpolation_point_converges_and_agrees_with_damped_iteration(
         warnings.simplefilter("error", ConvergenceWarning)
         fast = block_rf(1.0, 1.0, 1e-3, structure="aligned", loss="logistic")
         plain = block_rf(1.0, 1.0, 1e-3, structure="aligned", loss="logistic", anderson=0)
-    assert fast.converged.all() and plain.converged.all()
+    assert fast.converged.all()
+    assert plain.converged.all()
     assert float(fast.test_error) == pytest.approx(float(plain.test_error), abs=1e-7)
     assert float(fast.test_error) == pytest.approx(0.08514, abs=2e-4)
 
@@ -127,9 +128,11 @@ def test_sample_wise_curves_at_paper_ridge():
         warnings.simplefilter("error", ConvergenceWarning)
         iso = block_curve(1.0, psi2, 1e-3, structure="isotropic", loss="logistic")
         ali = block_curve(1.0, psi2, 1e-3, structure="aligned", loss="logistic")
-    assert iso.converged.all() and ali.converged.all()
+    assert iso.converged.all()
+    assert ali.converged.all()
     # logistic loss: no peak at N = P (2103.05524 Fig. 2), the error decreases along the whole curve
-    assert np.all(np.diff(iso.test_error) < 0) and np.all(np.diff(ali.test_error) < 0)
+    assert np.all(np.diff(iso.test_error) < 0)
+    assert np.all(np.diff(ali.test_error) < 0)
     assert ali.test_error[-1] < 0.05 < iso.test_error[-1]
 
 

@@ -120,11 +120,13 @@ def test_teacher_curve_shapes_and_ensembling_helps_at_the_interpolation_threshol
     curve = simulate_network_teacher(
         10, [20, 60], spec, noise=0.25, ks=(1, 4), n_seeds=3, n_test=300
     )
-    assert curve.test_mean.shape == (2, 2) and curve.test_sem.shape == (2, 2)
+    assert curve.test_mean.shape == (2, 2)
+    assert curve.test_sem.shape == (2, 2)
     assert np.all(np.isfinite(curve.test_sem))
     assert curve.test_mean[0, 1] < curve.test_mean[0, 0]  # N = P: ensembling K = 4 lowers the error
     rows = curve.as_rows()
-    assert {r["k"] for r in rows} == {1, 4} and len(rows) == 4
+    assert {r["k"] for r in rows} == {1, 4}
+    assert len(rows) == 4
 
 
 def test_real_data_curve_classifies_digits_parity_better_than_chance():
@@ -171,7 +173,8 @@ def test_ridge_path_tridiagonal_and_eigh_agree_with_scikit_learn(shape):
     assert np.allclose(eig.predict(z_test, lams).numpy(), ref, rtol=1e-9, atol=1e-10)
     gram = z @ z.T if n <= p else z.T @ z
     assert torch.allclose(tri.evals, torch.linalg.eigvalsh(gram).clamp_min(0), atol=1e-10)
-    assert tri.method == "tridiagonal" and RidgePath(z, y).method == "tridiagonal"  # CPU default
+    assert tri.method == "tridiagonal"
+    assert RidgePath(z, y).method == "tridiagonal"
 
 
 def test_ridge_path_rejects_bad_input():
@@ -225,7 +228,8 @@ def test_mnist_parity_pca_from_the_shared_idx_files(mnist_t10k_dir):
     from dltheory.randfeat.simulate import parity_pca_data, simulate_real_data
 
     x, y = parity_pca_data("mnist", d=100, whiten_pow=0.0, root=mnist_t10k_dir)
-    assert x.shape == (10_000, 100) and set(torch.unique(y).tolist()) == {-1.0, 1.0}
+    assert x.shape == (10_000, 100)
+    assert set(torch.unique(y).tolist()) == {-1.0, 1.0}
     assert abs(float((y > 0).double().mean()) - 0.49) < 0.03  # even digits are ~49% of t10k
     var = (x**2).mean(0)
     assert (

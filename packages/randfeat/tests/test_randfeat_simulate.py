@@ -15,7 +15,7 @@ from dltheory.randfeat.simulate import (
 from dltheory.randfeat.theory import block_rf, ensemble_error, get_coefficients, rf_ridge
 
 
-@pytest.mark.parametrize("n,p", [(40, 90), (90, 40)])
+@pytest.mark.parametrize(("n", "p"), [(40, 90), (90, 40)])
 def test_ridge_path_matches_direct_solve_and_sklearn(n, p):
     from sklearn.linear_model import Ridge
 
@@ -80,7 +80,7 @@ def test_tanh_triple_descent_curve_theory_vs_simulation():
         r = simulate_rf_ridge(
             d,
             int(psi1 * d),
-            int(round(p2 * d)),
+            round(p2 * d),
             [0.1],
             ridge_convention="replica",
             activation="tanh",
@@ -130,7 +130,8 @@ def test_digits_parity_pca_and_real_data_curve():
     from dltheory.randfeat.simulate import parity_pca_data, simulate_real_data
 
     x, y = parity_pca_data("digits", d=16, whiten_pow=1.0)
-    assert x.shape == (1797, 16) and set(torch.unique(y).tolist()) == {-1.0, 1.0}
+    assert x.shape == (1797, 16)
+    assert set(torch.unique(y).tolist()) == {-1.0, 1.0}
     assert float((x**2).sum(1).mean()) == pytest.approx(16.0, rel=1e-6)
     cov = x.T @ x / x.shape[0]
     torch.testing.assert_close(

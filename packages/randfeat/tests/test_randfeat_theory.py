@@ -216,7 +216,8 @@ def test_logistic_removes_the_square_loss_peak():
     psi2 = np.array([0.5, 1.0, 2.0])
     sq = block_rf(1.0, psi2, 1e-2, structure="aligned", loss="square").test_error
     lg = block_rf(1.0, psi2, 1e-2, structure="aligned", loss="logistic").test_error
-    assert sq[1] > sq[0] and sq[1] > sq[2]  # square-loss peak at N = P
+    assert sq[1] > sq[0]
+    assert sq[1] > sq[2]
     assert lg[0] > lg[1] > lg[2]  # logistic: monotone, no peak
     assert lg[1] < sq[1] - 0.1
 
@@ -226,7 +227,8 @@ def test_triple_descent_peaks_located():
     e = rf_ridge(10.0, psi2, 0.1, activation=0.9, ridge_convention="replica", noise=5.0).test_error
     peaks = local_maxima(psi2, e)
     assert len(peaks) == 2
-    assert peaks[0] == pytest.approx(1.0, rel=0.25) and peaks[1] == pytest.approx(10.0, rel=0.25)
+    assert peaks[0] == pytest.approx(1.0, rel=0.25)
+    assert peaks[1] == pytest.approx(10.0, rel=0.25)
     low = rf_ridge(
         10.0, psi2, 0.1, activation=0.5, ridge_convention="replica", noise=5.0
     ).test_error
@@ -247,7 +249,8 @@ def test_convergence_warning_and_input_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         state, ok, _ = damped_fixed_point(lambda s: {"x": np.cos(s["x"])}, {"x": np.array([0.0])})
-    assert ok.all() and float(state["x"][0]) == pytest.approx(0.7390851332, abs=1e-8)
+    assert ok.all()
+    assert float(state["x"][0]) == pytest.approx(0.7390851332, abs=1e-8)
     with pytest.raises(RandfeatInputError, match="activation"):
         rf_ridge(1.0, 1.0, 0.1, activation="swish")
     with pytest.raises(RandfeatInputError, match="positive"):

@@ -43,7 +43,7 @@ def collect_declared(only: str | None) -> tuple[dict[str, list[Any]], dict[str, 
     for name, plugin in plugins.items():
         try:
             found[name] = declared_claims(plugin)
-        except Exception as exc:  # noqa: BLE001 - one broken package must not hide the others
+        except Exception as exc:
             errors[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return found, errors
 

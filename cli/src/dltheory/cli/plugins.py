@@ -110,7 +110,7 @@ def load_plugin(plugin: Plugin) -> click.Command:
     try:
         obj = plugin.entry_point.load()
         return as_click_command(obj, plugin.name)
-    except Exception as exc:  # noqa: BLE001 - any import failure must not break the other commands
+    except Exception as exc:
         return failed_plugin_command(plugin, exc)
 
 

@@ -93,7 +93,7 @@ def _claims_of(plugin: Plugin, target: Path, scale: str, failure: str) -> tuple[
         problem = "wrote no claims.json"
     try:
         declared = declared_claims(plugin)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return [], f"{problem}; its claims cannot be read: {exc}"
     reason = f"the {plugin.name} reproduction {problem}" if failure else f"{plugin.name}: {problem}"
     return [not_run(c, scale, reason) for c in declared], problem

@@ -170,7 +170,7 @@ class GPSA(nn.Module):
 
     # ---- forward paths ----------------------------------------------------------------------
     def _qkv(self, x: torch.Tensor):
-        B, N, C = x.shape
+        B, N, _C = x.shape
         q, k = self.qk(x).reshape(B, N, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         v = self.v(x).reshape(B, N, self.num_heads, self.head_dim).transpose(1, 2)
         return q, k, v
@@ -250,7 +250,7 @@ class MHSA(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
     def _qkv(self, x):
-        B, N, C = x.shape
+        B, N, _C = x.shape
         return self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
 
     def forward(self, x: torch.Tensor, grid_size=None) -> torch.Tensor:

@@ -223,10 +223,7 @@ class ConViT(nn.Module):
         return self.norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if self.spec.global_pool == "avg":
-            x = x[:, 1:].mean(dim=1)
-        else:
-            x = x[:, 0]
+        x = x[:, 1:].mean(dim=1) if self.spec.global_pool == "avg" else x[:, 0]
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 

@@ -105,7 +105,8 @@ class Rule:
                 f"|{_fmt(value)} - {_fmt(self.target)}| = {_fmt(gap)} {'<=' if ok else '>'} {_fmt(tolerance)}",
             )
         if self.kind == "interval":
-            assert self.low is not None and self.high is not None
+            assert self.low is not None
+            assert self.high is not None
             slack = self.sigmas * se
             ok = self.low - slack <= value <= self.high + slack
             return (

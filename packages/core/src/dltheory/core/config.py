@@ -51,7 +51,7 @@ def _unknown_key_message(cls: type, key: str, where: str) -> str:
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Check ``value`` against a (simple) type annotation, converting where it is lossless."""
-    if annotation is Any or value is None and _allows_none(annotation):
+    if annotation is Any or (value is None and _allows_none(annotation)):
         return value
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

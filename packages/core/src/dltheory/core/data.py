@@ -177,7 +177,7 @@ def train_test_split_tensors(
         raise ValueError("test_fraction must be in (0, 1)")
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(x.shape[0], generator=generator)
-    n_test = max(1, int(round(test_fraction * x.shape[0])))
+    n_test = max(1, round(test_fraction * x.shape[0]))
     test, train = order[:n_test], order[n_test:]
     return x[train], y[train], x[test], y[test]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -90,7 +91,7 @@ def mlp(
     widths = [int(in_features), *map(int, hidden)]
     blocks = [
         nn.Sequential(nn.Linear(a, b, bias=bias), make_activation(activation))
-        for a, b in zip(widths[:-1], widths[1:])
+        for a, b in itertools.pairwise(widths)
     ]
     head = nn.Linear(widths[-1], n_outputs, bias=bias)
     feedback = DirectFeedback(

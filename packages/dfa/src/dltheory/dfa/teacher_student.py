@@ -178,7 +178,7 @@ def simulate(cfg: TeacherStudentConfig, state: InitialState | None = None) -> di
     w, v = state.w.copy(), state.v.copy()
     tw, a, b = state.teacher_w, state.teacher_a, state.b
     t_mat = tw @ tw.T / n
-    total_steps = int(round(cfg.time * n))
+    total_steps = round(cfg.time * n)
     log_steps = set(np.round(_log_times(cfg.time, cfg.n_logs) * n).astype(int).tolist())
     hist = {key: [] for key in ("t", "eg", "cos_vb", "q", "r", "v")}
     chunk = 512
@@ -230,7 +230,7 @@ def integrate_ode(
     log_times = _log_times(cfg.time, cfg.n_logs)
     hist = {key: [] for key in ("t", "eg", "cos_vb", "q", "r", "v")}
     t, next_log = 0.0, 0
-    n_steps = int(math.ceil(cfg.time / dt - 1e-9))
+    n_steps = math.ceil(cfg.time / dt - 1e-9)
     for step in range(n_steps + 1):
         t = step * dt
         while next_log < len(log_times) and log_times[next_log] <= t + 1e-12:

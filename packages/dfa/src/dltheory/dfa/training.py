@@ -189,7 +189,7 @@ def fit(
     run = RunDir(out, config=cfg, resume=resume, overwrite=overwrite)
     n_train = data.x_train.shape[0]
     per_epoch = math.ceil(n_train / cfg.batch_size)
-    total = max(1, int(round(cfg.epochs * per_epoch)))
+    total = max(1, round(cfg.epochs * per_epoch))
     step = 0
     if resume:
         step = restore_train_state(run.load_checkpoint(), model, opt, precision=prec)["step"]

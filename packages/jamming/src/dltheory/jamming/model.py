@@ -11,6 +11,7 @@ and receive no update, so every network computes exactly what it would compute a
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ def hidden_widths(h: float, depth: int) -> list[int]:
 def count_weights(d: int, h: float, depth: int) -> int:
     """N = number of weights (biases excluded) of the net with input dim d, width h, depth L."""
     sizes = [d, *hidden_widths(h, depth), 1]
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return sum(a * b for a, b in itertools.pairwise(sizes))
 
 
 def width_for_count(n_weights: float, d: int, depth: int, tol: float = 1e-6) -> float:

@@ -70,7 +70,7 @@ def scaling_point(values: dict) -> dict:
     h = float(values["h"])
     data = load_data(cfg)
     device = resolve_torch_device(cfg.device)
-    net, result, records = train_widths(cfg, data, [h], device)
+    net, _result, records = train_widths(cfg, data, [h], device)
     with torch.no_grad():
         f_test = net.forward(data.x_test.to(device)).cpu()
     init = build_ensemble(cfg, data.dim, [h], device)  # same seeds: the initial networks

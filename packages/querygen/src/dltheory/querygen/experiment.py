@@ -72,7 +72,7 @@ def summarise(results: list[dict], by: str) -> list[dict]:
     for value in dict.fromkeys(r[by] for r in results):
         group = [r for r in results if r[by] == value]
         row = {by: value, "seeds": len(group)}
-        for m in METRICS + ("augmentation.gain",):
+        for m in (*METRICS, "augmentation.gain"):
             vals = [_get(r, m) for r in group]
             vals = [v for v in vals if v is not None and not math.isnan(v)]
             row[m] = float(np.mean(vals)) if vals else float("nan")

@@ -18,6 +18,7 @@ NLTK's method1 for zero n-gram counts, ``effective_order=True`` for sentences un
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import Counter, defaultdict
@@ -195,7 +196,7 @@ class KneserNeyBigramLM:
         bigrams = Counter()
         for t in texts:
             w = self._words(t)
-            bigrams.update(zip(w[:-1], w[1:]))
+            bigrams.update(itertools.pairwise(w))
         self.c_bigram = bigrams
         self.c_context = Counter()
         self.n_follow = Counter()
@@ -221,7 +222,7 @@ class KneserNeyBigramLM:
         logp, n = 0.0, 0
         for t in texts:
             w = self._words(t)
-            for v, x in zip(w[:-1], w[1:]):
+            for v, x in itertools.pairwise(w):
                 logp += math.log(self.prob(x, v))
                 n += 1
         return math.exp(-logp / n)

@@ -145,4 +145,4 @@ class QueryTokenizer:
                 current = ""
             else:
                 current += piece
-        return words + [current] if current else words
+        return [*words, current] if current else words

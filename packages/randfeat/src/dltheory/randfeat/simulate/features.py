@@ -82,7 +82,7 @@ def block_scale(
     d: int, variances, structure: BlockStructure, dtype=torch.float64, device="cpu"
 ) -> torch.Tensor:
     """Per-coordinate standard deviations sqrt(v_i) on the two blocks (first d/r_phi coordinates salient)."""
-    d1 = int(round(d / structure.r_phi))
+    d1 = round(d / structure.r_phi)
     require(0 < d1 <= d, f"D = {d} is too small for r_phi = {structure.r_phi}")
     scale = torch.full((d,), math.sqrt(variances[1]), dtype=dtype, device=device)
     scale[:d1] = math.sqrt(variances[0])

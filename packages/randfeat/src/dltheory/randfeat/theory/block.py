@@ -152,9 +152,9 @@ def block_rf(
     shape = psi1.shape
     if init is None:
         init = dict(
-            m=np.full(shape + (2,), 0.1),
-            q=np.full(shape + (2,), 0.5),
-            v=np.full(shape + (2,), 1.0),
+            m=np.full((*shape, 2), 0.1),
+            q=np.full((*shape, 2), 0.5),
+            v=np.full((*shape, 2), 1.0),
             qw=np.full(shape, 0.5),
             vw=np.full(shape, 1.0),
         )
