@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,3 +41,177 @@ def explicit_params(ctx: click.Context, exclude: tuple[str, ...] = ("config",)) 
         for name, value in ctx.params.items()
         if name not in exclude and ctx.get_parameter_source(name) in _EXPLICIT_SOURCES
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands generated from a config dataclass: one declaration per field.
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """What the user asked of the run, besides the config itself."""
+
+    resume: bool = False
+    overwrite: bool = False
+    json: bool = False
+
+
+_SIMPLE = (bool, int, float, str, Path)
+
+
+def _cli_type(annotation: Any) -> tuple[Any, Any] | None:
+    """(python type for typer, click type or None) of a field, or None when it has no flag."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _cli_type(args[0])
+    if origin is typing.Literal:
+        return str, click.Choice([str(a) for a in args])
+    if origin in (list, tuple):
+        return str, None  # "a,b,c": parsed and checked by the config layer
+    if annotation in _SIMPLE:
+        return annotation, None
+    return None
+
+
+def _flag_name(field: dataclasses.Field) -> str:
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def _config_parameters(cls: type) -> list[inspect.Parameter]:
+    hints = typing.get_type_hints(cls)
+    params = []
+    for field in dataclasses.fields(cls):
+        spec = _cli_type(hints[field.name])
+        if spec is None:
+            continue  # nested or exotic values: through --set or --config
+        py_type, click_type = spec
+        help_text = field.metadata.get("help", "")
+        default = field.default if field.default is not dataclasses.MISSING else None
+        if default is not None and default != "":
+            help_text = f"{help_text} [default: {default}]".strip()
+        if py_type is bool:
+            name = field.name.replace("_", "-")
+            decl = f"--{name}/--no-{name}"
+            info = typer.Option(decl, help=help_text, show_default=False)
+        else:
+            kwargs = {"click_type": click_type} if click_type is not None else {}
+            info = typer.Option(_flag_name(field), help=help_text, show_default=False, **kwargs)
+        annotation = Annotated[py_type | None, info]
+        params.append(
+            inspect.Parameter(
+                field.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+            )
+        )
+    return params
+
+
+_STANDARD = {
+    "config": Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML or JSON file of settings; flags override it."),
+    ],
+    "set_": Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=VALUE override (repeatable; nested keys with dots, values parsed as YAML).",
+        ),
+    ],
+    "resume": Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")
+    ],
+    "overwrite": Annotated[
+        bool, typer.Option("--overwrite", help="Start afresh in --out, removing its run.")
+    ],
+    "json_": Annotated[bool, typer.Option("--json", help="Print the result as JSON.")],
+}
+_STANDARD_DEFAULTS = {
+    "config": None,
+    "set_": None,
+    "resume": False,
+    "overwrite": False,
+    "json_": False,
+}
+
+
+def _saved_config(out: Any) -> dict[str, Any] | None:
+    import json
+
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        from dltheory.core.errors import ConfigError
+
+        raise ConfigError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    return data if isinstance(data, dict) else None
+
+
+def build_config(
+    cls: type, config_file: Path | None, sets: list[str] | None, flags: dict[str, Any], resume: bool
+):
+    """defaults (or, on --resume, the run folder's saved config) < --config file < --set < flags."""
+    from dltheory.core.config import parse_set_overrides, read_config_file, resolve_config
+
+    overrides = {**parse_set_overrides(sets), **flags}
+    base = None
+    if resume:
+        file_values = read_config_file(config_file) if config_file is not None else {}
+        default_out = getattr(cls(), "out", None)
+        out = overrides.get("out", file_values.get("out", default_out))
+        base = _saved_config(out) if out is not None else None
+    return resolve_config(cls, config_file, overrides, base=base)
+
+
+def config_command(
+    app: typer.Typer,
+    cls: type,
+    *,
+    name: str | None = None,
+    hidden: bool = False,
+    aliases: tuple[str, ...] = (),
+):
+    """Register ``fn(cfg, request)`` as a command whose options come from ``cls``'s fields.
+
+    Every field with a simple type gets a flag (``--lr``; help from ``option(..., "help")``);
+    ``--config``, ``--set KEY=VALUE``, ``--resume``, ``--overwrite`` and ``--json`` are added. Only
+    values the user gave override the defaults, the config file or (on ``--resume``) the saved
+    config. ``aliases`` registers hidden synonyms (for renamed verbs).
+    """
+
+    def decorate(fn):
+        field_params = _config_parameters(cls)
+        standard = [
+            inspect.Parameter(
+                k, inspect.Parameter.KEYWORD_ONLY, default=_STANDARD_DEFAULTS[k], annotation=a
+            )
+            for k, a in _STANDARD.items()
+        ]
+
+        def command(**kwargs: Any) -> Any:
+            config_file = kwargs.pop("config")
+            sets = kwargs.pop("set_")
+            request = RunRequest(
+                resume=kwargs.pop("resume"),
+                overwrite=kwargs.pop("overwrite"),
+                json=kwargs.pop("json_"),
+            )
+            flags = {k: v for k, v in kwargs.items() if v is not None}
+            cfg = build_config(cls, config_file, sets, flags, request.resume)
+            return fn(cfg, request)
+
+        params = field_params + standard
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = fn.__doc__
+        command.__name__ = fn.__name__
+        verb = name or fn.__name__.replace("_", "-")
+        app.command(name=verb, hidden=hidden)(command)
+        for alias in aliases:
+            app.command(name=alias, hidden=True)(command)
+        return fn
+
+    return decorate

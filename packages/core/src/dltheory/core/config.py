@@ -71,7 +71,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             if isinstance(value, str):
-                value = [v for v in value.split(",") if v.strip()]
+                value = [_scalar(v.strip()) for v in value.split(",") if v.strip()]
             else:
                 raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
         inner = args[0] if args else Any
@@ -110,6 +110,14 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
+def _scalar(text: str) -> Any:
+    """A list item given as text ("64", "0.5", "relu") parsed as a YAML scalar."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def _allows_none(annotation: Any) -> bool:
     return type(None) in typing.get_args(annotation)
 
@@ -131,11 +139,15 @@ def resolve_config(
     cls: type[T],
     config_file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> T:
-    """Build ``cls`` from its defaults, then a config file, then explicit overrides (flags)."""
+    """Build ``cls`` from its defaults (or ``base``, e.g. a saved run's config), then a config
+    file, then explicit overrides (flags)."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     config = cls()
+    if base:
+        config = _merge(config, base, where="the saved config.json")
     if config_file is not None:
         config = _merge(config, read_config_file(config_file), where=str(config_file))
     if overrides:
@@ -172,3 +184,62 @@ def save_config(config: Any, path: str | Path) -> Path:
     path = Path(path)
     atomic_write_text(path, json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
     return path
+
+
+def option(default: Any, help: str, *, mutable: bool = False, flag: str | None = None) -> Any:
+    """A config field with its command-line help, declared once.
+
+    ``mutable`` marks a key that may change when a run is resumed (e.g. the total number of
+    epochs); ``flag`` overrides the generated ``--name`` (``None``: from the field name). Mutable
+    defaults (lists, dicts) are copied per instance.
+    """
+    metadata = {"help": help, "mutable": mutable, "flag": flag}
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def mutable_keys(cls: type) -> tuple[str, ...]:
+    """The fields declared ``option(..., mutable=True)``: safe to change on ``--resume``."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("mutable"))
+
+
+@dataclasses.dataclass
+class TrainerFields:
+    """The settings every trainer shares; a package's train config inherits them."""
+
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps.", mutable=True)
+    precision: str = option("fp32", "fp32, bf16 or fp16 (fp16 needs CUDA).")
+    seed: int = option(0, "Random seed.")
+    threads: int | None = option(
+        None,
+        "CPU threads (default: DLTHEORY_THREADS, else the cores not already busy).",
+        mutable=True,
+    )
+    out: Path = option(
+        Path("runs/run"), "Run folder: config.json, metrics.jsonl, last.pt, figures.", mutable=True
+    )
+
+
+def parse_set_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["lr=0.1", "model.depth=3", "widths=[64,64]"]`` -> nested dict; values parsed as YAML
+    scalars/lists (safe loader), so types are checked afterwards like any config value."""
+    result: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        target = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            nested = target.setdefault(part, {})
+            if not isinstance(nested, dict):
+                raise ConfigError(f"--set {key}: {part} is not a mapping")
+            target = nested
+        target[parts[-1]] = value
+    return result
