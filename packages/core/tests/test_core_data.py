@@ -134,3 +134,44 @@ def test_torchvision_tensors_layout(tmp_path, monkeypatch):
         assert y.tolist() == [0, 1, 2]
         if name == "cifar10":
             assert torch.allclose(x[1, 2], torch.as_tensor(array[1, :, :, 2]).float() / 255)
+
+
+def _write_idx_gz(folder, n=5):
+    folder.mkdir(parents=True, exist_ok=True)
+    images = struct.pack(">4B3I", 0, 0, 8, 3, n, 28, 28) + bytes(n * 28 * 28)
+    labels = struct.pack(">4BI", 0, 0, 8, 1, n) + bytes(range(n))
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(images))
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
+    return folder
+
+
+def test_load_images_dispatch(tmp_path):
+    from dltheory.core.data import load_images
+
+    digits = load_images("digits")
+    assert digits.image_shape == (1, 8, 8)
+    assert len(digits) == 1797
+    assert digits.num_classes == 10
+    train, test = digits.split(0.25, seed=1)
+    assert len(train) + len(test) == 1797
+    mnist = load_images("mnist-t10k", _write_idx_gz(tmp_path / "m"))
+    assert mnist.y.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(DatasetNotFoundError, match="expected one of digits, mnist-t10k"):
+        load_images("imagenet-21k")
+    with pytest.raises(DatasetNotFoundError, match="--data-root"):
+        load_images("cifar10")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_corrupt_gzip_is_a_one_line_error_naming_the_file(tmp_path, damage):
+    from dltheory.core.data import CorruptDatasetError, load_images
+
+    folder = _write_idx_gz(tmp_path / "m")
+    target = folder / "t10k-images-idx3-ubyte.gz"
+    data = target.read_bytes()
+    target.write_bytes(
+        data[: len(data) // 2] if damage == "truncate" else b"\x1f\x8b" + b"garbage" * 20
+    )
+    with pytest.raises(CorruptDatasetError, match=r"t10k-images-idx3-ubyte\.gz") as info:
+        load_images("mnist-t10k", folder)
+    assert "\n" not in str(info.value)

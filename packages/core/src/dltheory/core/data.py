@@ -9,12 +9,19 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from dltheory.core.errors import DatasetNotFoundError
+
+
+class CorruptDatasetError(DatasetNotFoundError):
+    """A dataset file exists but is truncated, corrupt or not in the expected format."""
+
 
 TORCHVISION_DATASETS = {
     "mnist": "MNIST",
@@ -71,18 +78,29 @@ def _find_idx(folder: Path, stem: str) -> Path:
 def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file (optionally gzipped): the MNIST format's magic, dims, then raw bytes."""
     path = Path(path)
-    with _open_maybe_gz(path) as handle:
-        header = handle.read(4)
-        if len(header) != 4 or header[0] != 0 or header[1] != 0 or header[2] != 0x08:
-            raise DatasetNotFoundError(
-                f"{path} is not an unsigned-byte IDX file (bad magic number)"
-            )
-        ndim = header[3]
-        dims = struct.unpack(f">{ndim}I", handle.read(4 * ndim))
-        data = np.frombuffer(handle.read(), dtype=np.uint8)
+    try:
+        with _open_maybe_gz(path) as handle:
+            header = handle.read(4)
+            if len(header) != 4 or header[0] != 0 or header[1] != 0 or header[2] != 0x08:
+                raise CorruptDatasetError(
+                    f"{path} is not an unsigned-byte IDX file (bad magic number)"
+                )
+            ndim = header[3]
+            raw_dims = handle.read(4 * ndim)
+            if len(raw_dims) != 4 * ndim:
+                raise CorruptDatasetError(f"{path} is truncated inside its header")
+            dims = struct.unpack(f">{ndim}I", raw_dims)
+            data = np.frombuffer(handle.read(), dtype=np.uint8)
+    # A truncated or garbled .gz raises EOFError (which click would turn into "Aborted."),
+    # BadGzipFile or zlib.error: all are one-line errors naming the file.
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CorruptDatasetError(
+            f"{path} is a corrupt or truncated gzip file ({reason})"
+        ) from None
     expected = int(np.prod(dims))
     if data.size != expected:
-        raise DatasetNotFoundError(
+        raise CorruptDatasetError(
             f"{path} is truncated: {data.size} bytes of data, expected {expected}"
         )
     return data.reshape(dims)
@@ -186,3 +204,77 @@ def to_tensor_dataset(x: torch.Tensor, y: torch.Tensor) -> torch.utils.data.Tens
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"inputs and labels differ in length: {x.shape[0]} vs {y.shape[0]}")
     return torch.utils.data.TensorDataset(x, y)
+
+
+IMAGE_DATASETS = ("digits", "mnist-t10k", *TORCHVISION_DATASETS)
+
+
+@dataclass
+class TensorData:
+    """An image classification set held as tensors: float32 (n, C, H, W) in [0, 1], int64 labels."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise CorruptDatasetError(
+                f"{self.name}: {self.x.shape[0]} images but {self.y.shape[0]} labels"
+            )
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.y.max().item()) + 1 if len(self) else 0
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def split(self, test_fraction: float = 0.2, seed: int = 0) -> tuple[TensorData, TensorData]:
+        x_tr, y_tr, x_te, y_te = train_test_split_tensors(self.x, self.y, test_fraction, seed)
+        return TensorData(x_tr, y_tr, f"{self.name}[train]"), TensorData(
+            x_te, y_te, f"{self.name}[test]"
+        )
+
+    def dataset(self) -> torch.utils.data.TensorDataset:
+        return to_tensor_dataset(self.x, self.y)
+
+
+def load_images(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    train: bool = True,
+    download: bool = False,
+    limit: int | None = None,
+) -> TensorData:
+    """The one dataset dispatch: ``digits`` (scikit-learn, offline), ``mnist-t10k`` (the MNIST test
+    IDX files: ``root`` or the shared data folder's ``mnist-t10k``), or a torchvision set under
+    ``root`` (never downloaded unless ``download=True``). ``train`` selects the torchvision split;
+    digits and mnist-t10k are single sets to be split with :meth:`TensorData.split`.
+    """
+    key = name.lower().replace("_", "-")
+    if key == "digits":
+        x, y = load_digits()
+    elif key == "mnist-t10k":
+        folder = (
+            Path(root)
+            if root is not None
+            else (shared_data_dir() or Path("shared/data")) / "mnist-t10k"
+        )
+        x, y = load_mnist_idx(folder, "t10k")
+    elif key in TORCHVISION_DATASETS:
+        if root is None:
+            raise DatasetNotFoundError(f"{name} needs --data-root (the torchvision root folder)")
+        x, y = load_torchvision_tensors(key, root, train=train, download=download)
+    else:
+        raise DatasetNotFoundError(
+            f"unknown dataset '{name}': expected one of {', '.join(IMAGE_DATASETS)}"
+        )
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return TensorData(x, y, key)
