@@ -12,7 +12,7 @@ import torch
 
 from dltheory.convit import ConViT, ConViTSpec, gate_values, head_centres, nonlocality
 from dltheory.convit.data import build_datasets
-from dltheory.convit.training import load_run_model
+from dltheory.convit.train import load_run_model
 
 if len(sys.argv) > 1:
     model = load_run_model(sys.argv[1]).eval()

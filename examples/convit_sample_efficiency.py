@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from dltheory.convit.reproduce import quick_config
-from dltheory.convit.training import train
+from dltheory.convit.train import train
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/convit-sample-efficiency")
 fraction = float(sys.argv[2]) if len(sys.argv) > 2 else 0.3

@@ -11,7 +11,7 @@ from pathlib import Path
 from dltheory.core.plotting import markdown_table
 from dltheory.efcn.figures import summary_rows
 from dltheory.efcn.protocol import sweep
-from dltheory.efcn.training import TrainConfig
+from dltheory.efcn.train import TrainConfig
 
 cfg = TrainConfig(
     dataset="digits",

@@ -6,7 +6,7 @@
 
 from pathlib import Path
 
-from dltheory.jamming.plots import plot_scaling
+from dltheory.jamming.figures import plot_scaling
 from dltheory.jamming.scaling import ScalingConfig, run_scaling
 
 

@@ -5,8 +5,8 @@ python examples/jamming_phase_diagram.py   # writes jamming_phase_diagram.png/.c
 
 from pathlib import Path
 
+from dltheory.jamming.figures import nstar_slope, plot_phase
 from dltheory.jamming.nstar import PhaseConfig, phase_diagram
-from dltheory.jamming.plots import nstar_slope, plot_phase
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from dltheory.core.bench import time_callable, write_bench
 from dltheory.querygen.data import Utterance, load_chatterbot
 from dltheory.querygen.generation import GeneratorBundle
 from dltheory.querygen.losses import cvae_loss
-from dltheory.querygen.model import CVAEConfig, QueryCVAE
+from dltheory.querygen.models import CVAEConfig, QueryCVAE
 from dltheory.querygen.slots import SurfaceRealiser
 from dltheory.querygen.tokenization import QueryTokenizer
 from dltheory.querygen.transfer import LsaEmbedder, transfer_queries

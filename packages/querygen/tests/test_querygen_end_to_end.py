@@ -4,8 +4,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import dltheory.querygen.train as trainer_module
 from dltheory.core.errors import NonFiniteLossError
-from dltheory.querygen import trainer as trainer_module
 from dltheory.querygen.cli import app
 from dltheory.querygen.config import TrainConfig
 from dltheory.querygen.data import load_labelled_file

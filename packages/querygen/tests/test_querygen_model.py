@@ -10,7 +10,7 @@ from dltheory.querygen.losses import (
     kl_per_dimension,
     logistic_kl_weight,
 )
-from dltheory.querygen.model import CVAEConfig, QueryCVAE, select_next_token
+from dltheory.querygen.models import CVAEConfig, QueryCVAE, select_next_token
 from dltheory.querygen.tokenization import QueryTokenizer
 
 

@@ -104,7 +104,7 @@ def train(
     from dltheory.core.config import resolve_config
 
     from .config import TrainConfig
-    from .trainer import train as run_train
+    from .train import train as run_train
 
     cfg = resolve_config(
         TrainConfig, config, explicit_params(ctx, exclude=("config", "out", "resume"))

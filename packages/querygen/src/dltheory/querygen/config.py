@@ -1,64 +1,154 @@
-"""One dataclass per command; defaults follow the authors' CLI (see the package README)."""
+"""One dataclass per command; defaults follow the authors' CLI (see the package README). Torch-free.
+
+Each field is declared once with its help (``dltheory.core.config.option``); ``mutable=True``
+marks the keys that may change on ``--resume`` (total epochs, device, threads, out).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from dltheory.core.config import TrainerFields, option
+from dltheory.core.errors import ConfigError
+
+KL_SCHEDULES = ("logistic", "cyclical", "constant")
+INPUT_TYPES = ("delexicalised", "utterance")
+DECODERS = ("gru", "transformer")
+METHODS = ("none", "query_transfer", "pseudo_label")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(TrainerFields):
     # data
-    data: str = "chatterbot"  # chatterbot | SNIPS 2017-06 folder | .csv/.jsonl file
-    train_size: int = 200  # few-shot subset, balanced over intents
-    input_type: str = "delexicalised"  # delexicalised | utterance
-    min_per_intent: int = 40  # chatterbot: categories with fewer first turns join the reservoir
-    valid_per_intent: int = 10  # chatterbot / file data: held-out validation queries per intent
+    data: str = option(
+        "chatterbot",
+        "chatterbot (offline default), a SNIPS 2017-06 folder or one SNIPS / snips-nlu JSON file, "
+        "or a .csv/.jsonl of text,intent[,slots].",
+    )
+    train_size: int = option(200, "Few-shot training queries (balanced over the target intents).")
+    input_type: str = option("delexicalised", "delexicalised | utterance.")
+    min_per_intent: int = option(
+        40, "chatterbot: categories with fewer first turns join the reservoir."
+    )
+    valid_per_intent: int = option(
+        10, "chatterbot / file data: held-out validation queries per intent."
+    )
+    folds: int = option(
+        2,
+        "Leave-intents-out folds: fold k targets the intents with index % folds == k, the other "
+        "intents go to the reservoir; 1 = every intent is a target (out-of-domain reservoir only).",
+    )
+    fold: int = option(0, "Which leave-intents-out fold to train (0..folds-1).")
     # query transfer
-    method: str = "query_transfer"  # none | query_transfer | pseudo_label
-    reservoir: str = ""  # JSONL or folder of .txt; "" = held-out queries + chatterbot
-    reservoir_per_group: int = 300
-    none_size: int = 200
-    cosine_threshold: float = 0.9
-    alpha: float = 0.2
-    sentence_encoder: str = ""  # "" = TF-IDF + LSA; else a local Hugging Face model folder
+    method: str = option("query_transfer", "none | query_transfer | pseudo_label.")
+    reservoir: str = option(
+        "",
+        "Extra reservoir: JSONL {text, group} or a folder of <group>.txt (added to the default).",
+    )
+    chatterbot_reservoir: bool = option(
+        True, "Add the chatterbot-corpus first turns as out-of-domain reservoir groups."
+    )
+    reservoir_per_group: int = option(300, "Reservoir queries kept per held-out intent.")
+    none_size: int = option(200, "Transferred reservoir queries.")
+    cosine_threshold: float = option(
+        0.15,
+        "Keep reservoir groups whose mean embedding has a cosine above this with a target intent "
+        "(paper: 0.9 with InferSent; TF-IDF/LSA cosines between different intents are lower).",
+    )
+    alpha: float = option(0.2, "Classifier-loss weight of transferred (None) queries.")
+    sentence_encoder: str = option(
+        "", "'' = TF-IDF + LSA; else a local Hugging Face model folder (nothing is downloaded)."
+    )
+    slot_values: str = option(
+        "", "JSON {slot: [values]} or {intent: {slot: [values]}}, or CSV intent,slot,value."
+    )
     # tokenizer
-    tokenizer: str = "word"  # word | bpe | path to a local tokenizer.json
-    vocab_size: int = 10_000
+    tokenizer: str = option("word", "word | bpe (trained offline) | a local tokenizer.json.")
+    vocab_size: int = option(10_000, "Tokenizer vocabulary size (word / bpe).")
     # model
-    embedding_dim: int = 100
-    hidden_size: int = 256
-    latent_size: int = 8
-    embedding_dropout: float = 0.5
-    word_dropout: float = 0.0
-    gumbel_tau: float = 1.0
-    decoder: str = "gru"  # gru | transformer
-    max_len: int = 20
+    embedding_dim: int = option(100, "Word embedding size.")
+    hidden_size: int = option(256, "GRU hidden size.")
+    latent_size: int = option(8, "Latent z dimension.")
+    embedding_dropout: float = option(
+        0.5, "Dropout on the decoder's input embeddings (the authors' code; not the encoder's)."
+    )
+    word_dropout: float = option(0.0, "Decoder word dropout (<unk> replacement).")
+    gumbel_tau: float = option(1.0, "Gumbel-softmax temperature of the q(y|x) sample.")
+    decoder: str = option("gru", "gru (paper) | transformer.")
+    max_len: int = option(20, "Maximum decoded tokens, <eos> included.")
     # optimisation
-    epochs: int = 50
-    batch_size: int = 32
-    lr: float = 0.01
-    clip_grad_norm: float = 5.0
-    kl_schedule: str = "logistic"  # logistic | cyclical | constant
-    kl_k: float = 0.01
-    kl_x0: float = 300.0
-    kl_cycles: int = 4
-    kl_ratio: float = 0.5
-    free_bits: float = 0.0
-    label_weight: float = 0.5
-    checkpoint_every: int = 10  # epochs
-    # runtime
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
+    epochs: int = option(50, "Training epochs.", mutable=True)
+    batch_size: int = option(32, "Batch size.")
+    lr: float = option(0.01, "Adam learning rate.")
+    clip_grad_norm: float = option(5.0, "Gradient-norm clip (0 = off).")
+    kl_schedule: str = option("logistic", "logistic | cyclical | constant.")
+    kl_k: float = option(0.01, "Logistic KL annealing slope.")
+    kl_x0: float = option(300.0, "Logistic KL annealing midpoint (steps).")
+    kl_cycles: int = option(4, "Cyclical KL schedule: cycles.")
+    kl_ratio: float = option(0.5, "Cyclical KL schedule: ramp share of a cycle.")
+    free_bits: float = option(0.0, "Per-dimension KL floor (0 = off).")
+    label_weight: float = option(0.5, "Weight of the classifier loss.")
+    checkpoint_every: int = option(10, "Checkpoint every N epochs (and every 5 min).", mutable=True)
+    out: Path = option(Path("runs/querygen"), "Run folder.", mutable=True)
+
+    def validate(self) -> TrainConfig:
+        """Refuse values that cannot train, with one line naming the key."""
+        positive = ("epochs", "batch_size", "train_size", "hidden_size", "embedding_dim")
+        positive += ("latent_size", "max_len", "vocab_size", "folds")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be at least 1 (got {getattr(self, key)})")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive (got {self.lr})")
+        if not 0 <= self.fold < self.folds:
+            raise ConfigError(f"fold must be in 0..{self.folds - 1} (got {self.fold})")
+        for key in ("embedding_dropout", "word_dropout"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be in [0, 1) (got {getattr(self, key)})")
+        for key in ("alpha", "none_size", "clip_grad_norm", "free_bits", "label_weight"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be non-negative (got {getattr(self, key)})")
+        if self.gumbel_tau <= 0:
+            raise ConfigError(f"gumbel_tau must be positive (got {self.gumbel_tau})")
+        for key, allowed in (
+            ("kl_schedule", KL_SCHEDULES),
+            ("input_type", INPUT_TYPES),
+            ("decoder", DECODERS),
+            ("method", METHODS),
+            ("precision", PRECISIONS),
+        ):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(
+                    f"{key} must be one of {', '.join(allowed)} (got {getattr(self, key)!r})"
+                )
+        return self
 
 
 @dataclass
 class GenerateConfig:
-    n_per_intent: int = 100
-    intents: str = ""  # comma-separated; "" = every intent
-    strategy: str = "greedy"  # greedy | sample
-    temperature: float = 1.0
-    top_p: float = 1.0
-    batch_size: int = 1024
-    seed: int = 0
-    device: str = "auto"
+    n_per_intent: int = option(100, "Queries per intent.")
+    intents: str = option("", "Comma-separated intents; '' = every intent.")
+    strategy: str = option("greedy", "greedy (paper) | sample.")
+    temperature: float = option(1.0, "Sampling temperature.")
+    top_p: float = option(1.0, "Nucleus mass for sampling.")
+    batch_size: int = option(1024, "Queries decoded per batch.")
+    seed: int = option(0, "Random seed.")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps.")
+    format: str = option("jsonl", "jsonl | csv | rasa | snips (file format of --out).")
+
+    def validate(self) -> GenerateConfig:
+        if self.n_per_intent < 1:
+            raise ConfigError(f"n_per_intent must be at least 1 (got {self.n_per_intent})")
+        if self.strategy not in ("greedy", "sample"):
+            raise ConfigError(f"strategy must be greedy or sample (got {self.strategy!r})")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1] (got {self.top_p})")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be positive (got {self.temperature})")
+        return self
+
+
+def config_keys(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))

@@ -13,6 +13,7 @@ import functools
 import json
 import random
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,14 @@ _WORD_RE = re.compile(WORD_PATTERN)
 NONE_INTENT = "None"
 
 
+class QueryGenWarning(UserWarning):
+    """Data that trains but deserves attention (an intent with one example, nothing transferred)."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, QueryGenWarning, stacklevel=2)
+
+
 class DatasetFormatError(DltheoryError, ValueError):
     """A data file exists but is malformed; the message names the file and the line."""
 
@@ -32,6 +41,11 @@ class DatasetFormatError(DltheoryError, ValueError):
 def word_tokenize(text: str) -> list[str]:
     """Lower-cased words: runs of letters/digits/underscore/apostrophe, or one punctuation mark."""
     return _WORD_RE.findall(text.lower())
+
+
+def cased_tokenize(text: str) -> list[str]:
+    """The words of :func:`word_tokenize` with their original casing."""
+    return _WORD_RE.findall(text)
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,16 @@ class Utterance:
     @property
     def normalised(self) -> str:
         return " ".join(self.tokens)
+
+    @property
+    def cased_tokens(self) -> list[str]:
+        """The words of :attr:`tokens` in their original casing (what exports write)."""
+        return [w for t, _ in self.chunks for w in cased_tokenize(t)]
+
+    @property
+    def raw_slots(self) -> list[tuple[str, str]]:
+        """(slot name, value as written in the data, stripped) for every slot chunk."""
+        return [(s, t.strip()) for t, s in self.chunks if s is not None and word_tokenize(t)]
 
     @property
     def bio(self) -> list[str]:
@@ -121,6 +145,8 @@ def utterance_from_bio(
 def read_text_tolerant(path: Path) -> str:
     """Read UTF-8; fall back to CESU-8 surrogate pairs (SNIPS' train_PlayMusic_full.json holds two)."""
     raw = Path(path).read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel's "CSV UTF-8")
+        raw = raw[3:]
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -148,9 +174,15 @@ def _snips_line_of(text: str, index: int) -> int:
 
 
 def parse_snips_json(path: Path) -> list[Utterance]:
-    """One SNIPS 2017-06 file: ``{"Intent": [{"data": [{"text": ..., "entity"?: ...}, ...]}, ...]}``."""
+    """One SNIPS 2017-06 file (``{"Intent": [{"data": [{"text", "entity"?}, ...]}, ...]}``) or a
+    snips-nlu dataset (``{"intents": {"Intent": {"utterances": [{"data": [...]}]}}, ...}``)."""
     path = Path(path)
     obj = _load_json(path)
+    if isinstance(obj, dict) and isinstance(obj.get("intents"), dict) and "language" in obj:
+        obj = {
+            name: (spec or {}).get("utterances") if isinstance(spec, dict) else None
+            for name, spec in obj["intents"].items()
+        }
     if not isinstance(obj, dict) or not obj:
         raise DatasetFormatError(f"{path}:1: expected an object {{intent: [utterances]}}")
     out: list[Utterance] = []
@@ -175,7 +207,7 @@ def parse_snips_json(path: Path) -> list[Utterance]:
                     f"{path}:{line}: utterance {i} of {intent!r} needs a non-empty 'data' list of "
                     f"{{'text': str, 'entity'?: str}} chunks"
                 )
-            chunks = tuple((c["text"], c.get("entity")) for c in data)
+            chunks = tuple((c["text"], c.get("slot_name", c.get("entity"))) for c in data)
             u = Utterance(chunks, intent)
             if not u.tokens:
                 raise DatasetFormatError(
@@ -236,8 +268,15 @@ def load_labelled_file(path: str | Path) -> list[Utterance]:
         raise DatasetNotFoundError(f"data file not found: {path}")
     rows: list[tuple[int, dict]] = []
     text = read_text_tolerant(path)
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("{") and "\n{" not in text:
+        return parse_snips_json(path)  # one SNIPS 2017-06 or snips-nlu dataset file
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
+        lines = text.splitlines()
+        header = lines[0] if lines else ""
+        # ';' (European spreadsheets) or tab when the header holds no comma but one of those
+        delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
+        reader = csv.DictReader(lines, delimiter=delimiter)
+        reader.fieldnames = [f.strip() for f in reader.fieldnames or []]
         if not reader.fieldnames or not {"text", "intent"} <= set(reader.fieldnames):
             raise DatasetFormatError(
                 f"{path}:1: CSV header must contain 'text' and 'intent' (got {reader.fieldnames})"
@@ -274,7 +313,7 @@ def load_labelled_file(path: str | Path) -> list[Utterance]:
             out.append(Utterance.plain(sentence, intent.strip()))
         else:
             tags = slots.split() if isinstance(slots, str) else list(slots)
-            out.append(utterance_from_bio(word_tokenize(sentence), tags, intent.strip(), where))
+            out.append(utterance_from_bio(cased_tokenize(sentence), tags, intent.strip(), where))
     if not out:
         raise DatasetFormatError(f"{path}:1: no rows")
     return out
@@ -373,7 +412,7 @@ def load_reservoir(path: str | Path) -> list[Utterance]:
         slots = row.get("slots")
         if slots:
             tags = slots.split() if isinstance(slots, str) else list(slots)
-            u = utterance_from_bio(word_tokenize(sentence), tags, NONE_INTENT, f"{path}:{lineno}")
+            u = utterance_from_bio(cased_tokenize(sentence), tags, NONE_INTENT, f"{path}:{lineno}")
             out.append(Utterance(u.chunks, NONE_INTENT, group))
         else:
             out.append(Utterance.plain(sentence, NONE_INTENT, group))
@@ -451,3 +490,34 @@ def heldout_reservoir(
             rows = rng.sample(rows, min(per_group, len(rows)))
         out += [Utterance(u.chunks, NONE_INTENT, intent) for u in rows]
     return out
+
+
+# ----------------------------------------------------------------------- leave-intents-out folds
+
+
+def fold_intents(intents: Sequence[str], folds: int, fold: int) -> list[str]:
+    """Target intents of one leave-intents-out fold: the sorted intents with index % folds == fold.
+
+    ``folds == 1`` makes every intent a target. Every intent is a target in exactly one fold.
+    """
+    names = sorted(set(intents))
+    if folds < 1 or not 0 <= fold < folds:
+        raise DltheoryError(f"fold must be in 0..{folds - 1} (got fold={fold}, folds={folds})")
+    if folds > 1 and folds > len(names) - 1:
+        raise DltheoryError(
+            f"{folds} leave-intents-out folds need at least {folds + 1} intents (have {len(names)})"
+        )
+    return [n for k, n in enumerate(names) if k % folds == fold]
+
+
+def drop_leaks(
+    reservoir: Sequence[Utterance],
+    target_rows: Iterable[Utterance],
+    keys: Sequence = (),
+) -> list[Utterance]:
+    """Reservoir queries whose text (normalised, or any extra key such as the delexicalised form)
+    equals no target-intent query: the reservoir never shares a sentence with the target task."""
+    targets = list(target_rows)
+    funcs = [lambda u: u.normalised, *keys]
+    banned = [{f(u) for u in targets} for f in funcs]
+    return [u for u in reservoir if not any(f(u) in b for f, b in zip(funcs, banned))]

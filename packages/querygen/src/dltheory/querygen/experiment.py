@@ -13,7 +13,7 @@ import numpy as np
 from .config import TrainConfig
 from .evaluation import Evaluator
 from .pipeline import prepare_data
-from .trainer import train
+from .train import train
 
 METRICS = (
     "intent_accuracy",

@@ -12,7 +12,7 @@ from dltheory.core.errors import CheckpointError, ConfigError
 from dltheory.core.runs import atomic_torch_save, load_checkpoint
 
 from .data import Utterance
-from .model import CVAEConfig, QueryCVAE
+from .models import CVAEConfig, QueryCVAE
 from .slots import SurfaceRealiser
 from .tokenization import QueryTokenizer
 
@@ -42,8 +42,7 @@ class GeneratorBundle:
                 "tokenizer": self.tokenizer.to_str(),
                 "classes": self.classes,
                 "intents": self.intents,
-                "slot_values": dict(self.realiser.values),
-                "slot_names": self.realiser.slot_names,
+                "slots": self.realiser.state(),
                 "train_config": self.train_config,
             },
             path,
@@ -58,11 +57,7 @@ class GeneratorBundle:
         try:
             model = QueryCVAE(CVAEConfig(**state["cvae_config"]))
             model.load_state_dict(state["model"])
-            realiser = SurfaceRealiser()
-            realiser.values.update(
-                {k: [list(v) for v in vals] for k, vals in state["slot_values"].items()}
-            )
-            realiser.slot_names.update(state["slot_names"])
+            realiser = SurfaceRealiser.from_state(state["slots"])
             tok = QueryTokenizer.from_str(state["tokenizer"])
         except (KeyError, TypeError, RuntimeError) as exc:
             raise CheckpointError(

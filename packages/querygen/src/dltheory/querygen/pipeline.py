@@ -1,13 +1,15 @@
 """From a :class:`TrainConfig` to the data the CVAE trains on and the sets the metrics use.
 
 Sources: ``chatterbot`` (offline default: categories with at least ``min_per_intent`` first turns
-are the intents), a SNIPS 2017-06 folder (train_full / validate), or a CSV/JSONL file.
+are the intents), a SNIPS 2017-06 folder (train_full / validate) or one SNIPS / snips-nlu JSON
+file, or a CSV/JSONL file.
 
-Reservoir: the paper's Snips Console dump is not public. Unless ``reservoir`` names a file, the
-reservoir is (a) the training-pool queries left out of the few-shot subset, grouped by their
-source intent and relabelled "None" (an in-domain stand-in for the console dump), plus (b) the
-chatterbot-corpus categories that are not target intents (out-of-domain groups the selection
-should reject).
+Reservoir without leakage (leave-intents-out): the paper's Snips Console dump of *other*
+assistants' intents is not public. Fold k of ``folds`` takes the intents with index % folds == k
+as the target task; the reservoir is (a) the training queries of the *other* intents, grouped by
+their intent and relabelled "None", (b) the chatterbot-corpus first turns (out-of-domain groups),
+(c) any user reservoir (``--reservoir``). Any reservoir query whose text (raw or delexicalised)
+equals a target-intent query is dropped, so the target task never shares a sentence with it.
 """
 
 from __future__ import annotations
@@ -23,23 +25,25 @@ from .data import (
     NONE_INTENT,
     Utterance,
     by_intent,
-    heldout_reservoir,
+    drop_leaks,
+    fold_intents,
     load_chatterbot,
     load_labelled_file,
     load_reservoir,
     load_snips,
     stratified_subset,
+    warn,
 )
-from .slots import SurfaceRealiser, delexicalise
+from .slots import SurfaceRealiser, delexicalise, load_slot_values
 from .transfer import LocalEncoderEmbedder, Selection, transfer_queries
 
 
 @dataclass
 class PreparedData:
     intents: list[str]
-    full_train: list[Utterance]  # every real training query (for the evaluation classifier)
-    subset: list[Utterance]  # the few-shot training set
-    validation: list[Utterance]
+    full_train: list[Utterance]  # every real training query of every intent (evaluation classifier)
+    subset: list[Utterance]  # the few-shot training set (target intents)
+    validation: list[Utterance]  # held-out queries of the target intents
     reservoir: list[Utterance]
     selection: Selection
     input_type: str = "delexicalised"
@@ -60,8 +64,15 @@ class PreparedData:
 def _split_validation(rows: list[Utterance], per_intent: int, seed: int = 0) -> tuple[list, list]:
     rng = random.Random(seed)
     train, valid = [], []
-    for _, group in by_intent(rows).items():
+    for intent, group in by_intent(rows).items():
         group = rng.sample(group, len(group))
+        if len(group) == 1:
+            warn(
+                f"intent {intent!r} has a single example: it is used for training and has no "
+                f"validation query (add examples for a meaningful evaluation)"
+            )
+            train += group
+            continue
         k = min(per_intent, max(len(group) // 5, 1))
         valid += group[:k]
         train += group[k:]
@@ -69,7 +80,12 @@ def _split_validation(rows: list[Utterance], per_intent: int, seed: int = 0) -> 
 
 
 def load_source(cfg: TrainConfig) -> tuple[list[Utterance], list[Utterance], list[Utterance]]:
-    """(full training pool, validation set, out-of-domain reservoir groups)."""
+    """(full training pool, validation set, out-of-domain reservoir groups), every intent."""
+    ood = (
+        [Utterance(u.chunks, NONE_INTENT, f"chatterbot/{u.intent}") for u in load_chatterbot()]
+        if cfg.chatterbot_reservoir
+        else []
+    )
     if cfg.data == "chatterbot":
         rows = load_chatterbot()
         counts = {k: len(v) for k, v in by_intent(rows).items()}
@@ -78,14 +94,13 @@ def load_source(cfg: TrainConfig) -> tuple[list[Utterance], list[Utterance], lis
             raise ConfigError(
                 f"min_per_intent={cfg.min_per_intent} leaves fewer than two chatterbot categories"
             )
-        ood = [Utterance(u.chunks, NONE_INTENT, u.intent) for u in rows if u.intent not in targets]
+        ood = [u for u in ood if u.group.split("/", 1)[1] not in targets]
         # a fixed split (seed 0) so that every run is scored against the same validation queries
         full, valid = _split_validation(
             [u for u in rows if u.intent in targets], cfg.valid_per_intent, seed=0
         )
         return full, valid, ood
     path = Path(cfg.data)
-    ood = [Utterance(u.chunks, NONE_INTENT, u.intent) for u in load_chatterbot()]
     if path.is_dir():
         return load_snips(path, "train_full"), load_snips(path, "validate"), ood
     full, valid = _split_validation(load_labelled_file(path), cfg.valid_per_intent, seed=0)
@@ -93,19 +108,32 @@ def load_source(cfg: TrainConfig) -> tuple[list[Utterance], list[Utterance], lis
 
 
 def prepare_data(cfg: TrainConfig) -> PreparedData:
-    if cfg.input_type not in ("delexicalised", "utterance"):
-        raise ConfigError(f"input_type must be delexicalised or utterance, not {cfg.input_type!r}")
+    cfg.validate()
     full, valid, ood = load_source(cfg)
-    subset = stratified_subset(full, min(cfg.train_size, len(full)), cfg.seed)
+    targets = set(fold_intents([u.intent for u in full], cfg.folds, cfg.fold))
+    target_full = [u for u in full if u.intent in targets]
+    subset = stratified_subset(target_full, min(cfg.train_size, len(target_full)), cfg.seed)
+    rng = random.Random(cfg.seed)
+    reservoir = []
+    for intent, rows in by_intent([u for u in full if u.intent not in targets]).items():
+        rows = rng.sample(rows, min(cfg.reservoir_per_group, len(rows)))
+        reservoir += [Utterance(u.chunks, NONE_INTENT, intent) for u in rows]
+    reservoir += ood
     if cfg.reservoir:
-        reservoir = load_reservoir(cfg.reservoir)
-    else:
-        reservoir = heldout_reservoir(full, subset, cfg.reservoir_per_group, cfg.seed) + ood
+        reservoir += load_reservoir(cfg.reservoir)
+    text_of = (
+        (lambda u: delexicalise(u).normalised)
+        if cfg.input_type == "delexicalised"
+        else (lambda u: u.normalised)
+    )
+    reservoir = drop_leaks(
+        reservoir, target_full + [u for u in valid if u.intent in targets], keys=(text_of,)
+    )
     prepared = PreparedData(
-        sorted({u.intent for u in full}),
+        sorted(targets),
         full,
         subset,
-        valid,
+        [u for u in valid if u.intent in targets],
         reservoir,
         Selection({}, {}, cfg.cosine_threshold),
         cfg.input_type,
@@ -120,6 +148,8 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
         text_of=prepared.model_text,
         embedder=LocalEncoderEmbedder(cfg.sentence_encoder) if cfg.sentence_encoder else None,
     )
-    # slot values for surface realisation come from everything the model was trained on
+    # slot values for surface realisation: per intent, from everything the model was trained on
     prepared.realiser = SurfaceRealiser(prepared.training)
+    if cfg.slot_values:
+        load_slot_values(cfg.slot_values, prepared.realiser)
     return prepared

@@ -31,19 +31,67 @@ def _base_tokenizer(model):
     return tok
 
 
-class QueryTokenizer:
-    """Word or BPE tokenizer with ``<pad>=0, <unk>=1, <sos>=2, <eos>=3``."""
+# names under which Hugging Face tokenizers commonly store each special token, in order of preference
+SPECIAL_ALIASES = {
+    PAD: ("<pad>", "[PAD]", "<|pad|>", "<|padding|>"),
+    UNK: ("<unk>", "[UNK]", "<|unk|>"),
+    SOS: (
+        "<sos>",
+        "<s>",
+        "<bos>",
+        "[CLS]",
+        "<|startoftext|>",
+        "<|begin_of_text|>",
+        "<|endoftext|>",
+    ),
+    EOS: ("<eos>", "</s>", "[SEP]", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>"),
+}
 
-    def __init__(self, tokenizer, kind: str):
+
+def _kind_of(tokenizer) -> str:
+    """word / bpe for the tokenizers trained here, generic for any other tokenizer.json."""
+    ids = [tokenizer.token_to_id(s) for s in SPECIALS]
+    ours = ids == [0, 1, 2, 3]
+    model = type(tokenizer.model).__name__
+    if ours and model == "WordLevel" and tokenizer.decoder is None:
+        return "word"
+    if ours and model == "BPE" and type(tokenizer.decoder).__name__ == "BPEDecoder":
+        return "bpe"
+    return "generic"
+
+
+class QueryTokenizer:
+    """Word or BPE tokenizer trained here (``<pad>=0, <unk>=1, <sos>=2, <eos>=3``), or any local
+    Hugging Face ``tokenizer.json``: its own special tokens are found by name (``[PAD]``, ``</s>``,
+    ``<|endoftext|>``...), and the ones it lacks are added as new special tokens, so no id is
+    assumed (``<pad>`` need not be 0)."""
+
+    def __init__(self, tokenizer, kind: str | None = None):
+        from tokenizers import AddedToken
+
         self.tk = tokenizer
-        self.kind = kind
-        for i, s in enumerate(SPECIALS):
-            if tokenizer.token_to_id(s) != i:
-                raise DltheoryError(f"tokenizer must map {s} to id {i}")
-        self.pad_id, self.unk_id, self.sos_id, self.eos_id = range(4)
-        self.whole_words = {t.content for t in tokenizer.get_added_tokens_decoder().values()} - set(
-            SPECIALS
-        )
+        self.kind = kind or _kind_of(tokenizer)
+        ids = {}
+        for name, aliases in SPECIAL_ALIASES.items():
+            found = next((a for a in aliases if tokenizer.token_to_id(a) is not None), None)
+            if found is None:
+                tokenizer.add_special_tokens([AddedToken(name, special=True)])
+                found = name
+            ids[name] = tokenizer.token_to_id(found)
+        self.pad_id, self.unk_id, self.sos_id, self.eos_id = (ids[n] for n in SPECIALS)
+        if self.pad_id in (self.sos_id, self.eos_id, self.unk_id):
+            raise DltheoryError("the tokenizer's padding token must differ from <sos>/<eos>/<unk>")
+        self.special_ids = {self.pad_id, self.unk_id, self.sos_id, self.eos_id}
+        self.whole_words = {t.content for t in tokenizer.get_added_tokens_decoder().values()} - {
+            a for aliases in SPECIAL_ALIASES.values() for a in aliases
+        }
+
+    def add_words(self, words: Sequence[str]) -> None:
+        """Make ``words`` (slot placeholders) whole tokens of the vocabulary."""
+        new = sorted(set(words) - self.whole_words)
+        if new:
+            self.tk.add_tokens(new)
+            self.whole_words |= set(new)
 
     @classmethod
     def train(
@@ -79,9 +127,9 @@ class QueryTokenizer:
         else:
             raise DltheoryError(f"unknown tokenizer kind {kind!r} (word or bpe)")
         tok.train_from_iterator(texts, trainer=trainer)
-        if keep_words:
-            tok.add_tokens(sorted(set(keep_words)))
-        return cls(tok, kind)
+        out = cls(tok, kind)
+        out.add_words(keep_words)
+        return out
 
     @classmethod
     def from_file(cls, path: str | Path) -> QueryTokenizer:
@@ -92,8 +140,13 @@ class QueryTokenizer:
             raise DltheoryError(
                 f"tokenizer file not found: {path} (only local tokenizers are used)"
             )
-        tk = Tokenizer.from_file(str(path))
-        return cls(tk, "bpe" if tk.decoder is not None else "word")
+        try:
+            tk = Tokenizer.from_file(str(path))
+        except Exception as exc:
+            raise DltheoryError(
+                f"{path} is not a Hugging Face tokenizer.json: {str(exc).splitlines()[0]}"
+            ) from None
+        return cls(tk)
 
     def to_str(self) -> str:
         return self.tk.to_str()
@@ -102,8 +155,7 @@ class QueryTokenizer:
     def from_str(cls, s: str) -> QueryTokenizer:
         from tokenizers import Tokenizer
 
-        tk = Tokenizer.from_str(s)
-        return cls(tk, "bpe" if tk.decoder is not None else "word")
+        return cls(Tokenizer.from_str(s))
 
     def save(self, path: str | Path) -> None:
         self.tk.save(str(path))
@@ -133,6 +185,10 @@ class QueryTokenizer:
                 kept.append(i)
         if self.kind == "word":
             return [self.tk.id_to_token(i) for i in kept]
+        if self.kind == "generic":  # the tokenizer's own decoder, then our word split
+            from .data import word_tokenize
+
+            return word_tokenize(self.tk.decode(kept, skip_special_tokens=True))
         # BPE: a piece ending in </w> closes a word; added whole-word tokens (slot placeholders) stand alone
         words, current = [], ""
         for i in kept:

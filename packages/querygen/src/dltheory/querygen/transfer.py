@@ -21,7 +21,7 @@ import numpy as np
 
 from dltheory.core.errors import ConfigError, DatasetNotFoundError
 
-from .data import NONE_INTENT, Utterance
+from .data import NONE_INTENT, Utterance, warn
 
 TRANSFER_METHODS = ("none", "query_transfer", "pseudo_label")
 Embedder = Callable[[Sequence[str]], np.ndarray]
@@ -176,7 +176,10 @@ def transfer_queries(
     """Select reservoir groups and return the queries to add (``Selection.added``) for ``method``."""
     if method not in TRANSFER_METHODS:
         raise ConfigError(f"transfer method must be one of {TRANSFER_METHODS}, not {method!r}")
-    if method == "none" or none_size <= 0 or not reservoir:
+    if method == "none" or none_size <= 0:
+        return Selection({}, {}, threshold)
+    if not reservoir:
+        warn(f"{method}: the reservoir is empty, so 0 queries are transferred")
         return Selection({}, {}, threshold)
     text_of = text_of or (lambda u: u.normalised)
     if any(u.group is None for u in reservoir):
@@ -192,4 +195,11 @@ def transfer_queries(
     random.Random(seed).shuffle(pool)
     label = (lambda u: sel.kept[u.group]) if method == "pseudo_label" else (lambda u: NONE_INTENT)
     sel.added = [u.with_intent(label(u)) for u in pool[:none_size]]
+    if not sel.added:
+        best = max((max(c.values()) for c in sel.cosines.values()), default=float("nan"))
+        warn(
+            f"{method}: no reservoir group has a cosine above {threshold:g} with a target intent "
+            f"(best {best:.3f}), so 0 queries are transferred and the run equals no transfer; "
+            f"lower --cosine-threshold or give a closer --reservoir"
+        )
     return sel

@@ -82,7 +82,9 @@ class QueryCVAE(nn.Module):
     # ------------------------------------------------------------------ encoder
     def encode(self, inputs: torch.Tensor, lengths: torch.Tensor):
         """inputs: (B, T) ids starting with <sos>; lengths: (B,) -> mu, logv, log q(y|x)."""
-        emb = self.embedding_dropout(self.embedding(inputs))
+        # no dropout on the encoder's input: the authors' (Sentence-VAE) embedding dropout acts on
+        # the decoder's inputs only
+        emb = self.embedding(inputs)
         packed = nn.utils.rnn.pack_padded_sequence(
             emb, lengths.cpu(), batch_first=True, enforce_sorted=False
         )
@@ -162,6 +164,8 @@ class QueryCVAE(nn.Module):
             if cfg.decoder == "gru":
                 h, state = self.decoder(self.embedding(tokens), state)
                 logits = self.outputs2vocab(h[:, -1])
+                if t == 0:  # an empty query is never generated (the authors' latest inference)
+                    logits[:, cfg.eos_id] = float("-inf")
                 nxt = select_next_token(logits, strategy, temperature, top_p, generator)
                 out[active, t] = nxt
                 keep = nxt != cfg.eos_id
@@ -176,6 +180,8 @@ class QueryCVAE(nn.Module):
             cache_key = "cache" if "cache" in res else "past_key_values"
             past = res[cache_key]
             logits = self.outputs2vocab(res.last_hidden_state[:, -1])
+            if t == 0:
+                logits[:, cfg.eos_id] = float("-inf")
             nxt = select_next_token(logits, strategy, temperature, top_p, generator)
             nxt = torch.where(done, torch.full_like(nxt, cfg.pad_id), nxt)
             out[:, t] = nxt

@@ -1,4 +1,4 @@
-"""Training loop for :class:`QueryCVAE` through ``dltheory.core`` (device, precision, runs, resume).
+"""Training loop for :class:`QueryCVAE` on the core :class:`~dltheory.core.session.Session`.
 
 ``metrics.jsonl`` holds one line per epoch: loss, reconstruction NLL, KL (total and per latent
 dimension), KL weight, active units (Burda et al. 2016: dimensions with Var_x E_q[z_d] > 0.01),
@@ -14,16 +14,17 @@ from pathlib import Path
 
 import torch
 
-from dltheory.core.config import config_to_dict
-from dltheory.core.device import Precision, resolve_device, seed_everything
+from dltheory.core.config import config_to_dict, mutable_keys
+from dltheory.core.distributed import wrap_ddp
 from dltheory.core.errors import ConfigError
-from dltheory.core.runs import RunDir, check_finite, restore_train_state, train_state
+from dltheory.core.runs import RunDir, train_state
+from dltheory.core.session import Session
 
 from .config import TrainConfig
 from .data import NONE_INTENT
 from .generation import GeneratorBundle
 from .losses import cvae_loss, cyclical_kl_weight, logistic_kl_weight
-from .model import CVAEConfig, QueryCVAE
+from .models import CVAEConfig, QueryCVAE
 from .pipeline import PreparedData, prepare_data
 from .tokenization import QueryTokenizer
 
@@ -88,18 +89,43 @@ def diagnostics(
     return {"active_units": int((var > 0.01).sum()), "classifier_accuracy": acc}
 
 
+MUTABLE_KEYS = mutable_keys(TrainConfig)
+
+
 def train(
     cfg: TrainConfig,
-    out: str | Path,
+    out: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
     prepared: PreparedData | None = None,
     quiet: bool = False,
 ) -> TrainResult:
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
-    precision = Precision.create(cfg.precision, device)
-    run = RunDir(out, config=cfg, resume=resume, overwrite=overwrite)
+    """Train the CVAE on the few-shot subset plus the transferred queries (a core Session run).
+
+    Resumes exactly from the last epoch checkpoint (model, optimiser, RNG state); ``epochs`` may be
+    raised on ``--resume``. Runs under torchrun (DDP, gloo or nccl); rank 0 writes.
+    """
+    cfg.validate()
+    out = Path(out if out is not None else cfg.out)
+    if cfg.decoder == "transformer" and cfg.precision == "fp16":
+        raise ConfigError("fp16 is not supported with the transformer decoder; use fp32 or bf16")
+    with Session(
+        cfg,
+        out=out,
+        device=cfg.device,
+        precision=cfg.precision,
+        seed=cfg.seed,
+        threads=cfg.threads,
+        resume=resume,
+        overwrite=overwrite,
+        mutable_keys=MUTABLE_KEYS,
+        checkpoint_every_seconds=300.0,
+    ) as s:
+        return _train_loop(cfg, s, prepared, quiet)
+
+
+def _train_loop(cfg: TrainConfig, s: Session, prepared: PreparedData | None, quiet: bool):
+    device, precision, run = s.device, s.precision, s.run
     prepared = prepared or prepare_data(cfg)
     rows = prepared.training
     texts = [prepared.model_text(u) for u in rows]
@@ -108,8 +134,9 @@ def train(
         tokenizer = QueryTokenizer.train(
             texts, cfg.tokenizer, cfg.vocab_size, keep_words=placeholders
         )
-    else:  # a local tokenizer.json (never downloaded); must map <pad> <unk> <sos> <eos> to 0..3
+    else:  # a local tokenizer.json (never downloaded); its special tokens are found by name
         tokenizer = QueryTokenizer.from_file(cfg.tokenizer)
+        tokenizer.add_words(placeholders)
     classes = prepared.intents + (
         [NONE_INTENT] if any(u.intent == NONE_INTENT for u in rows) else []
     )
@@ -130,29 +157,44 @@ def train(
         gumbel_tau=cfg.gumbel_tau,
         decoder=cfg.decoder,
         max_len=cfg.max_len,
+        pad_id=tokenizer.pad_id,
+        unk_id=tokenizer.unk_id,
+        sos_id=tokenizer.sos_id,
+        eos_id=tokenizer.eos_id,
     )
     model = QueryCVAE(mcfg).to(device)
+    net = wrap_ddp(model, s.env, device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # under torchrun each rank takes its share of every batch (the batch is the global batch)
+    world, rank = s.env.world_size, s.env.rank
     n = len(rows)
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
-    step, start_epoch = 0, 0
-    if resume:
-        state = run.load_checkpoint()
-        extra = restore_train_state(state, model, opt, precision=precision)
-        step, start_epoch = extra["step"], extra["epoch"]
+    step = s.restore(model, opt)
+    start_epoch = int(s.resume_extra.get("epoch", 0))
+    if "rng" in s.resume_extra:
+        torch.set_rng_state(s.resume_extra["rng"])
     gen = torch.Generator().manual_seed(cfg.seed + start_epoch)
-    history = run.read_metrics() if resume else []
+    history = run.read_metrics() if (run is not None and start_epoch) else []
+
+    def state(epoch: int) -> dict:
+        return train_state(
+            model, opt, precision=precision, step=step, epoch=epoch, rng=torch.get_rng_state()
+        )
+
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0, "label": 0.0}
         kl_dim = torch.zeros(cfg.latent_size)
         for b in torch.randperm(n, generator=gen).split(cfg.batch_size):
             w = kl_weight(cfg, step, total_steps)
+            b = b[rank::world] if world > 1 else b
+            if len(b) == 0:  # a last batch smaller than the world: keep the ranks in step
+                b = torch.randperm(n, generator=torch.Generator().manual_seed(step))[:1]
             L = int(lengths[b].max())
             x, y = inputs[b, :L].to(device), targets[b, :L].to(device)
             with precision.autocast():
-                o = model(x, lengths[b])
+                o = net(x, lengths[b])
                 parts = cvae_loss(
                     o["logits"],
                     y,
@@ -166,7 +208,7 @@ def train(
                     label_weight=cfg.label_weight,
                     free_bits=cfg.free_bits,
                 )
-            check_finite(parts.total, step=step, run=run)
+            s.check_finite(parts.total, step)
             opt.zero_grad(set_to_none=True)
             precision.backward_and_step(
                 parts.total,
@@ -185,31 +227,35 @@ def train(
                 sums[key] += float(val.detach()) * k
             kl_dim += parts.kl_per_dim.cpu() * k
         seconds = time.perf_counter() - t0
+        seen = n if world == 1 else max(sum(1 for _ in range(rank, n, world)), 1)
         record = {
             "epoch": epoch + 1,
             "step": step,
-            **{k: v / n for k, v in sums.items()},
+            **{k: v / seen for k, v in sums.items()},
             "kl_weight": kl_weight(cfg, step, total_steps),
-            "kl_per_dim": (kl_dim / n).tolist(),
+            "kl_per_dim": (kl_dim / seen).tolist(),
             **diagnostics(model, inputs, lengths, labels, labelled, device),
             "sentences_per_s": n / seconds,
         }
-        run.log(**record)
+        s.log(**record)
         history.append(record)
-        if not quiet and (epoch + 1) % max(cfg.epochs // 10, 1) == 0:
+        if not quiet and s.is_writer and (epoch + 1) % max(cfg.epochs // 10, 1) == 0:
             print(
                 f"epoch {epoch + 1}/{cfg.epochs} loss {record['loss']:.3f} rec {record['reconstruction']:.3f} "
                 f"kl {record['kl']:.3f} acc {record['classifier_accuracy']:.3f}",
                 flush=True,
             )
+        gen = torch.Generator().manual_seed(cfg.seed + epoch + 1)
         if (epoch + 1) % max(cfg.checkpoint_every, 1) == 0 or epoch + 1 == cfg.epochs:
-            run.save_checkpoint(
-                train_state(model, opt, precision=precision, step=step, epoch=epoch + 1)
-            )
-            gen = torch.Generator().manual_seed(cfg.seed + epoch + 1)
+            s.checkpoint(state(epoch + 1))
+        else:
+            s.maybe_checkpoint(step, lambda e=epoch + 1: state(e))
     bundle = GeneratorBundle(
         model, tokenizer, classes, prepared.intents, prepared.realiser, config_to_dict(cfg)
     )
-    if run.is_writer:
+    if s.is_writer and run is not None:
         bundle.save(run.path / "model.pt")
     return TrainResult(bundle, prepared, run, history)
+
+
+train_cvae = train
