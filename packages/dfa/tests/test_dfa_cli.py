@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from dltheory.core.errors import NonFiniteLossError
 from dltheory.dfa.cli import app
-from dltheory.dfa.training import TrainConfig, train
+from dltheory.dfa.train import TrainConfig, train
 
 runner = CliRunner()
 
@@ -83,7 +83,7 @@ def test_nan_stops_the_run_keeping_the_checkpoint(tmp_path):
     cfg = TrainConfig(
         dataset="random", method="bp", lr=1e8, momentum=0.0, epochs=3, log_points=2, width=32
     )
-    with pytest.raises(NonFiniteLossError, match="last.pt"):
+    with pytest.raises(NonFiniteLossError, match=r"last\.pt"):
         train(cfg, tmp_path / "nan", device="cpu", quiet=True)
     assert (tmp_path / "nan" / "last.pt").exists()
 

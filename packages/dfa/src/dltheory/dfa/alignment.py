@@ -98,10 +98,14 @@ def efcn_weight_norm_sq(layer: nn.Module, in_shape: tuple[int, ...]) -> torch.Te
 def weight_alignment(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
     """WA per layer (keys ``wa_layer<k>``, k = 1-based weight-layer index) and ``wa_total``.
 
-    Only segments holding exactly one weight layer whose input and output sizes match the
-    surrounding feedback points are measured (the paper's layered networks).
+    DFA (and BP, as a control): WA_l = cos(W_l, B_l B_{l-1}^T) with the DFA feedback. Only
+    segments holding exactly one weight layer whose input and output sizes match the surrounding
+    feedback points are measured (the paper's layered networks). FA: WA_l = cos(W_l, B_l) with
+    the fixed matrix that FA uses in place of W_l^T (see :func:`fa_weight_alignment`).
     """
     engine = find_engine(model)
+    if engine.mode == "fa":
+        return fa_weight_alignment(model, example)
     segments = trace_segments(model, example)
     n_points = len(segments) - 1
     out: dict[str, float] = {}
@@ -134,6 +138,28 @@ def weight_alignment(model: nn.Module, example: torch.Tensor) -> dict[str, float
         t_sq_sum += float(t_sq)
     if w_sq_sum > 0 and t_sq_sum > 0:
         out["wa_total"] = inner_sum / (w_sq_sum**0.5 * t_sq_sum**0.5)
+    return out
+
+
+@torch.no_grad()
+def fa_weight_alignment(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
+    """FA's weight alignment: cos(W_l, B_l), B_l the fixed feedback that replaces W_l^T in the
+    backward pass of layer l (Lillicrap et al. 2016). The first weight layer is skipped: its B
+    would only carry the signal to the input, which nothing uses."""
+    calls = [c for seg in trace_segments(model, example) for c in seg.layers]
+    out: dict[str, float] = {}
+    dots, w_sq, b_sq = 0.0, 0.0, 0.0
+    for k, call in enumerate(calls, start=1):
+        fb = getattr(call.module, "fa_feedback", None)
+        if k == 1 or fb is None:
+            continue
+        w, b = call.module.weight.flatten().double(), fb.flatten().double()
+        out[f"wa_layer{k}"] = float(F.cosine_similarity(w, b, dim=0))
+        dots += float(w @ b)
+        w_sq += float(w @ w)
+        b_sq += float(b @ b)
+    if w_sq > 0 and b_sq > 0:
+        out["wa_total"] = dots / (w_sq * b_sq) ** 0.5
     return out
 
 

@@ -1,4 +1,4 @@
-"""`dltheory dfa`: train, theory, linear, sweep, reproduce. Torch is imported inside commands."""
+"""`dltheory dfa`: train, eval, theory, linear, sweep, reproduce. Torch only inside commands."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ import typer
 from dltheory.cli.options import (
     ConfigOpt,
     DeviceOpt,
-    DownloadOpt,
     JsonOpt,
     OutOpt,
-    PrecisionOpt,
-    QuickOpt,
-    ResumeOpt,
+    RunRequest,
     SeedOpt,
-    explicit_params,
+    config_command,
 )
+
+from .config import TrainConfig
 
 app = typer.Typer(
     help="Direct Feedback Alignment: fast engine, alignment, align-then-memorise.",
@@ -38,55 +37,30 @@ def _print(record: dict, as_json: bool) -> None:
             )
 
 
-@app.command()
-def train(
-    ctx: typer.Context,
-    dataset: Annotated[
-        str, typer.Option(help="digits | mnist-t10k | mnist | fashion-mnist | cifar10 | random")
-    ] = "digits",
-    data_root: Annotated[
-        str, typer.Option(help="Dataset folder (torchvision root or the mnist-t10k folder).")
-    ] = "",
-    download: DownloadOpt = False,
-    model: Annotated[str, typer.Option(help="mlp | cnn")] = "mlp",
-    method: Annotated[str, typer.Option(help="dfa | fa | bp")] = "dfa",
-    activation: Annotated[str, typer.Option(help="relu | tanh | linear")] = "relu",
-    width: Annotated[int, typer.Option(help="Hidden width (MLP) or channels (CNN).")] = 256,
-    n_hidden: Annotated[int, typer.Option(help="Hidden (or conv) layers.")] = 2,
-    kernel_size: Annotated[int, typer.Option(help="CNN kernel size.")] = 3,
-    conv_feedback: Annotated[str, typer.Option(help="dense | channel")] = "dense",
-    feedback_init: Annotated[
-        str, typer.Option(help="gaussian | uniform | orthogonal | aligned | nmf | svd")
-    ] = "gaussian",
-    feedback_seed: Annotated[int, typer.Option(help="Seed of B (shared across --seed).")] = 0,
-    unit_norm: Annotated[bool, typer.Option(help="Unit-norm feedback rows.")] = False,
-    label_noise: Annotated[float, typer.Option(help="Fraction of relabelled samples.")] = 0.0,
-    input_size: Annotated[int, typer.Option(help="Resize images to SxS (0: keep).")] = 0,
-    optimizer: Annotated[str, typer.Option(help="sgd | adam")] = "sgd",
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    epochs: Annotated[float, typer.Option(help="Epochs (fractions allowed).")] = 5.0,
-    log_points: Annotated[int, typer.Option(help="Log-spaced evaluation points.")] = 20,
-    seed: SeedOpt = 0,
-    out: OutOpt = Path("runs/dfa-train"),
+@config_command(app, TrainConfig, name="train")
+def train(cfg: TrainConfig, request: RunRequest) -> None:
+    """Train an MLP or CNN with DFA, FA or BP; log loss, accuracy, WA and GA per layer."""
+    from .train import train as run_train
+
+    record = run_train(cfg, resume=request.resume, overwrite=request.overwrite)
+    _print(record, request.json)
+
+
+@app.command(name="eval")
+def eval_(
+    run: Annotated[Path, typer.Option("--run", help="Run folder written by `dfa train`.")] = Path(
+        "runs/dfa-train"
+    ),
     device: DeviceOpt = "auto",
-    precision: PrecisionOpt = "fp32",
-    resume: ResumeOpt = False,
-    config: ConfigOpt = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads (default: DLTHEORY_THREADS).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train an MLP or CNN with DFA, FA or BP; log loss, accuracy, WA and GA per layer."""
-    from dltheory.core.config import resolve_config
+    """Reload a trained run (weights only) and report loss, accuracy, WA and GA per layer."""
+    from .train import evaluate_run
 
-    from .training import TrainConfig
-    from .training import train as run_train
-
-    overrides = explicit_params(
-        ctx, exclude=("config", "out", "device", "precision", "resume", "json_out")
-    )
-    cfg = resolve_config(TrainConfig, config, overrides)
-    record = run_train(cfg, out, device=device, precision=precision, resume=resume)
-    _print(record, json_out)
+    _print(evaluate_run(run, device=device, threads=threads), json_out)
 
 
 @app.command()
@@ -187,28 +161,29 @@ def sweep(
     out: OutOpt = Path("runs/dfa-sweep"),
 ) -> None:
     """Grid of `train` runs (each in OUT/<index>); prints and saves a table of final metrics."""
-    from dltheory.core.config import config_to_dict, resolve_config
+    from dltheory.core.config import config_to_dict, parse_set_overrides, resolve_config
     from dltheory.core.errors import ConfigError
     from dltheory.core.plotting import save_table
     from dltheory.core.sweep import grid, run_sweep
 
-    from .training import TrainConfig, sweep_point
+    from .train import sweep_point
 
     base = config_to_dict(resolve_config(TrainConfig, config, {}))
-    axes = {}
+    axes: dict[str, list] = {}
     for item in param:
-        if "=" not in item:
-            raise ConfigError(f"--param expects NAME=V1,V2, got {item!r}")
-        name, values = item.split("=", 1)
+        name, sep, values = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name or not values:
+            raise ConfigError(f"--param expects NAME=V1,V2,..., got {item!r}")
         if name not in base:
-            raise ConfigError(f"unknown train setting {name!r}")
-        axes[name] = [
-            type(base[name])(v)
-            if not isinstance(base[name], bool)
-            else v.lower() in ("1", "true", "yes")
-            for v in values.split(",")
-        ]
-    configs = [dict(c, _out=str(out / str(i))) for i, c in enumerate(grid(base, **axes))]
+            raise ConfigError(
+                f"unknown train setting {name!r}; choose one of: {', '.join(sorted(base))}"
+            )
+        axes[name] = [parse_set_overrides([f"{name}={v}"])[name] for v in values.split(",")]
+    points = grid(base, **axes)
+    for point in points:  # types and choices checked before anything runs
+        resolve_config(TrainConfig, None, {k: point[k] for k in axes})
+    configs = [dict(c, _out=str(out / str(i))) for i, c in enumerate(points)]
     results = run_sweep(
         sweep_point, configs, executor=executor, max_workers=max_workers, folder=out / "submitit"
     )
@@ -217,13 +192,27 @@ def sweep(
 
 @app.command()
 def reproduce(
-    quick: QuickOpt = False,
     out: OutOpt = Path("reproduce-out/dfa"),
+    scale: Annotated[
+        str,
+        typer.Option(
+            "--scale",
+            help="quick (about a minute on one core), full (about 10 min: MNIST-t10k, seeds), "
+            "paper (the paper's setting; refused without a GPU and the datasets).",
+        ),
+    ] = "quick",
+    quick: Annotated[bool, typer.Option("--quick", hidden=True)] = False,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """The paper's main figures (align-then-memorise, layer-wise alignment, degeneracy
-    breaking, alignment vs conditioning, CNNs) with their data and a manifest.json."""
+    """The paper's figures and claims (align-then-memorise, layer-wise alignment and its
+    bottom-to-top order, degeneracy breaking, conditioning, CNNs, MNIST) with claims.json."""
+    from dltheory.core.errors import ConfigError
+
+    if scale not in ("quick", "full", "paper"):
+        raise ConfigError(f"--scale must be quick, full or paper, got {scale!r}")
+    if quick and scale != "quick":
+        raise ConfigError("--quick means --scale quick; give one of them")
     from .reproduce import reproduce as run_reproduce
 
-    manifest = run_reproduce(out, quick=quick, device=device)
+    manifest = run_reproduce(out, scale=scale, device=device)
     typer.echo(f"wrote {manifest}")

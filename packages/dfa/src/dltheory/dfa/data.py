@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from dltheory.core.data import (
-    load_digits,
-    load_mnist_idx,
-    load_torchvision_tensors,
-    shared_data_dir,
-    train_test_split_tensors,
-)
-from dltheory.core.errors import ConfigError, DatasetNotFoundError
+from dltheory.core.data import load_images
+from dltheory.core.errors import ConfigError
 
-DATASETS = ("digits", "mnist-t10k", "mnist", "fashion-mnist", "cifar10", "random")
+from .config import DATASETS, choice_error
 
 
 @dataclass
-class TensorData:
+class SplitData:
+    """Standardised train/test tensors and the task (classes, or regression outputs)."""
+
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
@@ -56,7 +51,7 @@ def load_data(
     n_samples: int = 1000,
     input_dim: int = 16,
     n_outputs: int = 2,
-) -> TensorData:
+) -> SplitData:
     """Load ``dataset`` as standardised tensors (mean/std of the training split).
 
     ``digits`` (scikit-learn, offline) and ``mnist-t10k`` (the shared MNIST test file) are split
@@ -64,12 +59,14 @@ def load_data(
     download unless ``download``; ``random`` is Gaussian regression (memorisation).
     """
     if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+        raise choice_error("dataset", dataset, DATASETS)
     if dataset == "random":
+        if input_size:
+            raise ConfigError("--input-size resizes images; the random dataset has none")
         gen = torch.Generator().manual_seed(seed)
         x = torch.randn(2 * n_samples, input_dim, generator=gen)
         y = torch.randn(2 * n_samples, n_outputs, generator=gen)
-        return TensorData(
+        return SplitData(
             x[:n_samples],
             y[:n_samples],
             x[n_samples:],
@@ -77,24 +74,13 @@ def load_data(
             n_outputs,
             classification=False,
         )
+    root = data_root or None
     if dataset in ("digits", "mnist-t10k"):
-        if dataset == "digits":
-            x, y = load_digits()
-        else:
-            folder = (
-                Path(data_root) if data_root else (shared_data_dir() or Path(".")) / "mnist-t10k"
-            )
-            if not folder.is_dir():
-                raise DatasetNotFoundError(
-                    f"MNIST t10k folder not found: {folder} (pass "
-                    "--data-root DIR holding t10k-images-idx3-ubyte.gz)"
-                )
-            x, y = load_mnist_idx(folder)
-        x_tr, y_tr, x_te, y_te = train_test_split_tensors(x, y, test_fraction, seed=0)
+        train, test = load_images(dataset, root).split(test_fraction, seed=0)
     else:
-        root = data_root or str(Path("data"))
-        x_tr, y_tr = load_torchvision_tensors(dataset, root, True, download)
-        x_te, y_te = load_torchvision_tensors(dataset, root, False, download)
+        train = load_images(dataset, root or "data", train=True, download=download)
+        test = load_images(dataset, root or "data", train=False, download=download)
+    x_tr, y_tr, x_te, y_te = train.x, train.y, test.x, test.y
     if input_size:
         x_tr = F.interpolate(x_tr, size=(input_size, input_size), mode="area")
         x_te = F.interpolate(x_te, size=(input_size, input_size), mode="area")
@@ -103,4 +89,4 @@ def load_data(
     n_classes = int(max(y_tr.max(), y_te.max())) + 1
     if label_noise:
         y_tr = relabel(y_tr, label_noise, n_classes, seed)
-    return TensorData(x_tr, y_tr, x_te, y_te, n_classes, classification=True)
+    return SplitData(x_tr, y_tr, x_te, y_te, n_classes, classification=True)

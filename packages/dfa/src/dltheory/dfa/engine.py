@@ -50,10 +50,14 @@ from torch import nn
 
 from dltheory.core.errors import ConfigError, DltheoryError
 
+from .config import CONV_FEEDBACK, FEEDBACK_INITS_ALL, MODES, STRUCTURED_INITS, choice_error
 from .feedback import FEEDBACK_INITS, draw_feedback, fa_feedback_like
 
-MODES = ("dfa", "fa", "bp")
-CONV_FEEDBACK = ("dense", "channel")
+WEIGHT_MODULES = (nn.Linear, nn.modules.conv._ConvNd)
+
+
+class MarkingError(DltheoryError):
+    """A model in DFA mode is not marked so that DFA (and not backprop) trains it."""
 
 
 class FeedbackPoint(nn.Module):
@@ -130,13 +134,17 @@ class DirectFeedback(nn.Module):
     ) -> None:
         super().__init__()
         if mode not in MODES:
-            raise ConfigError(f"unknown training mode {mode!r}; choose one of {MODES}")
-        if init not in FEEDBACK_INITS:
-            raise ConfigError(f"unknown feedback init {init!r}; choose one of {FEEDBACK_INITS}")
-        if conv_feedback not in CONV_FEEDBACK:
+            raise choice_error("training mode", mode, MODES)
+        if init in STRUCTURED_INITS:
             raise ConfigError(
-                f"unknown conv feedback {conv_feedback!r}; choose one of {CONV_FEEDBACK}"
+                f"feedback init {init!r} is computed from the built model: create the model with "
+                "a random init (gaussian, uniform, orthogonal), then apply "
+                "dltheory.dfa.structured (set_aligned_feedback / set_factorised_conv_feedback)"
             )
+        if init not in FEEDBACK_INITS:
+            raise choice_error("feedback init", init, FEEDBACK_INITS_ALL)
+        if conv_feedback not in CONV_FEEDBACK:
+            raise choice_error("conv feedback", conv_feedback, CONV_FEEDBACK)
         if int(n_outputs) < 1:
             raise ConfigError(f"n_outputs must be >= 1, got {n_outputs}")
         self.n_outputs = int(n_outputs)
@@ -153,6 +161,8 @@ class DirectFeedback(nn.Module):
         self._seen: list[torch.Size] = []
         self._pending: list[torch.Tensor] = []
         self._fa_ready = False
+        self._marks_checked = False
+        self.__dict__["_weight_owner"] = {}  # id(parameter) -> weight-layer name (attach_feedback)
 
     # -- forward ------------------------------------------------------------------------------
     def _visit(self, activation: torch.Tensor) -> torch.Tensor:
@@ -177,10 +187,45 @@ class DirectFeedback(nn.Module):
                 f"the forward pass visited {len(seen)} feedback points but the "
                 f"feedback was built for {len(self.widths)}"
             )
-        if self.mode != "dfa" or not pending or not torch.is_grad_enabled():
+        if self.mode != "dfa" or not torch.is_grad_enabled():
             return output
+        if not pending:
+            raise MarkingError(
+                "DFA mode, but the forward pass visited no FeedbackPoint: mark the output of "
+                "every hidden block with a FeedbackPoint (and call attach_feedback), or use "
+                "mode='bp' to train by backpropagation"
+            )
+        if not self._marks_checked:
+            self._check_marks(output)
         fb = self.feedback
         return _DirectFeedbackFunction.apply(fb, self.widths, self.channel_flags, output, *pending)
+
+    def _check_marks(self, output: torch.Tensor) -> None:
+        """Refuse a model whose output reaches more than one weight layer by backprop.
+
+        In DFA only the top layer may receive the true gradient; a second weight layer on the
+        backprop path from the output means a hidden block was left without a FeedbackPoint,
+        and it would silently train by backpropagation. Checked once, on the first DFA forward.
+        """
+        owners = self.__dict__["_weight_owner"]
+        reached: set[str] = set()
+        stack, seen = [output.grad_fn], set()
+        while stack:
+            node = stack.pop()
+            if node is None or node in seen:
+                continue
+            seen.add(node)
+            variable = getattr(node, "variable", None)
+            if variable is not None and id(variable) in owners:
+                reached.add(owners[id(variable)])
+            stack.extend(fn for fn, _ in node.next_functions)
+        if len(reached) > 1:
+            raise MarkingError(
+                "DFA mode, but backpropagation from the output reaches "
+                f"{len(reached)} weight layers ({', '.join(sorted(reached))}): only the top "
+                "layer may get the true gradient; put a FeedbackPoint after every hidden block"
+            )
+        self._marks_checked = True
 
     def _build_layout(self, output: torch.Tensor, seen: list[torch.Size]) -> None:
         rows = output.numel() // self.n_outputs
@@ -393,6 +438,13 @@ def attach_feedback(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if isinstance(module, FeedbackPoint):
             module.__dict__["_engine"] = engine
+    engine.__dict__["_weight_owner"] = {
+        id(p): name or type(module).__name__
+        for name, module in model.named_modules()
+        if isinstance(module, WEIGHT_MODULES)
+        for p in module.parameters(recurse=False)
+    }
+    engine._marks_checked = False
     if engine.mode == "fa" and not engine._fa_ready:
         gen = torch.Generator()
         gen.manual_seed(engine.feedback_seed)
@@ -407,9 +459,10 @@ def attach_feedback(model: nn.Module) -> nn.Module:
 def set_mode(model: nn.Module, mode: str) -> None:
     """Switch a model between dfa, fa and bp (weights and B are kept)."""
     if mode not in MODES:
-        raise ConfigError(f"unknown training mode {mode!r}; choose one of {MODES}")
+        raise choice_error("training mode", mode, MODES)
     engine = find_engine(model)
     engine.mode = mode
+    engine._marks_checked = False
     if mode == "fa":
         attach_feedback(model)
 

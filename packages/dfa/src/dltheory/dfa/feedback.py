@@ -19,7 +19,7 @@ import torch
 
 from dltheory.core.errors import ConfigError
 
-FEEDBACK_INITS = ("gaussian", "uniform", "orthogonal")
+from .config import RANDOM_FEEDBACK_INITS as FEEDBACK_INITS
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -45,8 +45,8 @@ def draw_block(kind: str, n_outputs: int, width: int, gen: torch.Generator) -> t
         q = q.T if n_outputs <= width else q
         return q * math.sqrt(max(n_outputs, width))
     raise ConfigError(
-        f"unknown feedback init {kind!r}; choose one of {FEEDBACK_INITS} "
-        "(or 'aligned', 'nmf', 'svd', which need the model)"
+        f"unknown feedback init {kind!r}; choose one of: {', '.join(FEEDBACK_INITS)} "
+        "(aligned, nmf and svd are computed from a built model by dltheory.dfa.structured)"
     )
 
 

@@ -13,7 +13,7 @@ from dltheory.core.report import ReproduceReport
 
 from .deep_linear import LinearDFAConfig, run_linear_dfa
 from .teacher_student import TeacherStudentConfig, initial_state, integrate_ode, simulate
-from .training import TrainConfig, fit, train
+from .train import TrainConfig, fit, train
 
 
 def shallow_figure(out: Path, quick: bool) -> tuple[Path, dict]:

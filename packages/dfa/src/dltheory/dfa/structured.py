@@ -19,8 +19,6 @@ from .alignment import trace_segments
 from .engine import find_engine
 from .feedback import unit_norm_rows
 
-STRUCTURED_INITS = ("aligned", "nmf", "svd")
-
 
 def conv_connectivity(conv: nn.Conv2d, in_shape: tuple[int, ...]) -> torch.Tensor:
     """0/1 receptive-field mask of the eFCN: which input units each output unit sees."""
