@@ -107,7 +107,11 @@ def test_modules_follow_the_shape(name):
     expected = MODULES + (TRAINER_MODULES if name in TRAINERS else ())
     missing = [m for m in expected if not (package / f"{m}.py").is_file()]
     assert not missing, f"dltheory.{name} lacks {missing}"
-    drift = [m for m in ("model", "training", "trainer", "configs", "plots") if (package / f"{m}.py").exists()]
+    drift = [
+        m
+        for m in ("model", "training", "trainer", "configs", "plots")
+        if (package / f"{m}.py").exists()
+    ]
     assert not drift, f"dltheory.{name} keeps old module names {drift}"
 
 
@@ -127,7 +131,7 @@ def test_verbs_and_standard_flags(name):
 def test_reproduce_signature(name):
     reproduce = importlib.import_module(f"dltheory.{name}.reproduce").reproduce
     params = inspect.signature(reproduce).parameters
-    assert list(params)[0] == "out"
+    assert next(iter(params)) == "out"
     for keyword in ("scale", "device"):
         assert keyword in params, f"{name}.reproduce lacks {keyword}"
         assert params[keyword].kind is inspect.Parameter.KEYWORD_ONLY
@@ -163,7 +167,9 @@ def test_help_imports_no_torch(name):
         verbs.append([name, "train", "--help"])
     for argv in verbs:
         code = TORCH_FREE.format(argv=["dltheory", *argv])
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr
         assert result.stderr.endswith("TORCH-FREE"), f"`dltheory {' '.join(argv)}` imported torch"
 
@@ -174,7 +180,9 @@ def test_library_claims_and_config_import_no_torch(name):
         f"import sys, dltheory.{name}, dltheory.{name}.claims, dltheory.{name}.config, dltheory.{name}.cli\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -189,7 +197,9 @@ def test_claims_json_lists_every_required_id_without_torch():
         "print(json.dumps([r['id'] for r in json.loads(buf.getvalue())]))\n"
         "sys.exit(code)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     import json
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import click
 import typer
@@ -40,10 +40,12 @@ class PluginGroup(TyperGroup):
         # Help listings only need the name and summary: don't import the plugin for them.
         return click.Command(cmd_name, help=plugin.summary, short_help=plugin.summary)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         name = click.utils.make_str(args[0]) if args else None
         plugin = self._plugins().get(name) if name else None
-        if plugin is not None and super().get_command(ctx, name) is None:
+        if plugin is not None and name is not None and super().get_command(ctx, name) is None:
             return name, load_plugin(plugin), args[1:]
         return super().resolve_command(ctx, args)
 
@@ -130,7 +132,7 @@ def run_app(
     command: typer.Typer | click.Command,
     prog_name: str | None = None,
     args: list[str] | None = None,
-):
+) -> NoReturn:
     """Run a Typer app or click command with dltheory's error handling, then exit.
 
     Errors meant for the user (exception classes with ``dltheory_user_error = True``) print one

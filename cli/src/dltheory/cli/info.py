@@ -10,7 +10,7 @@ from rich.table import Table
 
 
 def dltheory_distributions() -> list[tuple[str, str]]:
-    found = {}
+    found: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"] or ""
         if name.lower().startswith("dltheory-"):

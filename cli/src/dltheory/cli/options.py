@@ -6,6 +6,7 @@ import dataclasses
 import inspect
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,7 +75,7 @@ def _cli_type(annotation: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def _flag_name(field: dataclasses.Field) -> str:
+def _flag_name(field: dataclasses.Field[Any]) -> str:
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 
 
@@ -97,7 +98,7 @@ def _config_parameters(cls: type) -> list[inspect.Parameter]:
         else:
             kwargs = {"click_type": click_type} if click_type is not None else {}
             info = typer.Option(_flag_name(field), help=help_text, show_default=False, **kwargs)
-        annotation = Annotated[py_type | None, info]
+        annotation = Annotated[py_type | None, info]  # type: ignore[valid-type]
         params.append(
             inspect.Parameter(
                 field.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
@@ -152,7 +153,7 @@ def _saved_config(out: Any) -> dict[str, Any] | None:
 
 def build_config(
     cls: type, config_file: Path | None, sets: list[str] | None, flags: dict[str, Any], resume: bool
-):
+) -> Any:
     """defaults (or, on --resume, the run folder's saved config) < --config file < --set < flags."""
     from dltheory.core.config import parse_set_overrides, read_config_file, resolve_config
 
@@ -173,7 +174,7 @@ def config_command(
     name: str | None = None,
     hidden: bool = False,
     aliases: tuple[str, ...] = (),
-):
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(cfg, request)`` as a command whose options come from ``cls``'s fields.
 
     Every field with a simple type gets a flag (``--lr``; help from ``option(..., "help")``);
@@ -182,7 +183,7 @@ def config_command(
     config. ``aliases`` registers hidden synonyms (for renamed verbs).
     """
 
-    def decorate(fn):
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         field_params = _config_parameters(cls)
         standard = [
             inspect.Parameter(

@@ -114,7 +114,7 @@ def load_plugin(plugin: Plugin) -> click.Command:
         return failed_plugin_command(plugin, exc)
 
 
-def as_click_command(obj, name: str) -> click.Command:
+def as_click_command(obj: object, name: str) -> click.Command:
     import typer
 
     if isinstance(obj, typer.Typer):

@@ -33,7 +33,7 @@ class Outcome:
     status: str  # "ok", "failed", "broken"
     seconds: float = 0.0
     detail: str = ""
-    manifest: dict = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
     claims: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -65,7 +65,7 @@ def _first_line(text: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def _read_manifest(path: Path) -> tuple[dict, str]:
+def _read_manifest(path: Path) -> tuple[dict[str, Any], str]:
     """The manifest, or {} and why it cannot be used."""
     if not path.exists():
         return {}, "wrote no manifest.json"
@@ -78,7 +78,9 @@ def _read_manifest(path: Path) -> tuple[dict, str]:
     return data, ""
 
 
-def _claims_of(plugin: Plugin, target: Path, scale: str, failure: str) -> tuple[list[dict], str]:
+def _claims_of(
+    plugin: Plugin, target: Path, scale: str, failure: str
+) -> tuple[list[dict[str, Any]], str]:
     """The plugin's claims records; when it failed or wrote none, its declared claims as not-run."""
     from dltheory.core.claims import ClaimError, not_run, read_claims
 
@@ -152,12 +154,16 @@ def _counts_line(records: list[dict[str, Any]]) -> str:
     return ", ".join(f"**{v}** {n}" for v, n in counts.items())
 
 
+def _cell(text: object) -> str:
+    """A markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def write_markdown(out: Path, outcomes: list[Outcome], scale: str) -> Path:
     from dltheory.core.claims import format_measured
     from dltheory.core.files import atomic_write_text
 
     records = _scoreboard_rows(outcomes)
-    cell = lambda text: " ".join(str(text).split()).replace("|", "\\|")  # noqa: E731
     lines = [
         "# dltheory reproduction report",
         "",
@@ -174,8 +180,8 @@ def write_markdown(out: Path, outcomes: list[Outcome], scale: str) -> Path:
     ]
     for r in records:
         lines.append(
-            f"| {cell(r['paper'])} | {cell(r['id'])} | {cell(r['statement'])} | {cell(r['expected'])} | "
-            f"{cell(format_measured(r))} | **{r['verdict']}** | {cell(r['reason'] or '')} |"
+            f"| {_cell(r['paper'])} | {_cell(r['id'])} | {_cell(r['statement'])} | {_cell(r['expected'])} | "
+            f"{_cell(format_measured(r))} | **{r['verdict']}** | {_cell(r['reason'] or '')} |"
         )
     lines += [
         "",
@@ -185,7 +191,7 @@ def write_markdown(out: Path, outcomes: list[Outcome], scale: str) -> Path:
         "|---|---|---|---|",
     ]
     for o in outcomes:
-        lines.append(f"| {o.name} | {o.status} | {o.seconds:.1f} | {cell(o.detail)} |")
+        lines.append(f"| {o.name} | {o.status} | {o.seconds:.1f} | {_cell(o.detail)} |")
     for o in outcomes:
         m = o.manifest
         lines += ["", f"## {o.name}: {m.get('title', o.distribution)}", ""]

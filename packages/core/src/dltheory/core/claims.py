@@ -182,7 +182,7 @@ def _standard_error(uncertainty: float | tuple[float, float] | Sequence[float] |
     if isinstance(uncertainty, (tuple, list)):
         low, high = float(uncertainty[0]), float(uncertainty[1])
         return abs(high - low) / (2 * 1.96)
-    return abs(float(uncertainty))
+    return abs(float(uncertainty))  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------------------------------- claims

@@ -77,7 +77,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         inner = args[0] if args else Any
         items = [_coerce(v, inner, key) for v in value]
         return tuple(items) if origin is tuple else items
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
             return value
         if not isinstance(value, dict):
@@ -125,14 +125,14 @@ def _allows_none(annotation: Any) -> bool:
 def _merge(instance: T, values: dict[str, Any], where: str) -> T:
     cls = type(instance)
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     updates = {}
     for key, value in values.items():
         key_norm = key.replace("-", "_")
         if key_norm not in names:
             raise ConfigError(_unknown_key_message(cls, key, where))
         updates[key_norm] = _coerce(value, hints[key_norm], key_norm)
-    return dataclasses.replace(instance, **updates)
+    return dataclasses.replace(instance, **updates)  # type: ignore[type-var]
 
 
 def resolve_config(
@@ -172,9 +172,10 @@ def config_to_dict(config: Any) -> dict[str, Any]:
             return str(value)
         return value
 
-    if isinstance(config, dict):
-        return convert(config)
-    return convert(config)
+    result = convert(config)
+    if not isinstance(result, dict):
+        raise TypeError(f"expected a dataclass instance or a dict, got {type(config).__name__}")
+    return result
 
 
 def save_config(config: Any, path: str | Path) -> Path:

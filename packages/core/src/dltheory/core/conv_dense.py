@@ -27,14 +27,18 @@ Entry points: :func:`conv_to_dense` (the matrix of an ``nn.Conv2d``), :func:`con
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import TypeAlias
 
 import torch
 from torch import nn
 
+DeviceLike: TypeAlias = "torch.device | str | None"
 
-def as_pair(value) -> tuple[int, int]:
+
+def as_pair(value: int | Sequence[int]) -> tuple[int, int]:
     """``3 -> (3, 3)``; ``(2, 3) -> (2, 3)``; a 1-tuple is repeated (Conv2d argument style)."""
     if isinstance(value, int):
         return (value, value)
@@ -114,7 +118,7 @@ class ConvGeometry:
             raise ValueError(f"convolution output would be empty for geometry {self}")
 
     # --- separable tap positions -------------------------------------------------------------
-    def _positions(self, axis: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _positions(self, axis: int, device: DeviceLike) -> tuple[torch.Tensor, torch.Tensor]:
         """Input coordinate (unpadded) of output index x tap along one axis, and its validity."""
         n_out = self.out_h if axis == 0 else self.out_w
         size = self.in_h if axis == 0 else self.in_w
@@ -124,27 +128,31 @@ class ConvGeometry:
         pos = out_idx[:, None] * self.stride[axis] - before + taps[None, :] * self.dilation[axis]
         return pos, (pos >= 0) & (pos < size)
 
-    def valid_taps(self, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def valid_taps(self, device: DeviceLike = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Boolean ``(H_out, kh)`` and ``(W_out, kw)``: the tap lands inside the image."""
         return self._positions(0, device)[1], self._positions(1, device)[1]
 
-    def orbit_sizes(self, device=None) -> torch.Tensor:
+    def orbit_sizes(self, device: DeviceLike = None) -> torch.Tensor:
         """``(kh, kw)`` number of output positions at which tap (a, b) sees the image."""
         vh, vw = self.valid_taps(device)
         return vh.sum(0)[:, None] * vw.sum(0)[None, :]
 
-    def representative_positions(self, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def representative_positions(
+        self, device: DeviceLike = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """For each tap, the first output row / column at which it is valid (argmax of validity)."""
         vh, vw = self.valid_taps(device)
         return vh.to(torch.uint8).argmax(0), vw.to(torch.uint8).argmax(0)
 
-    def local_valid(self, device=None) -> torch.Tensor:
+    def local_valid(self, device: DeviceLike = None) -> torch.Tensor:
         """Boolean mask broadcastable to :attr:`local_shape`, shape ``(1, H_out, W_out, 1, kh, kw)``."""
         vh, vw = self.valid_taps(device)
         valid = vh[:, None, :, None] & vw[None, :, None, :]  # (H_out, W_out, kh, kw)
         return valid[None, :, :, None, :, :]
 
-    def support_index(self, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def support_index(
+        self, device: DeviceLike = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flat indices of the valid local entries only, as ``(C_out, V, C_in)``, and the taps
         ``(a_v, b_v)`` of the V valid (position, tap) pairs. Cached per (geometry, device).
 
@@ -152,7 +160,7 @@ class ConvGeometry:
         """
         return _cached_support_index(self, _device_key(device))
 
-    def _support_index(self, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _support_index(self, device: DeviceLike) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         valid = self.local_valid(device)[0, :, :, 0]  # (H_out, W_out, kh, kw)
         i, j, a, b = valid.nonzero(as_tuple=True)
         h = i * self.stride[0] - self.pad[2] + a * self.dilation[0]
@@ -227,7 +235,7 @@ class ConvGeometry:
         """Number of entries in the local support (dense entries the CNN can make non-zero)."""
         return int(self.orbit_sizes().sum()) * self.out_channels * self.in_channels
 
-    def live_column_mask(self, device=None) -> torch.Tensor | None:
+    def live_column_mask(self, device: DeviceLike = None) -> torch.Tensor | None:
         """Boolean ``(n_in,)``: columns that can see non-zero input; ``None`` when all can."""
         if self.fold_padding or self.pad == (0, 0, 0, 0):
             return None
@@ -236,17 +244,21 @@ class ConvGeometry:
         return live.expand(self.in_channels, -1, -1).reshape(-1)
 
 
-def _device_key(device) -> torch.device:
+def _device_key(device: DeviceLike) -> torch.device:
     return torch.device("cpu") if device is None else torch.device(device)
 
 
 @lru_cache(maxsize=16)
-def _cached_support_index(geometry: ConvGeometry, device: torch.device):
+def _cached_support_index(
+    geometry: ConvGeometry, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return geometry._support_index(device)
 
 
 # --- the embedding map E: filter -> dense matrix ---------------------------------------------------
-def block_views(geometry: ConvGeometry, dense: torch.Tensor):
+def block_views(
+    geometry: ConvGeometry, dense: torch.Tensor
+) -> Iterator[tuple[tuple[slice, ...], torch.Tensor]]:
     """Yield ``(local_slice, view)`` for each block of :attr:`ConvGeometry.blocks`: ``view`` is the
     ``(C_out, n_i, n_j, C_in, n_a, n_b)`` strided view of a contiguous dense matrix holding those
     local entries, ``local_slice`` indexes the same entries of a ``local_shape`` tensor."""
@@ -310,7 +322,7 @@ def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
         for k, d in zip(reversed(conv.kernel_size), reversed(conv.dilation)):
             total = d * (k - 1)
             pads += [total // 2, total - total // 2]
-        return tuple(pads)
+        return (pads[0], pads[1], pads[2], pads[3])
     ph, pw = as_pair(conv.padding)
     return (pw, pw, ph, ph)
 
@@ -333,7 +345,12 @@ def conv_geometry(
         raise ValueError(f"input has {c} channels, the conv expects {conv.in_channels}")
     pad = conv_padding(conv)
     if extra_pad is not None:
-        pad = tuple(a + int(b) for a, b in zip(pad, extra_pad))
+        pad = (
+            pad[0] + int(extra_pad[0]),
+            pad[1] + int(extra_pad[1]),
+            pad[2] + int(extra_pad[2]),
+            pad[3] + int(extra_pad[3]),
+        )
     return ConvGeometry(
         in_channels=c // conv.groups,
         out_channels=conv.out_channels // conv.groups,
@@ -361,4 +378,4 @@ def conv_to_dense(
     geometry = conv_geometry(conv, in_shape)
     geometry.validate()
     blocks = [embed_filter(geometry, w)[0] for w in weight.chunk(conv.groups, dim=0)]
-    return blocks[0] if len(blocks) == 1 else torch.block_diag(*blocks)
+    return blocks[0] if len(blocks) == 1 else torch.block_diag(*blocks)  # type: ignore[no-untyped-call]

@@ -12,6 +12,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -64,8 +65,10 @@ def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
-def _open_maybe_gz(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+def _open_maybe_gz(path: Path) -> BinaryIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 def _find_idx(folder: Path, stem: str) -> Path:
@@ -125,8 +128,8 @@ def load_mnist_idx(folder: str | Path, split: str = "t10k") -> tuple[torch.Tenso
 
 
 def load_torchvision_dataset(
-    name: str, root: str | Path, train: bool = True, download: bool = False, transform=None
-):
+    name: str, root: str | Path, train: bool = True, download: bool = False, transform: Any = None
+) -> Any:
     """MNIST, Fashion-MNIST, CIFAR-10/100 through torchvision; never downloads unless asked."""
     import torchvision
 
@@ -167,7 +170,7 @@ def load_torchvision_tensors(
     return x.contiguous(), torch.as_tensor(targets, dtype=torch.int64)
 
 
-def image_folder(root: str | Path, split: str | None = "train", transform=None):
+def image_folder(root: str | Path, split: str | None = "train", transform: Any = None) -> Any:
     """An ImageFolder (``root/<split>/<class>/<image>``, the ImageNet layout), checked first."""
     import torchvision
 

@@ -7,6 +7,7 @@ import os
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -101,7 +102,7 @@ class Precision:
     def autocast_dtype(self) -> torch.dtype | None:
         return _AUTOCAST_DTYPES.get(self.name)
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """Context for the forward pass; a no-op in fp32."""
         if self.name == "fp32":
             return contextlib.nullcontext()
@@ -116,28 +117,30 @@ class Precision:
     ) -> None:
         """Backward, optional gradient clipping (after unscaling), optimizer step, zero grads."""
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
             if clip_grad_norm is not None:
                 self.scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(_params(optimizer, parameters), clip_grad_norm)
             self.scaler.step(optimizer)
             self.scaler.update()
         else:
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             if clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(_params(optimizer, parameters), clip_grad_norm)
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "scaler": self.scaler.state_dict() if self.scaler else None}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
 
-def _params(optimizer: torch.optim.Optimizer, parameters) -> Iterator[torch.nn.Parameter]:
+def _params(
+    optimizer: torch.optim.Optimizer, parameters: Iterable[torch.nn.Parameter] | None
+) -> Iterator[torch.nn.Parameter]:
     if parameters is not None:
         return iter(list(parameters))
     return (p for group in optimizer.param_groups for p in group["params"])

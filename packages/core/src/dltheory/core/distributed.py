@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -61,7 +62,7 @@ def init_distributed(device: torch.device | None = None, env: DistEnv | None = N
 
 
 def wrap_ddp(
-    model: torch.nn.Module, env: DistEnv, device: torch.device, **kwargs
+    model: torch.nn.Module, env: DistEnv, device: torch.device, **kwargs: Any
 ) -> torch.nn.Module:
     """DistributedDataParallel when distributed, the model itself otherwise."""
     if not env.is_distributed:
@@ -76,12 +77,12 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
         if isinstance(model, torch.nn.parallel.DistributedDataParallel):
             model = model.module
         elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
+            model = model._orig_mod  # type: ignore[assignment]
         else:
             return model
 
 
-def distributed_sampler(dataset, env: DistEnv, shuffle: bool = True, seed: int = 0):
+def distributed_sampler(dataset: Any, env: DistEnv, shuffle: bool = True, seed: int = 0) -> Any:
     """A DistributedSampler when distributed, else None (let the DataLoader shuffle)."""
     if not env.is_distributed:
         return None

@@ -16,13 +16,13 @@ import matplotlib.pyplot as plt
 
 def new_figure(
     ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 4.0), **kwargs: Any
-):
+) -> tuple[Any, Any]:
     """A figure and its axes; ``size`` is per panel (inches)."""
     fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), **kwargs)
     return fig, axes
 
 
-def _column_values(values: Any) -> list:
+def _column_values(values: Any) -> list[Any]:
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
     if hasattr(values, "tolist"):
@@ -30,7 +30,7 @@ def _column_values(values: Any) -> list:
     return list(values)
 
 
-def write_columns_csv(path: Path, data: dict[str, Sequence]) -> Path:
+def write_columns_csv(path: Path, data: dict[str, Sequence[Any]]) -> Path:
     """Write named columns (possibly of different lengths) as CSV; short columns are padded empty."""
     columns = {str(k): _column_values(v) for k, v in data.items()}
     length = max((len(v) for v in columns.values()), default=0)
@@ -44,7 +44,7 @@ def write_columns_csv(path: Path, data: dict[str, Sequence]) -> Path:
 
 
 def save_figure(
-    fig, path_stem: str | Path, data: dict[str, Sequence] | None = None, dpi: int = 120
+    fig: Any, path_stem: str | Path, data: dict[str, Sequence[Any]] | None = None, dpi: int = 120
 ) -> Path:
     """Save ``fig`` as ``<stem>.png`` and, with ``data``, its numbers as ``<stem>.csv``.
 

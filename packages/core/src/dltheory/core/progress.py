@@ -113,7 +113,7 @@ class ProgressLog:
     def __enter__(self) -> ProgressLog:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -37,7 +37,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint from elsewhere safely (``weights_only=True``) with a clear error."""
     path = Path(path)
     if not path.is_file():
@@ -66,7 +66,13 @@ def capture_rng_state() -> dict[str, Any]:
     state = {
         "python": random.getstate(),
         # NumPy's key array as a tensor keeps the checkpoint loadable with weights_only=True.
-        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        "numpy": (
+            kind,
+            torch.from_numpy(np.asarray(keys).astype(np.int64)),
+            pos,
+            has_gauss,
+            cached,
+        ),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -281,7 +287,7 @@ class RunDir:
 
     def load_checkpoint(
         self, name: str = CHECKPOINT, map_location: Any = "cpu", restore_rng: bool = True
-    ):
+    ) -> dict[str, Any] | None:
         """Load one of this run's checkpoints (``weights_only=True``, never anything else) and
         restore the RNG states; None if absent."""
         path = self.checkpoint_path(name)

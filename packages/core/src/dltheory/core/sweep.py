@@ -59,7 +59,11 @@ def run_sweep(
     return _run_submitit(fn, configs, slurm or {}, Path(folder))
 
 
-def _run_local(fn, configs, max_workers, description):
+Row = dict[str, Any]
+RunFn = Callable[[Row], Row]
+
+
+def _run_local(fn: RunFn, configs: list[Row], max_workers: int, description: str) -> list[Row]:
     results: list[dict[str, Any] | None] = [None] * len(configs)
     context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has started threads
     log = ProgressLog(len(configs), description)
@@ -70,10 +74,10 @@ def _run_local(fn, configs, max_workers, description):
             results[i] = {**configs[i], **future.result()}
             log.update(1)
     log.close()
-    return results  # type: ignore[return-value]
+    return [r for r in results if r is not None]
 
 
-def _run_submitit(fn, configs, slurm, folder):
+def _run_submitit(fn: RunFn, configs: list[Row], slurm: dict[str, Any], folder: Path) -> list[Row]:
     try:
         import submitit
     except ImportError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,7 @@ def tmp_run_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def float64_default():
+def float64_default() -> Iterator[None]:
     """torch's default dtype set to float64 for the test (restored afterwards)."""
     import torch
 
@@ -93,7 +94,7 @@ def float64_default():
 
 
 @pytest.fixture(autouse=True)
-def _torch_test_threads():
+def _torch_test_threads() -> Iterator[None]:
     """Limit torch's intra-op threads during each test (restored afterwards)."""
     torch = sys.modules.get("torch")
     if torch is None:
