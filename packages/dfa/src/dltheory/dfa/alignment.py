@@ -274,3 +274,33 @@ def weight_cosines(model_a: nn.Module, model_b: nn.Module) -> dict[str, float]:
         nb += float(wb @ wb)
     out["cos_total"] = dots / max((na * nb) ** 0.5, 1e-300)
     return out
+
+
+def alignment_times(
+    rows: list[dict], layers: list[int], prefix: str = "wa_layer", fraction: float = 0.5
+) -> list[float]:
+    """Per layer, the first logged step at which ``<prefix><l>`` reaches ``fraction`` of its
+    maximum over the run (NaN if the measure never becomes positive)."""
+    times = []
+    for layer in layers:
+        pairs = [(r["step"], r[f"{prefix}{layer}"]) for r in rows if f"{prefix}{layer}" in r]
+        peak = max((v for _, v in pairs), default=float("nan"))
+        if not peak > 0:
+            times.append(float("nan"))
+            continue
+        times.append(float(next(max(s, 1) for s, v in pairs if v >= fraction * peak)))
+    return times
+
+
+def order_slope(times: list[float], layers: list[int]) -> float:
+    """Least-squares slope of log10(time) against the layer index: > 0 when the bottom layers
+    align first (the paper's bottom-to-top order); NaN with fewer than two finite times."""
+    import math
+
+    pts = [(k, math.log10(t)) for k, t in zip(layers, times) if t == t and t > 0]
+    if len(pts) < 2:
+        return float("nan")
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
