@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -144,6 +145,8 @@ def test_claims_are_declared(name):
     ids = [c.id for c in claims]
     assert len(ids) == len(set(ids))
     assert all(i.startswith(f"{name}.") for i in ids)
+    bad_papers = [c.paper for c in claims if not re.fullmatch(r"\d{4}\.\d{4,5}", c.paper)]
+    assert not bad_papers, f"paper must be an arXiv id: {bad_papers}"
     assert REQUIRED_CLAIMS[name] <= set(ids), f"missing {REQUIRED_CLAIMS[name] - set(ids)}"
 
 
