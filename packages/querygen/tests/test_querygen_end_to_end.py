@@ -103,7 +103,8 @@ def test_train_generate_evaluate_cli(tmp_path, tiny_config):
     assert result["n_generated"] == len(rows)
     for key in ("intent_accuracy", "distinct_1", "originality"):
         assert 0.0 <= result[key] <= 1.0 or result[key] != result[key]
-    assert result["language_model"]["perplexity_real"] > 1
+    for lm in ("kneser_ney", "gru"):
+        assert result["language_model"][lm]["perplexity_real"] > 1
     assert 0 <= result["augmentation"]["accuracy_augmented"] <= 1
 
 

@@ -1,4 +1,7 @@
-"""``dltheory querygen train|generate|transfer|evaluate|reproduce`` (torch imported inside commands)."""
+"""``dltheory querygen train|generate|transfer|eval|reproduce`` (torch imported inside commands).
+
+``evaluate`` stays as a hidden alias of ``eval``; ``reproduce --quick`` of ``--scale quick``.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ from dltheory.cli.options import (
     DeviceOpt,
     JsonOpt,
     OutOpt,
-    PrecisionOpt,
-    QuickOpt,
-    ResumeOpt,
+    RunRequest,
     SeedOpt,
+    config_command,
     explicit_params,
 )
+
+from .config import TrainConfig
 
 app = typer.Typer(
     help="Conditional VAE query generation with query transfer (arXiv:1911.03698).",
@@ -62,61 +66,40 @@ def _print_rows(rows: list[dict], as_json: bool, title: str = "") -> None:
     typer.echo(markdown_table(rows))
 
 
-@app.command()
-def train(
-    ctx: typer.Context,
-    data: DataOpt = "chatterbot",
-    train_size: TrainSizeOpt = 200,
-    method: MethodOpt = "query_transfer",
-    alpha: Annotated[
-        float, typer.Option("--alpha", help="Classifier-loss weight of None queries.")
-    ] = 0.2,
-    none_size: NoneSizeOpt = 200,
-    cosine_threshold: ThresholdOpt = 0.9,
-    reservoir: ReservoirOpt = "",
-    input_type: Annotated[
-        str, typer.Option("--input-type", help="delexicalised | utterance.")
-    ] = "delexicalised",
-    tokenizer: Annotated[
-        str, typer.Option("--tokenizer", help="word | bpe (trained offline).")
-    ] = "word",
-    decoder: Annotated[str, typer.Option("--decoder", help="gru (paper) | transformer.")] = "gru",
-    epochs: Annotated[int, typer.Option("--epochs")] = 50,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    lr: Annotated[float, typer.Option("--lr")] = 0.01,
-    hidden_size: Annotated[int, typer.Option("--hidden-size")] = 256,
-    latent_size: Annotated[int, typer.Option("--latent-size")] = 8,
-    kl_schedule: Annotated[
-        str, typer.Option("--kl-schedule", help="logistic | cyclical | constant.")
-    ] = "logistic",
-    free_bits: Annotated[
-        float, typer.Option("--free-bits", help="Per-dimension KL floor (0 = off).")
-    ] = 0.0,
-    word_dropout: Annotated[float, typer.Option("--word-dropout")] = 0.0,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    precision: PrecisionOpt = "fp32",
-    out: OutOpt = Path("runs/querygen"),
-    resume: ResumeOpt = False,
-    config: ConfigOpt = None,
-):
+@config_command(app, TrainConfig, name="train")
+def train(cfg: TrainConfig, request: RunRequest) -> None:
     """Train the CVAE (few-shot subset + transferred reservoir queries); writes model.pt in --out."""
-    from dltheory.core.config import resolve_config
+    import warnings
 
-    from .config import TrainConfig
+    from .data import QueryGenWarning
     from .train import train as run_train
 
-    cfg = resolve_config(
-        TrainConfig, config, explicit_params(ctx, exclude=("config", "out", "resume"))
-    )
-    result = run_train(cfg, out, resume=resume)
-    last = result.history[-1]
+    cfg.validate()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", QueryGenWarning)
+        result = run_train(cfg, cfg.out, resume=request.resume, overwrite=request.overwrite)
+    for w in caught:
+        if issubclass(w.category, QueryGenWarning):
+            typer.echo(f"warning: {w.message}", err=True)
+    last = result.history[-1] if result.history else {}
+    summary = {
+        "out": str(cfg.out),
+        "model": str(cfg.out / "model.pt"),
+        "training_queries": len(result.prepared.training),
+        "transferred": len(result.prepared.selection.added),
+        "target_intents": result.prepared.intents,
+        **{k: last.get(k) for k in ("epoch", "loss", "classifier_accuracy", "active_units")},
+    }
+    if request.json:
+        typer.echo(json.dumps(summary, indent=1, default=float))
+        return
     typer.echo(
-        f"trained {cfg.epochs} epochs on {len(result.prepared.training)} queries "
-        f"({len(result.prepared.selection.added)} transferred): loss {last['loss']:.3f}, "
-        f"classifier accuracy {last['classifier_accuracy']:.3f}, active units {last['active_units']}"
+        f"trained {cfg.epochs} epochs on {summary['training_queries']} queries "
+        f"({summary['transferred']} transferred; targets {', '.join(summary['target_intents'])}): "
+        f"loss {last.get('loss', float('nan')):.3f}, classifier accuracy "
+        f"{last.get('classifier_accuracy', float('nan')):.3f}, active units {last.get('active_units')}"
     )
-    typer.echo(f"model: {out / 'model.pt'}")
+    typer.echo(f"model: {summary['model']}")
 
 
 @app.command()
@@ -134,22 +117,43 @@ def generate(
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     config: ConfigOpt = None,
-    out: Annotated[Path, typer.Option("--out", help="JSONL file to write.")] = Path(
-        "generated.jsonl"
-    ),
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="jsonl | csv | rasa (Rasa NLU YAML) | snips (snips-nlu dataset JSON)."
+        ),
+    ] = "jsonl",
+    slot_values: Annotated[
+        Path | None,
+        typer.Option(
+            "--slot-values",
+            help="JSON {slot: [values]} / {intent: {slot: [values]}} or CSV [intent,]slot,value.",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="File to write.")] = Path("generated.jsonl"),
 ):
-    """Generate queries (z ~ N(0, I), chosen intents), refill slots, write JSONL (text, intent, slots)."""
+    """Generate queries (z ~ N(0, I), chosen intents), refill slots per intent, write them as
+    JSONL/CSV with BIO tags, Rasa NLU YAML or a snips-nlu dataset (original casing of values)."""
     from dltheory.core.config import resolve_config
     from dltheory.core.device import resolve_device
+    from dltheory.core.errors import ConfigError
 
     from .config import GenerateConfig
     from .data import Utterance, write_jsonl
+    from .export import FORMATS, export_queries
     from .generation import GeneratorBundle
+    from .slots import load_slot_values
 
     cfg = resolve_config(
-        GenerateConfig, config, explicit_params(ctx, exclude=("config", "out", "model"))
-    )
+        GenerateConfig,
+        config,
+        explicit_params(ctx, exclude=("config", "out", "model", "fmt", "slot_values")),
+    ).validate()
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     bundle = GeneratorBundle.load(model, resolve_device(cfg.device))
+    if slot_values is not None:
+        load_slot_values(slot_values, bundle.realiser)
     chosen = [i.strip() for i in cfg.intents.split(",") if i.strip()] or bundle.intents
     queries = bundle.generate(
         {i: cfg.n_per_intent for i in chosen},
@@ -159,7 +163,7 @@ def generate(
         seed=cfg.seed,
         batch_size=cfg.batch_size,
     )
-    write_jsonl([q.realised for q in queries], out)
+    export_queries([q.realised for q in queries], out, fmt)
     write_jsonl(
         [Utterance.plain(q.words, q.intent) for q in queries], out.with_suffix(".delex.jsonl")
     )
@@ -174,8 +178,10 @@ def transfer(
     train_size: TrainSizeOpt = 200,
     reservoir: ReservoirOpt = "",
     method: MethodOpt = "query_transfer",
-    cosine_threshold: ThresholdOpt = 0.9,
+    cosine_threshold: ThresholdOpt = 0.15,
     none_size: NoneSizeOpt = 200,
+    folds: Annotated[int, typer.Option("--folds", help="Leave-intents-out folds (1 = none).")] = 2,
+    fold: Annotated[int, typer.Option("--fold", help="Which fold.")] = 0,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
     out: OutOpt = Path("runs/querygen-transfer"),
@@ -192,6 +198,8 @@ def transfer(
         method=method,
         cosine_threshold=cosine_threshold,
         none_size=none_size,
+        folds=folds,
+        fold=fold,
         seed=seed,
     )
     sel = prepare_data(cfg).selection
@@ -214,7 +222,7 @@ def transfer(
     )
 
 
-@app.command()
+@app.command("eval")
 def evaluate(
     model: Annotated[
         Path, typer.Option("--model", help="Run folder (its config.json gives the data).")
@@ -271,44 +279,56 @@ def evaluate(
     out.write_text(json.dumps(scores, indent=1, default=float) + "\n")
     table = [{"metric": k, "value": v} for k, v in scores.items() if isinstance(v, (int, float))]
     table += [
-        {"metric": f"{k}.{m}", "value": v}
-        for k in ("augmentation", "language_model")
-        for m, v in scores[k].items()
+        {"metric": f"augmentation.{m}", "value": v} for m, v in scores["augmentation"].items()
+    ]
+    table += [
+        {"metric": f"language_model.{lm}.{m}", "value": v}
+        for lm, parts in scores["language_model"].items()
+        for m, v in parts.items()
     ]
     _print_rows(table, as_json, f"evaluation of {len(queries)} queries")
     typer.echo(f"scores: {out}")
 
 
+app.command("evaluate", hidden=True)(evaluate)  # the verb's former name
+
+
 @app.command()
 def reproduce(
-    quick: QuickOpt = False,
     out: OutOpt = Path("runs/querygen-reproduce"),
-    device: DeviceOpt = "auto",
-    data: DataOpt = "chatterbot",
-    seeds: Annotated[
-        str, typer.Option("--seeds", help="Comma-separated; default 0 (quick) or 0-4.")
-    ] = "",
-    alphas: Annotated[
+    scale: Annotated[
         str,
         typer.Option(
-            "--alphas",
-            help="Comma-separated alpha sweep (besides 0.2); "
-            "'none' skips it; default 0,1 (quick) or 0,0.1,0.5,1,2,5.",
+            "--scale",
+            help="quick (minutes, one fold and seed) | full (SNIPS leave-intents-out folds, "
+            "several seeds) | paper (the paper's 5 seeds; refused here when too slow).",
+        ),
+    ] = "quick",
+    quick: Annotated[
+        bool, typer.Option("--quick", hidden=True, help="Same as --scale quick.")
+    ] = False,
+    device: DeviceOpt = "auto",
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data", help="SNIPS 2017-06 folder (default: the shared copy, else chatterbot)."
         ),
     ] = "",
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated; default by scale.")] = "",
 ):
-    """No transfer / query transfer / pseudo-labelling and the alpha sweep; figures, tables, manifest.json."""
-    from .reproduce import reproduce as run_reproduce
+    """No transfer / query transfer / pseudo-labelling, the alpha trade-off and the LM augmentation
+    over leave-intents-out folds and seeds; figures, tables, manifest.json, claims.json."""
+    from dltheory.core.errors import ConfigError
 
-    chosen = tuple(int(s) for s in seeds.split(",") if s.strip()) or None
-    sweep = (
-        None
-        if not alphas
-        else ()
-        if alphas == "none"
-        else tuple(float(a) for a in alphas.split(","))
-    )
-    manifest = run_reproduce(
-        out, quick, device, data=data, seeds=chosen, alphas=sweep, log=typer.echo
+    from .reproduce import run_reproduction
+
+    if quick and scale != "quick":
+        raise ConfigError("--quick means --scale quick; give one of them")
+    try:
+        chosen = tuple(int(s) for s in seeds.split(",") if s.strip()) or None
+    except ValueError:
+        raise ConfigError(f"--seeds must be comma-separated integers (got {seeds!r})") from None
+    manifest = run_reproduction(
+        out, scale=scale, device=device, data=data or None, seeds=chosen, log=typer.echo
     )
     typer.echo(f"manifest: {manifest}")

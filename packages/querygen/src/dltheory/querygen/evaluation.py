@@ -4,17 +4,13 @@ and extrinsic ones (realised text: classifier augmentation, bigram-LM perplexity
 from __future__ import annotations
 
 from .generation import GeneratedQuery, GeneratorBundle
-from .metrics import (
-    augmentation_accuracy,
-    evaluate_generations,
-    intent_classifier,
-    lm_perplexity_gain,
-)
+from .metrics import augmentation_accuracy, evaluate_generations, intent_classifier
 from .pipeline import PreparedData
 
 
 class Evaluator:
-    """Holds the independent intent classifier (trained once on the full real training pool)."""
+    """Holds the independent intent classifier, trained once on the full real training data of
+    *every* intent (the authors' full SNIPS train set), so it can say "that is another intent"."""
 
     def __init__(self, prepared: PreparedData, seed: int = 0):
         self.prepared = prepared
@@ -30,14 +26,17 @@ class Evaluator:
             p.pairs(p.validation),
             self.classifier,
             self.seed,
+            transferred=[p.model_text(u) for u in p.selection.added],
         )
         if extrinsic:
             real = p.pairs(p.subset, realised=True)
             gen = [(g.realised.normalised, g.intent) for g in generated]
             valid = p.pairs(p.validation, realised=True)
             result["augmentation"] = augmentation_accuracy(real, gen, valid, self.seed)
-            result["language_model"] = lm_perplexity_gain(
-                [t for t, _ in real], [t for t, _ in gen], [t for t, _ in valid]
+            from .lm import lm_augmentation
+
+            result["language_model"] = lm_augmentation(
+                [t for t, _ in real], [t for t, _ in gen], [t for t, _ in valid], self.seed
             )
         return result
 

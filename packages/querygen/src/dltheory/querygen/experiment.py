@@ -1,14 +1,10 @@
-"""The paper's comparison: no transfer / query transfer / pseudo-labelling over seeds, and the alpha
-sweep; one ``result.json`` per run so that an interrupted sweep keeps what it finished."""
+"""One run of the paper's comparison: train, generate, score; one ``result.json`` per run so that
+an interrupted reproduction keeps what it finished (see :mod:`dltheory.querygen.reproduce`)."""
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from .config import TrainConfig
 from .evaluation import Evaluator
@@ -32,6 +28,7 @@ def run_one(
     n_per_intent: int = 100,
     quiet: bool = True,
     evaluators: dict | None = None,
+    extrinsic: bool = True,
 ) -> dict:
     """Train, generate ``n_per_intent`` queries per intent, score; cached in ``out/result.json``."""
     done = out / "result.json"
@@ -48,12 +45,14 @@ def run_one(
     generated = result.bundle.generate(
         {i: n_per_intent for i in result.bundle.intents}, seed=cfg.seed
     )
-    scores = evaluator.score(generated)
+    scores = evaluator.score(generated, extrinsic=extrinsic)
     scores.update(
         method=cfg.method,
         alpha=cfg.alpha,
         seed=cfg.seed,
         train_size=cfg.train_size,
+        fold=cfg.fold,
+        target_intents=prepared.intents,
         transferred=len(prepared.selection.added),
         selection=prepared.selection.summary(),
         final_epoch=result.history[-1] if result.history else None,
@@ -64,69 +63,3 @@ def run_one(
     )
     done.write_text(json.dumps(scores, indent=1, default=float) + "\n")
     return scores
-
-
-def summarise(results: list[dict], by: str) -> list[dict]:
-    """Mean and standard deviation of each metric, grouped by ``by`` (method or alpha)."""
-    rows = []
-    for value in dict.fromkeys(r[by] for r in results):
-        group = [r for r in results if r[by] == value]
-        row = {by: value, "seeds": len(group)}
-        for m in (*METRICS, "augmentation.gain"):
-            vals = [_get(r, m) for r in group]
-            vals = [v for v in vals if v is not None and not math.isnan(v)]
-            row[m] = float(np.mean(vals)) if vals else float("nan")
-            row[m + "_std"] = float(np.std(vals)) if len(vals) > 1 else 0.0
-        rows.append(row)
-    return rows
-
-
-def _get(d: dict, dotted: str):
-    for part in dotted.split("."):
-        d = d.get(part) if isinstance(d, dict) else None
-    return d
-
-
-def run_comparison(
-    base: TrainConfig,
-    out: Path,
-    seeds=(0, 1, 2),
-    methods=("none", "query_transfer", "pseudo_label"),
-    alphas=(),
-    n_per_intent: int = 100,
-    log=print,
-) -> dict:
-    out = Path(out)
-    evaluators: dict = {}
-    method_results, alpha_results = [], []
-    for seed in seeds:
-        for method in methods:
-            cfg = replace(base, method=method, seed=seed)
-            r = run_one(
-                cfg,
-                out / "runs" / f"{method}_alpha{cfg.alpha:g}_seed{seed}",
-                n_per_intent,
-                evaluators=evaluators,
-            )
-            log(
-                f"{method:15s} seed {seed}: acc {r['intent_accuracy']:.3f} bleu {r['bleu_quality']:.3f} "
-                f"div {r['bleu_diversity']:.3f} orig {r['originality']:.3f}"
-            )
-            method_results.append(r)
-    for seed in seeds:
-        for alpha in alphas:
-            cfg = replace(base, method="query_transfer", alpha=alpha, seed=seed)
-            r = run_one(
-                cfg,
-                out / "runs" / f"query_transfer_alpha{alpha:g}_seed{seed}",
-                n_per_intent,
-                evaluators=evaluators,
-            )
-            log(
-                f"alpha {alpha:g} seed {seed}: acc {r['intent_accuracy']:.3f} orig {r['originality']:.3f}"
-            )
-            alpha_results.append(r)
-    return {
-        "methods": summarise(method_results, "method") if method_results else [],
-        "alphas": summarise(alpha_results, "alpha") if alpha_results else [],
-    }

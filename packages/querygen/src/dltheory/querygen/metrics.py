@@ -118,6 +118,16 @@ def originality(candidates: Sequence[str], training: Iterable[str]) -> float:
     return float(np.mean([c not in seen for c in candidates])) if candidates else float("nan")
 
 
+def novelty(
+    candidates: Sequence[str], training: Iterable[str], transferred: Iterable[str]
+) -> float:
+    """Share of candidates that are neither a training sentence (any intent) nor a transferred
+    reservoir sentence: copying a transferred query does not count as new (departs from the
+    authors' originality, which only looks at the intent's own training sentences)."""
+    seen = set(training) | set(transferred)
+    return float(np.mean([c not in seen for c in candidates])) if candidates else float("nan")
+
+
 def transfer_rate(candidates: Sequence[str], training: Iterable[str]) -> float:
     """Share of the candidates' vocabulary that never occurs in the training sentences."""
     vocab = {w for c in candidates for w in c.split()}
@@ -130,15 +140,35 @@ def _nanmean(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+# The authors generate 500 queries over all classes (7 SNIPS intents + None) and score self-BLEU
+# within an intent's correctly classified ones: about 500 / 8 = 62 candidates per intent.
+AUTHORS_CANDIDATES = 62
+DIVERSITY_COUNTS = (10, 25, AUTHORS_CANDIDATES, 100)
+
+
+def diversity_at(candidates: Sequence[str], count: int, seed: int = 0) -> float:
+    """1 - self-BLEU over ``count`` candidates sampled without replacement (all when fewer)."""
+    cands = list(candidates)
+    if len(cands) > count:
+        cands = random.Random(seed).sample(cands, count)
+    return self_bleu_diversity(cands, None, seed)
+
+
 def evaluate_generations(
     generated: Sequence[tuple[str, str]],
     train: Sequence[tuple[str, str]],
     validation: Sequence[tuple[str, str]],
     classifier,
     seed: int = 0,
-    max_self_bleu: int | None = 500,
+    transferred: Sequence[str] = (),
+    counts: Sequence[int] = DIVERSITY_COUNTS,
 ) -> dict:
-    """All intrinsic metrics of (text, intent) generations; per-intent values are averaged."""
+    """All intrinsic metrics of (text, intent) generations; per-intent values are averaged.
+
+    ``bleu_diversity`` is 1 - self-BLEU at :data:`AUTHORS_CANDIDATES` candidates per intent;
+    ``diversity_by_count`` gives it at each of ``counts`` (it falls as candidates are added, since
+    each candidate meets more references). ``novelty`` also excludes ``transferred`` sentences.
+    """
     if not generated:
         raise ValueError("no generated queries to evaluate")
     texts = [t for t, _ in generated]
@@ -146,6 +176,8 @@ def evaluate_generations(
     train_by, valid_by, gen_by = defaultdict(list), defaultdict(list), defaultdict(list)
     for t, y in train:
         train_by[y].append(t)
+    all_train = {t for t, _ in train}
+    transferred_set = set(transferred)
     for t, y in validation:
         valid_by[y].append(t)
     for (t, y), p in zip(generated, predicted):
@@ -157,12 +189,21 @@ def evaluate_generations(
             "n": len(rows),
             "intent_accuracy": len(good) / len(rows),
             "bleu_quality": bleu_quality(good, valid_by[intent]) if good else float("nan"),
-            "bleu_diversity": self_bleu_diversity(good, max_self_bleu, seed),
+            "bleu_diversity": diversity_at(good, AUTHORS_CANDIDATES, seed),
             "originality": originality(good, train_by[intent]),
+            "novelty": novelty(good, all_train, transferred_set),
+            "copied_transferred": (
+                float(np.mean([c in transferred_set for c in good])) if good else float("nan")
+            ),
             "transfer": transfer_rate(good, train_by[intent]),
+            **{f"diversity_{n}": diversity_at(good, n, seed) for n in counts},
         }
-    keys = ["intent_accuracy", "bleu_quality", "bleu_diversity", "originality", "transfer"]
+    keys = ["intent_accuracy", "bleu_quality", "bleu_diversity", "originality", "novelty"]
+    keys += ["copied_transferred", "transfer"]
     summary = {k: _nanmean(v[k] for v in per_intent.values()) for k in keys}
+    summary["diversity_by_count"] = {
+        str(n): _nanmean(v[f"diversity_{n}"] for v in per_intent.values()) for n in counts
+    }
     summary.update(
         distinct_1=distinct_n(texts, 1), distinct_2=distinct_n(texts, 2), n_generated=len(texts)
     )

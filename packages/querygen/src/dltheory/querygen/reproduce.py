@@ -1,21 +1,52 @@
-"""``reproduce``: the three-method comparison and the alpha sweep, as bar figures and tables.
+"""``reproduce``: no transfer / query transfer / pseudo-labelling, the alpha trade-off and the
+language-model augmentation over SNIPS leave-intents-out folds and seeds.
 
-Reference values (authors' notebook behind the paper's bar figure, SNIPS, 200 training queries,
-snips-dump reservoir, mean of seeds 1-5) are drawn beside ours when the data are SNIPS.
+Scales (SNIPS 2017-06; 200 few-shot queries of the fold's target intents, 200 transferred):
+
+* ``quick``: 2 folds x 1 seed, no transfer and query transfer only, 15 epochs, 62 queries per
+  intent (a few minutes of one core); the pseudo-labelling and alpha claims need ``full``;
+* ``full``: 2 folds x 2 seeds, all five settings (no transfer, query transfer alpha = 0 / 0.2 / 1,
+  pseudo-labelling), 50 epochs, 100 queries per intent (the largest setting that fits ~20 min of
+  this shared machine); the paper used 5 seeds;
+* ``paper``: 2 folds x 5 seeds (seeds 1-5 as the authors), otherwise as ``full``.
+
+Without the SNIPS data the quick scale runs the same pipeline on chatterbot-corpus categories
+(code check only) and the claims are ``not-run`` (data absent).
+
+Reference values: the authors' notebook behind the paper's bar figures (SNIPS, 200 queries,
+snips-dump reservoir, mean of seeds 1-5; reference notes, Sec. 1.7).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import replace
 from pathlib import Path
 
+from .claims import CLAIMS
 from .config import TrainConfig
-from .experiment import run_comparison
+from .metrics import AUTHORS_CANDIDATES
 
-REFERENCE_METHODS = {  # method -> (BLEU quality, BLEU diversity, intent accuracy, originality)
-    "none": (0.646, 0.097, 0.982, 0.087),
-    "pseudo_label": (0.560, 0.153, 0.896, 0.219),
-    "query_transfer": (0.639, 0.122, 0.971, 0.351),
+REFERENCE_METHODS = {  # authors: method -> metrics (no novelty: they did not measure it)
+    "no transfer": {
+        "bleu_quality": 0.646,
+        "bleu_diversity": 0.097,
+        "intent_accuracy": 0.982,
+        "originality": 0.087,
+    },
+    "query transfer": {
+        "bleu_quality": 0.639,
+        "bleu_diversity": 0.122,
+        "intent_accuracy": 0.971,
+        "originality": 0.351,
+    },
+    "pseudo-labelling": {
+        "bleu_quality": 0.560,
+        "bleu_diversity": 0.153,
+        "intent_accuracy": 0.896,
+        "originality": 0.219,
+    },
 }
 REFERENCE_ALPHA = {  # alpha -> (BLEU quality, BLEU diversity, intent accuracy, originality, transfer)
     0.0: (0.573, 0.184, 0.890, 0.430, 0.202),
@@ -26,194 +57,343 @@ REFERENCE_ALPHA = {  # alpha -> (BLEU quality, BLEU diversity, intent accuracy, 
     2.0: (0.654, 0.120, 0.988, 0.284, 0.033),
     5.0: (0.647, 0.133, 0.978, 0.245, 0.041),
 }
-BAR_METRICS = ("intent_accuracy", "bleu_quality", "bleu_diversity", "originality")
-REF_INDEX = {
-    "bleu_quality": 0,
-    "bleu_diversity": 1,
-    "intent_accuracy": 2,
-    "originality": 3,
-    "transfer": 4,
+ALPHA_KEYS = ("bleu_quality", "bleu_diversity", "intent_accuracy", "originality", "transfer")
+
+# (label, method, alpha)
+SETTINGS = {
+    "none": ("no transfer", "none", 0.2),
+    "qt": ("query transfer", "query_transfer", 0.2),
+    "pseudo": ("pseudo-labelling", "pseudo_label", 0.2),
+    "qt_a0": ("query transfer alpha=0", "query_transfer", 0.0),
+    "qt_a1": ("query transfer alpha=1", "query_transfer", 1.0),
 }
+SCALE_PLANS = {
+    "quick": {
+        "folds": 2,
+        "seeds": (0,),
+        "settings": ("none", "qt"),
+        "epochs": 15,
+        "n_per_intent": AUTHORS_CANDIDATES,
+    },
+    "full": {
+        "folds": 2,
+        "seeds": (0, 1),
+        "settings": ("none", "qt", "pseudo", "qt_a0", "qt_a1"),
+        "epochs": 50,
+        "n_per_intent": 100,
+    },
+    "paper": {
+        "folds": 2,
+        "seeds": (1, 2, 3, 4, 5),
+        "settings": ("none", "qt", "pseudo", "qt_a0", "qt_a1"),
+        "epochs": 50,
+        "n_per_intent": 100,
+    },
+}
+METRICS = (
+    "intent_accuracy",
+    "bleu_quality",
+    "bleu_diversity",
+    "originality",
+    "novelty",
+    "copied_transferred",
+    "transfer",
+    "distinct_1",
+    "transferred",
+)
+SECONDS_PER_RUN = 60  # one 50-epoch run + scoring on one loaded core of this machine
 
 
-def reproduce_config(data: str, quick: bool, device: str) -> tuple[TrainConfig, dict]:
-    """Base config and sweep sizes. SNIPS keeps the paper's setting; chatterbot (5 categories of
-    40+ first turns) uses 100 training queries and a 0.6 threshold (TF-IDF/LSA cosines between
-    topics are lower than InferSent's)."""
-    snips = data != "chatterbot"
-    base = TrainConfig(
-        data=data,
-        device=device,
-        checkpoint_every=1000,
-        train_size=200 if snips else 100,
-        none_size=200 if snips else 100,
-        cosine_threshold=0.9 if snips else 0.6,
-    )
-    if quick:
-        base = replace(base, epochs=30 if snips else 25)
-        sweep = {"seeds": (0,), "alphas": (0.0, 1.0), "n_per_intent": 50}
-    else:
-        sweep = {
-            "seeds": (0, 1, 2, 3, 4),
-            "alphas": (0.0, 0.1, 0.5, 1.0, 2.0, 5.0),
-            "n_per_intent": 100,
-        }
-    return base, sweep
+def _snips_default() -> str | None:
+    from dltheory.core.data import shared_data_dir
+
+    root = shared_data_dir()
+    path = root / "snips-nlu-benchmark-2017-06" if root is not None else None
+    return str(path) if path is not None and path.is_dir() else None
 
 
-def bar_figure(rows: list[dict], out: Path, with_reference: bool):
-    import numpy as np
+def plan_for(scale: str, data: str | None, seeds: tuple[int, ...] | None = None) -> dict:
+    from dltheory.core.errors import ConfigError, DatasetNotFoundError
 
-    from dltheory.core.plotting import new_figure, save_figure
-
-    fig, axes = new_figure(ncols=len(BAR_METRICS), size=(2.6, 3.0))
-    methods = [r["method"] for r in rows]
-    x = np.arange(len(methods))
-    data = {"method": methods}
-    for ax, m in zip(axes, BAR_METRICS):
-        ours = [r[m] for r in rows]
-        err = [r[m + "_std"] for r in rows]
-        w = 0.4 if with_reference else 0.7
-        ax.bar(
-            x - (w / 2 if with_reference else 0),
-            ours,
-            w,
-            yerr=err,
-            label="this code",
-            color="tab:blue",
-        )
-        data[m] = ours
-        data[m + "_std"] = err
-        if with_reference:
-            ref = [REFERENCE_METHODS[k][REF_INDEX[m]] for k in methods]
-            ax.bar(x + w / 2, ref, w, label="authors (ref.)", color="tab:gray")
-            data[m + "_reference"] = ref
-        ax.set_xticks(x, [k.replace("_", "\n") for k in methods], fontsize=8)
-        ax.set_title(m.replace("_", " "), fontsize=9)
-        ax.set_ylim(0, 1.05)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, out, data=data)
-
-
-def alpha_figure(rows: list[dict], out: Path, with_reference: bool):
-    from dltheory.core.plotting import new_figure, save_figure
-
-    metrics = ("intent_accuracy", "bleu_quality", "originality", "transfer")
-    fig, ax = new_figure(size=(5, 3.6))
-    alphas = [r["alpha"] for r in rows]
-    data = {"alpha": alphas}
-    for i, m in enumerate(metrics):
-        ax.errorbar(
-            alphas,
-            [r[m] for r in rows],
-            yerr=[r[m + "_std"] for r in rows],
-            marker="o",
-            color=f"C{i}",
-            label=m.replace("_", " "),
-        )
-        data[m] = [r[m] for r in rows]
-        if with_reference:
-            ra = sorted(REFERENCE_ALPHA)
-            ax.plot(
-                ra,
-                [REFERENCE_ALPHA[a][REF_INDEX[m]] for a in ra],
-                ls="--",
-                color=f"C{i}",
-                alpha=0.6,
+    if scale not in SCALE_PLANS:
+        raise ConfigError(f"scale must be quick, full or paper (got {scale!r})")
+    plan = dict(SCALE_PLANS[scale])
+    data = data or _snips_default()
+    if data is None:
+        if scale != "quick":
+            raise DatasetNotFoundError(
+                f"--scale {scale} needs the SNIPS 2017-06 benchmark (pass --data or set "
+                f"DLTHEORY_SHARED_DATA to a folder holding snips-nlu-benchmark-2017-06)"
             )
-    ax.set_xscale("symlog", linthresh=0.1)
-    ax.set_xlabel("alpha (classifier-loss weight of transferred queries)")
-    ax.set_title(
-        "query transfer: effect of alpha" + (" (dashed: authors)" if with_reference else ""),
-        fontsize=9,
-    )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, out, data=data)
+        data = "chatterbot"
+    plan["data"] = data
+    plan["snips"] = data != "chatterbot"
+    if seeds:
+        plan["seeds"] = tuple(seeds)
+    plan["runs"] = plan["folds"] * len(plan["seeds"]) * len(plan["settings"])
+    return plan
 
 
-def compact_rows(rows: list[dict], key: str, with_reference: bool) -> list[dict]:
-    """``mean ± std`` per metric, with the authors' value in brackets when known."""
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+
+def mean_se(values) -> tuple[float, float]:
+    from dltheory.core.claims import mean_and_se
+
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return mean_and_se(vals)
+
+
+def paired(results: dict, a: str, b: str, key: str) -> list[float]:
+    """key(a) - key(b) for every (fold, seed) both settings ran."""
     out = []
-    for r in rows:
-        ref = REFERENCE_METHODS.get(r[key]) if key == "method" else REFERENCE_ALPHA.get(r[key])
-        row = {key: r[key], "seeds": r["seeds"]}
-        for m in (
-            "intent_accuracy",
-            "bleu_quality",
-            "bleu_diversity",
-            "originality",
-            "transfer",
-            "distinct_1",
-            "augmentation.gain",
-        ):
-            cell = f"{r[m]:.3f} ± {r[m + '_std']:.3f}"
-            if with_reference and ref is not None and m in REF_INDEX and REF_INDEX[m] < len(ref):
-                cell += f" ({ref[REF_INDEX[m]]:.3f})"
-            row[m] = cell
-        out.append(row)
+    for unit, by_setting in results.items():
+        if a in by_setting and b in by_setting:
+            va, vb = _get(by_setting[a], key), _get(by_setting[b], key)
+            if va is not None and vb is not None:
+                out.append(float(va) - float(vb))
+    del unit
     return out
 
 
-def reproduce(
-    out: Path,
-    quick: bool,
-    device: str,
-    data: str = "chatterbot",
-    seeds: tuple | None = None,
-    alphas: tuple | None = None,
+def summary_rows(results: dict, settings) -> list[dict]:
+    rows = []
+    for key in settings:
+        label = SETTINGS[key][0]
+        runs = [r[key] for r in results.values() if key in r]
+        row: dict = {"label": label, "alpha": SETTINGS[key][2], "runs": len(runs)}
+        for m in (*METRICS, "augmentation.gain"):
+            row[m], row[m + "_se"] = mean_se(_get(r, m) for r in runs)
+        counts = sorted({c for r in runs for c in r.get("diversity_by_count", {})}, key=int)
+        row["diversity_by_count"] = {
+            c: mean_se(r["diversity_by_count"].get(c) for r in runs)[0] for c in counts
+        }
+        for lm in ("kneser_ney", "gru"):
+            for part in ("perplexity_real", "perplexity_augmented", "log_ratio"):
+                k = f"language_model.{lm}.{part}"
+                row[k], row[k + "_se"] = mean_se(_get(r, k) for r in runs)
+        for part in ("accuracy_real", "accuracy_augmented"):
+            k = f"augmentation.{part}"
+            row[k], row[k + "_se"] = mean_se(_get(r, k) for r in runs)
+        rows.append(row)
+    return rows
+
+
+def _cell(row: dict, m: str, digits: int = 3) -> str:
+    v, se = row[m], row.get(m + "_se", math.nan)
+    if math.isnan(v):
+        return "n/a"
+    return f"{v:.{digits}f} ± {se:.{digits}f}" if not math.isnan(se) else f"{v:.{digits}f}"
+
+
+def method_table(rows: list[dict], snips: bool) -> list[dict]:
+    out = []
+    for r in rows:
+        ref = REFERENCE_METHODS.get(r["label"], {}) if snips else {}
+        if snips and r["label"].startswith("query transfer alpha="):
+            a = float(r["label"].split("=")[1])
+            ref = dict(zip(ALPHA_KEYS, REFERENCE_ALPHA[a]))
+        line = {"method": r["label"], "runs": r["runs"]}
+        for m in (
+            "intent_accuracy",
+            "originality",
+            "novelty",
+            "copied_transferred",
+            "bleu_diversity",
+            "bleu_quality",
+        ):
+            cell = _cell(r, m)
+            if m in ref:
+                cell += f" ({ref[m]:.3f})"
+            line[m] = cell
+        line["transferred"] = f"{r['transferred']:.0f}"
+        out.append(line)
+    return out
+
+
+def augmentation_table(rows: list[dict]) -> list[dict]:
+    out = []
+    for r in rows:
+        if math.isnan(r["language_model.kneser_ney.log_ratio"]):
+            continue
+        out.append(
+            {
+                "generated by": r["label"],
+                "KN ppl real": _cell(r, "language_model.kneser_ney.perplexity_real", 1),
+                "KN ppl +gen": _cell(r, "language_model.kneser_ney.perplexity_augmented", 1),
+                "KN log ratio": _cell(r, "language_model.kneser_ney.log_ratio"),
+                "GRU ppl real": _cell(r, "language_model.gru.perplexity_real", 1),
+                "GRU ppl +gen": _cell(r, "language_model.gru.perplexity_augmented", 1),
+                "GRU log ratio": _cell(r, "language_model.gru.log_ratio"),
+                "clf acc real": _cell(r, "augmentation.accuracy_real"),
+                "clf acc +gen": _cell(r, "augmentation.accuracy_augmented"),
+                "clf gain": _cell(r, "augmentation.gain"),
+            }
+        )
+    return out
+
+
+def diversity_table(rows: list[dict]) -> list[dict]:
+    return [
+        {"method": r["label"], **{f"n={c}": f"{v:.3f}" for c, v in r["diversity_by_count"].items()}}
+        for r in rows
+    ]
+
+
+def measure_claims(board, results: dict, snips: bool, seconds: float) -> None:
+    """Paired differences over (fold, seed) -> the claims (their rules decide the verdicts)."""
+    from dltheory.core.claims import mean_and_se
+
+    if not snips:
+        for c in CLAIMS:
+            if board.wants(c.id):
+                board.not_run(c.id, "the SNIPS 2017-06 data are absent here (ran on chatterbot)")
+        return
+    n_units = len(results)
+
+    def put(claim_id: str, values: list[float], **details) -> None:
+        if not board.wants(claim_id):
+            return
+        m, se = mean_and_se(values)
+        board.measure(claim_id, m, se, seeds=len(values), seconds=seconds, units=n_units, **details)
+
+    put(
+        "querygen.transfer_originality",
+        paired(results, "qt", "none", "novelty"),
+        originality_difference=mean_and_se(paired(results, "qt", "none", "originality"))[0],
+    )
+    put("querygen.transfer_keeps_accuracy", paired(results, "qt", "none", "intent_accuracy"))
+    if any("pseudo" in r for r in results.values()):
+        put(
+            "querygen.pseudo_label_costs_accuracy",
+            [r["pseudo"]["intent_accuracy"] for r in results.values() if "pseudo" in r],
+            difference_vs_no_transfer=mean_and_se(
+                paired(results, "pseudo", "none", "intent_accuracy")
+            )[0],
+        )
+    if any("qt_a0" in r and "qt_a1" in r for r in results.values()):
+        put(
+            "querygen.alpha_tradeoff",
+            paired(results, "qt_a1", "qt_a0", "intent_accuracy"),
+            novelty_difference=mean_and_se(paired(results, "qt_a1", "qt_a0", "novelty"))[0],
+        )
+    qt = [r["qt"] for r in results.values() if "qt" in r]
+    put("querygen.lm_augmentation", [_get(r, "language_model.gru.log_ratio") for r in qt])
+    put(
+        "querygen.lm_augmentation_kneser_ney",
+        [_get(r, "language_model.kneser_ney.log_ratio") for r in qt],
+    )
+
+
+def run_reproduction(
+    out: str | Path,
+    *,
+    scale: str = "quick",
+    device: str = "auto",
+    data: str | None = None,
+    seeds: tuple[int, ...] | None = None,
     log=print,
 ) -> Path:
+    from dltheory.core.claims import ClaimBoard
     from dltheory.core.plotting import save_table
     from dltheory.core.report import ReproduceReport
 
+    from .evaluation import Evaluator
+    from .experiment import run_one
+    from .figures import alpha_figure, bar_figure, diversity_figure
+
     out = Path(out)
+    plan = plan_for(scale, data, seeds)
+    log(
+        f"querygen reproduce --scale {scale}: data {plan['data']}, {plan['folds']} leave-intents-out "
+        f"folds x seeds {list(plan['seeds'])} x {len(plan['settings'])} settings = {plan['runs']} runs "
+        f"of {plan['epochs']} epochs (about {plan['runs'] * SECONDS_PER_RUN * plan['epochs'] / 50 / 60:.0f} "
+        f"min on one loaded core; CPU is enough, no GPU needed)"
+    )
     out.mkdir(parents=True, exist_ok=True)
-    base, sweep = reproduce_config(data, quick, device)
-    seeds = seeds or sweep["seeds"]
-    alphas = sweep["alphas"] if alphas is None else alphas
-    snips = data != "chatterbot"
-    res = run_comparison(
-        base, out, seeds=seeds, alphas=alphas, n_per_intent=sweep["n_per_intent"], log=log
+    base = TrainConfig(
+        data=plan["data"],
+        device=device,
+        epochs=plan["epochs"],
+        checkpoint_every=1000,
+        folds=plan["folds"],
+        train_size=200 if plan["snips"] else 60,
+        none_size=200 if plan["snips"] else 60,
     )
+    start = time.perf_counter()
+    evaluators: dict = {}
+    results: dict = {}
+    for seed in plan["seeds"]:
+        for fold in range(plan["folds"]):
+            unit = f"fold{fold}_seed{seed}"
+            for key in plan["settings"]:
+                _, method, alpha = SETTINGS[key]
+                cfg = replace(base, method=method, alpha=alpha, seed=seed, fold=fold)
+                r = run_one(
+                    cfg,
+                    out / "runs" / f"{unit}_{key}",
+                    plan["n_per_intent"],
+                    evaluators=evaluators,
+                    extrinsic=key in ("none", "qt", "pseudo"),
+                )
+                results.setdefault(unit, {})[key] = r
+                log(
+                    f"{unit} {SETTINGS[key][0]:24s} acc {r['intent_accuracy']:.3f} "
+                    f"orig {r['originality']:.3f} novel {r['novelty']:.3f} "
+                    f"div {r['bleu_diversity']:.3f} transferred {r['transferred']}"
+                )
+    seconds = time.perf_counter() - start
+    del Evaluator
+
+    rows = summary_rows(results, plan["settings"])
     rep = ReproduceReport(out, title="querygen: CVAE query generation with query transfer")
-    methods = res["methods"]
-    alpha_rows = sorted(
-        res["alphas"]
-        + [dict(r, alpha=base.alpha) for r in methods if r["method"] == "query_transfer"],
-        key=lambda r: r["alpha"],
-    )
+    snips = plan["snips"]
+    main = [r for r in rows if not r["label"].startswith("query transfer alpha=")]
     rep.add_figure(
-        bar_figure(methods, out / "methods", snips),
-        "No transfer / query transfer / pseudo-labelling",
+        bar_figure(main, out / "methods", REFERENCE_METHODS if snips else None),
+        "No transfer / query transfer / pseudo-labelling (mean ± SE over folds and seeds)",
+    )
+    alpha_rows = sorted(
+        [r for r in rows if r["label"].startswith("query transfer")], key=lambda r: r["alpha"]
     )
     if len(alpha_rows) > 1:
-        rep.add_figure(
-            alpha_figure(alpha_rows, out / "alpha", snips), "Query transfer: effect of alpha"
+        ref = (
+            {a: dict(zip(ALPHA_KEYS, v)) for a, v in REFERENCE_ALPHA.items() if a <= 1}
+            if snips
+            else None
         )
-    save_table(methods, out / "methods_table", title="Methods (mean over seeds)")
-    save_table(
-        compact_rows(methods, "method", snips),
-        out / "summary",
-        title="Methods: mean ± std over seeds" + (" (authors' value)" if snips else ""),
+        rep.add_figure(alpha_figure(alpha_rows, out / "alpha", ref), "Query transfer: alpha")
+    rep.add_figure(
+        diversity_figure(main, out / "diversity_count", AUTHORS_CANDIDATES),
+        "BLEU diversity against the number of candidates per intent",
     )
-    if len(alpha_rows) > 1:
-        save_table(
-            compact_rows(alpha_rows, "alpha", snips),
-            out / "alpha_summary",
-            title="Alpha sweep: mean ± std over seeds" + (" (authors' value)" if snips else ""),
-        )
-    save_table(alpha_rows, out / "alpha_table", title="Alpha sweep (query transfer)")
-    rep.add_table(out / "summary.md", "Methods (compact)")
-    rep.add_table(out / "methods_table.md", "Methods")
-    rep.add_table(out / "alpha_table.md", "Alpha sweep")
-    for r in methods:
-        for m in BAR_METRICS:
-            rep.add_metric(f"{r['method']}.{m}", r[m])
+    tables = {
+        "methods": (method_table(rows, snips), "Methods: mean ± SE over folds and seeds (authors)"),
+        "augmentation": (augmentation_table(rows), "LM and classifier augmentation (2011.02143)"),
+        "diversity_count": (diversity_table(main), "BLEU diversity vs candidates per intent"),
+    }
+    for name, (table, title) in tables.items():
+        save_table(table, out / name, title=title)
+        rep.add_table(out / f"{name}.md", title)
+    for r in rows:
+        for m in ("intent_accuracy", "originality", "novelty", "bleu_diversity"):
+            rep.add_metric(f"{r['label']}.{m}", r[m])
     rep.add_note(
-        f"data={data}, train_size={base.train_size}, none_size={base.none_size}, epochs={base.epochs}, "
-        f"cosine_threshold={base.cosine_threshold}, seeds={list(seeds)}; reservoir = held-out training-pool "
-        f"queries grouped by intent + chatterbot-corpus categories (the paper's Snips Console dump is not public)."
+        f"scale={scale}, data={plan['data']}, folds={plan['folds']} (leave-intents-out), "
+        f"seeds={list(plan['seeds'])}, epochs={plan['epochs']}, train_size={base.train_size}, "
+        f"none_size={base.none_size}, cosine_threshold={base.cosine_threshold}, "
+        f"n_per_intent={plan['n_per_intent']}, {seconds:.0f} s. Reservoir = other intents' "
+        f"queries + chatterbot-corpus first turns, no target-intent sentence."
     )
+    board = ClaimBoard(CLAIMS, scale)
+    measure_claims(board, results, snips, seconds)
+    board.write(out)
     return rep.write()
+
+
+def reproduce(out: str | Path, *, scale: str = "quick", device: str = "auto") -> Path:
+    """The package contract's entry point (see the module docstring for the scales)."""
+    return run_reproduction(out, scale=scale, device=device)

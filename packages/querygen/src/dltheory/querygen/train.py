@@ -236,6 +236,7 @@ def _train_loop(cfg: TrainConfig, s: Session, prepared: PreparedData | None, qui
             "kl_per_dim": (kl_dim / seen).tolist(),
             **diagnostics(model, inputs, lengths, labels, labelled, device),
             "sentences_per_s": n / seconds,
+            "world_size": world,
         }
         s.log(**record)
         history.append(record)
