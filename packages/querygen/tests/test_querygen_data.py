@@ -243,10 +243,10 @@ def test_reservoir_jsonl_and_folder(tmp_path):
     write(folder / "Alarm.txt", "wake me up\n\nset an alarm\n")
     assert [u.normalised for u in load_reservoir(folder)] == ["wake me up", "set an alarm"]
     write(folder / "Empty.txt", "\n \n")
-    with pytest.raises(DatasetFormatError, match="Empty.txt:1"):
+    with pytest.raises(DatasetFormatError, match=r"Empty\.txt:1"):
         load_reservoir(folder)
     bad = write(tmp_path / "bad.jsonl", '{"text": "x", "group": "a"}\n{"text": "y"}\n')
-    with pytest.raises(DatasetFormatError, match="bad.jsonl:2"):
+    with pytest.raises(DatasetFormatError, match=r"bad\.jsonl:2"):
         load_reservoir(bad)
     with pytest.raises(DatasetNotFoundError):
         load_reservoir(tmp_path / "missing")

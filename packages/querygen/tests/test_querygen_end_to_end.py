@@ -160,7 +160,7 @@ def test_nan_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     cfg = TrainConfig(
         **{**TINY, "method": "none", "epochs": 5, "batch_size": 16}
     )  # 3 steps per epoch
-    with pytest.raises(NonFiniteLossError, match="last.pt"):
+    with pytest.raises(NonFiniteLossError, match=r"last\.pt"):
         trainer_module.train(cfg, tmp_path / "nan", quiet=True)
     state = torch.load(tmp_path / "nan" / "last.pt", weights_only=False)
     assert state["extra"]["epoch"] == 1

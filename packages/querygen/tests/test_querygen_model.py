@@ -152,7 +152,7 @@ def test_top_p_keeps_nucleus_only():
     draws = {int(select_next_token(logits, "sample", top_p=0.7, generator=g)) for _ in range(300)}
     assert draws == {0, 1}
     assert int(select_next_token(logits, "greedy")) == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="greedy or sample"):
         select_next_token(logits, "beam")
 
 

@@ -126,7 +126,7 @@ def lm_augmentation(
     real = list(real)
     rng = random.Random(seed)
     order = rng.sample(range(len(real)), len(real))
-    n_dev = max(1, int(round(dev_share * len(real))))
+    n_dev = max(1, round(dev_share * len(real)))
     dev = [real[i] for i in order[:n_dev]]
     train_real = [real[i] for i in order[n_dev:]]
     vocab = {w for t in train_real + list(generated) for w in t.split()}

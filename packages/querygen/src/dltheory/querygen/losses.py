@@ -65,11 +65,8 @@ def cvae_loss(
     kld = kl_per_dimension(mu.float(), logv.float())
     kl_dim = kld.mean(0)
     kl_sum = kld.sum()
-    if free_bits > 0:
-        # free bits (Kingma et al. 2016): each dimension's batch-mean KL counts at least lambda
-        kl_term = torch.clamp(kl_dim, min=free_bits).sum() * batch
-    else:
-        kl_term = kl_sum
+    # free bits (Kingma et al. 2016): each dimension's batch-mean KL counts at least lambda
+    kl_term = torch.clamp(kl_dim, min=free_bits).sum() * batch if free_bits > 0 else kl_sum
     label_nll = F.nll_loss(log_q_y.float(), labels, reduction="none") * label_weights
     total = (rec + kl_weight * kl_term + label_weight * label_nll.sum()) / batch
     return LossParts(total, rec / batch, kl_sum / batch, label_nll.sum() / batch, kl_dim.detach())

@@ -150,12 +150,11 @@ def mean_se(values) -> tuple[float, float]:
 def paired(results: dict, a: str, b: str, key: str) -> list[float]:
     """key(a) - key(b) for every (fold, seed) both settings ran."""
     out = []
-    for unit, by_setting in results.items():
+    for by_setting in results.values():
         if a in by_setting and b in by_setting:
             va, vb = _get(by_setting[a], key), _get(by_setting[b], key)
             if va is not None and vb is not None:
                 out.append(float(va) - float(vb))
-    del unit
     return out
 
 
