@@ -6,18 +6,30 @@ subnormal flush, ours through the explicit reference path, timm convit_*, timm d
 round-robin so that machine-load drift hits every row alike; the median per row is reported.
 
     python packages/convit/benchmarks/bench_convit_throughput.py --sizes tiny --batch 8 --repeats 5
+    # CUDA, bf16 autocast, batch 256, eager and torch.compile rows:
+    python packages/convit/benchmarks/bench_convit_throughput.py --device cuda --precision bf16 \
+        --compile both --sizes tiny,small --batch 256 --repeats 10 --number 5 --out gpu.json
+
+The JSON (``--out``; default ``benchmarks/results/local-<time>.json``, git-ignored, so tracked
+results are never overwritten) records the machine, threads, torch version and git commit.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import statistics
+import subprocess
+import time
 from pathlib import Path
 
 import torch
 
 from dltheory.convit import create_convit
-from dltheory.core.bench import time_callable, write_bench
+from dltheory.core.bench import environment, time_callable
+from dltheory.core.plotting import markdown_table
 
 DEIT = {
     "tiny": "deit_tiny_patch16_224",
@@ -49,13 +61,15 @@ def build_rows(size: str, device: torch.device):
     return {name: m.to(device) for name, m in models.items()}
 
 
-def make_steps(models, batch: int, device, precision: str):
+def make_steps(models, batch: int, device, precision: str, compiled: bool = False):
+    """Inference and train-step closures per model; ``compiled`` wraps each in torch.compile."""
     x = torch.randn(batch, 3, 224, 224, device=device)
     y = torch.randint(0, 1000, (batch,), device=device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     steps = {}
-    for name, model in models.items():
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    for name, module in models.items():
+        opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
+        model = torch.compile(module) if compiled else module
 
         def infer(model=model):
             model.eval()
@@ -78,10 +92,18 @@ def make_steps(models, batch: int, device, precision: str):
 
 
 def run(
-    size: str, device: torch.device, batch: int, repeats: int, precision: str, number: int = 1
+    size: str,
+    device: torch.device,
+    batch: int,
+    repeats: int,
+    precision: str,
+    number: int = 1,
+    compiled: bool = False,
 ) -> list[dict]:
     models = build_rows(size, device)
-    steps = make_steps(models, batch, device, precision)
+    if compiled:  # the reference path is the explicit official computation: not compiled
+        models = {k: v for k, v in models.items() if "reference path" not in k}
+    steps = make_steps(models, batch, device, precision, compiled)
     rows = []
     for mode in ("infer", "train"):
         for fns in steps.values():  # warm-up (and the positional-attention cache in eval)
@@ -106,6 +128,7 @@ def run(
                     "mode": mode,
                     "device": device.type,
                     "precision": precision,
+                    "compile": compiled,
                     "batch": batch,
                     "model": name,
                     "img_per_s": round(batch / t, 2),
@@ -116,12 +139,40 @@ def run(
     return rows
 
 
+def machine() -> dict:
+    """Machine, threads, torch version and git commit for the JSON record."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        **environment(),
+        "machine": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "git_commit": commit or None,
+    }
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="tiny,small")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    p.add_argument(
+        "--compile",
+        default="off",
+        choices=("off", "on", "both"),
+        help="torch.compile every model (on), or measure eager and compiled rows (both)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument(
         "--number",
         type=int,
@@ -129,27 +180,39 @@ def main(argv=None):
         help="timed calls per round after one untimed call (1: one cold call per round)",
     )
     p.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "bench_convit_throughput.json")
+        "--out",
+        default=str(
+            Path(__file__).parent / "results" / f"local-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        ),
+        help="JSON output (default: a git-ignored results/local-*.json)",
     )
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rows = []
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda requested but CUDA is not available")
+    if args.precision == "fp16" and device.type != "cuda":
+        raise SystemExit("error: fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.compile]
+    rows: list[dict] = []
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     for size in args.sizes.split(","):
-        rows += run(size, torch.device("cpu"), args.batch, args.repeats, "fp32", args.number)
-        if torch.cuda.is_available():
+        for compiled in modes:
+            start = len(rows)
             rows += run(
-                size,
-                torch.device("cuda"),
-                max(args.batch, 128),
-                max(args.repeats, 10),
-                "bf16",
-                args.number,
+                size, device, args.batch, args.repeats, args.precision, args.number, compiled
             )
-        table = write_bench(
-            rows, args.out, title="ConViT throughput: ours vs timm ConViT vs timm DeiT"
-        )
-        print(table, flush=True)  # after every size, so a long run leaves partial results
+            # after every size/mode, so that a long run leaves partial results
+            record = {
+                "title": "ConViT throughput: ours vs timm ConViT vs timm DeiT",
+                "argv": vars(args),
+                "environment": machine(),
+                "rows": rows,
+            }
+            out.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+            print(markdown_table(rows[start:]), flush=True)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

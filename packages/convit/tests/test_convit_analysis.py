@@ -45,7 +45,7 @@ def brute_nonlocality(model, x):
     for blk, inp in zip(model.blocks, inputs):
         attn = blk.attn
         if hasattr(attn, "qk"):
-            B, N, C = inp.shape
+            B, N, _ = inp.shape
             q, k = attn.qk(inp).reshape(B, N, 2, 4, 8).permute(2, 0, 3, 1, 4)
             content = (q @ k.transpose(-1, -2) * 8**-0.5).softmax(-1)
             logits = (

@@ -1,4 +1,5 @@
-"""Trainer and CLI end to end on digits with a micro model: metrics, exact resume, NaN stop, eval,
+"""Trainer and CLI end to end on digits with a micro model: metrics, exact resume (at an epoch
+boundary, mid-epoch after SIGINT, on a step cadence), config check on resume, NaN stop, eval,
 analyze, sampling ratio, weight-decay groups, schedule."""
 
 import json
@@ -9,9 +10,10 @@ import torch
 from typer.testing import CliRunner
 
 from dltheory.convit.cli import app
+from dltheory.convit.config import TrainConfig
 from dltheory.convit.data import RepeatedAugSampler, per_class_prefix
-from dltheory.convit.training import TrainConfig, build_model, lr_at_epoch, param_groups, train
-from dltheory.core.errors import NonFiniteLossError
+from dltheory.convit.train import build_model, lr_at_epoch, param_groups, train
+from dltheory.core.errors import ConfigError, NonFiniteLossError, RunInterrupted
 
 MICRO = dict(
     depth=2,
@@ -32,55 +34,119 @@ def micro_cfg(out, **kw):
     return TrainConfig(**{**MICRO, "epochs": 2, "out": str(out), **kw})
 
 
+def _rows(folder):
+    return [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def _same_weights(a_dir, b_dir):
+    a = torch.load(a_dir / "model.pt", weights_only=True)["model"]
+    b = torch.load(b_dir / "model.pt", weights_only=True)["model"]
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_train_logs_metrics_and_resumes_exactly(tmp_path, monkeypatch):
     full = train(micro_cfg(tmp_path / "full"))
-    rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [0, 1]
-    assert rows[-1]["step"] == 6
+    rows = _rows(tmp_path / "full")
+    # step 0: the untrained model's locality; then one record per evaluated epoch
+    assert [(r["epoch"], r["step"]) for r in rows] == [(0, 0), (1, 3), (2, 6)]
+    assert "top1" not in rows[0]
+    assert len(rows[0]["nonlocality"]) == 2
     for key in ("train_loss", "top1", "top5", "lr", "img_per_s", "nonlocality", "gates"):
         assert key in full
-    assert len(full["nonlocality"]) == 2
     assert len(full["gates"]) == 1
     assert len(full["gates"][0]) == 4
 
-    # interrupt after the first epoch's checkpoint, then resume
-    from dltheory.core.runs import RunDir
+    # interrupt right after the first epoch's checkpoint, then resume
+    from dltheory.core.session import Session
 
-    original = RunDir.save_checkpoint
+    original = Session.checkpoint
 
-    def save_then_stop(self, state, name="last.pt"):
-        original(self, state, name)
+    def save_then_stop(self, state):
+        original(self, state)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(RunDir, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(Session, "checkpoint", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
         train(micro_cfg(tmp_path / "cut"))
-    monkeypatch.setattr(RunDir, "save_checkpoint", original)
+    monkeypatch.setattr(Session, "checkpoint", original)
     resumed = train(micro_cfg(tmp_path / "cut"), resume=True)
-    a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["model"]
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    assert _same_weights(tmp_path / "full", tmp_path / "cut")
     assert resumed["top1"] == full["top1"]
     assert resumed["step"] == 6
+    assert [r["step"] for r in _rows(tmp_path / "cut")] == [0, 3, 6]
+
+
+def test_sigint_mid_epoch_saves_and_resume_is_exact(tmp_path, monkeypatch):
+    """SIGINT after step 4 (mid-epoch 2 of 3): the Session saves, the run stops with
+    RunInterrupted, and --resume continues with the same batches and random streams."""
+    import os
+    import signal
+
+    from dltheory.convit import train as train_module
+
+    kw = dict(epochs=3, max_steps_per_epoch=0, sampling_ratio=0.15, random_erasing=0.5)
+    reference = train(micro_cfg(tmp_path / "ref", **kw))  # 215 images -> 13 steps per epoch
+    calls = {"n": 0}
+    original = train_module.MixCriterion.__call__
+
+    def interrupt_at_step_17(self, logits, target):
+        calls["n"] += 1
+        if calls["n"] == 17:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, logits, target)
+
+    monkeypatch.setattr(train_module.MixCriterion, "__call__", interrupt_at_step_17)
+    with pytest.raises(RunInterrupted, match="SIGINT"):
+        train(micro_cfg(tmp_path / "cut", **kw))
+    monkeypatch.setattr(train_module.MixCriterion, "__call__", original)
+    state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    assert state["step"] == 17
+    assert (state["extra"]["epoch"], state["extra"]["batch"]) == (1, 4)
+    resumed = train(micro_cfg(tmp_path / "cut", **kw), resume=True)
+    assert resumed["step"] == reference["step"] == 39
+    assert resumed["top1"] == reference["top1"]
+    assert _same_weights(tmp_path / "ref", tmp_path / "cut")
+    assert [r["step"] for r in _rows(tmp_path / "cut")] == [0, 13, 26, 39]
+
+
+def test_step_cadence_checkpoints_and_resume_config_check(tmp_path, monkeypatch):
+    from dltheory.core.session import Session
+
+    saved = []
+    original = Session.checkpoint
+
+    def record(self, state):
+        saved.append(state["step"])
+        return original(self, state)
+
+    monkeypatch.setattr(Session, "checkpoint", record)
+    train(micro_cfg(tmp_path / "run", checkpoint_every_steps=2))
+    # steps 2 and 4 by the cadence, 3 and 6 at the epoch ends (evaluations)
+    assert sorted(set(saved)) == [2, 3, 4, 6]
+    monkeypatch.setattr(Session, "checkpoint", original)
+    with pytest.raises(ConfigError, match="lr"):
+        train(micro_cfg(tmp_path / "run", lr=1.0), resume=True)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == 5e-4
+    more = train(micro_cfg(tmp_path / "run", epochs=3), resume=True)  # epochs may grow
+    assert more["step"] == 9
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    from dltheory.convit import training
+    from dltheory.convit import train as train_module
 
     calls = {"n": 0}
-    original = training.MixCriterion.__call__
+    original = train_module.MixCriterion.__call__
 
     def nan_after_first_epoch(self, logits, target):  # 3 steps per epoch: step 4 goes NaN
         calls["n"] += 1
         loss = original(self, logits, target)
         return loss * float("nan") if calls["n"] > 3 else loss
 
-    monkeypatch.setattr(training.MixCriterion, "__call__", nan_after_first_epoch)
-    with pytest.raises(NonFiniteLossError, match="last.pt was kept"):
+    monkeypatch.setattr(train_module.MixCriterion, "__call__", nan_after_first_epoch)
+    with pytest.raises(NonFiniteLossError, match=r"last\.pt was kept"):
         train(micro_cfg(tmp_path / "nan", epochs=3))
-    state = torch.load(tmp_path / "nan" / "last.pt", weights_only=False)
-    assert state["extra"]["epoch"] == 0
+    state = torch.load(tmp_path / "nan" / "last.pt", weights_only=True)
+    assert state["extra"]["epoch"] == 1  # one epoch completed
     assert state["step"] == 3
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
@@ -120,7 +186,8 @@ def test_cli_train_eval_analyze(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
-    assert config["augment"]["random_erasing"] == 0.0
+    assert config["random_erasing"] == 0.0
+    assert config["randaugment"] is False
     assert config["sampling_ratio"] == 0.5
     assert config["mixup"] == 0.8  # recipe default kept
     result = runner.invoke(app, ["eval", str(out), "--device", "cpu", "--json"])
@@ -147,13 +214,30 @@ def test_cli_train_eval_analyze(tmp_path):
     assert "unknown dataset" in str(result.exception)
 
 
-def test_reproduce_full_scale_prints_commands(tmp_path):
-    result = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path)])
-    assert result.exit_code == 0
-    assert "torchrun" in result.output
-    assert "--sampling-ratio 0.1" in result.output
-    assert "73.1" in result.output
-    assert json.loads((tmp_path / "manifest.json").read_text())
+def test_reproduce_paper_scale_prints_requirements_and_refuses(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLTHEORY_IMAGENET", raising=False)
+    out = tmp_path / "paper"
+    result = CliRunner().invoke(app, ["reproduce", "--scale", "paper", "--out", str(out)])
+    assert result.exit_code != 0
+    assert "8 CUDA GPUs" in result.output  # the requirements are printed first
+    message = str(result.exception)
+    assert "\n" not in message
+    assert "DLTHEORY_IMAGENET" in message
+    assert not out.exists()  # refused before writing anything
+
+
+def test_train_refuses_bad_values_in_one_line(tmp_path):
+    runner = CliRunner()
+    for args, words in (
+        (["--lr", "-1"], "lr must be positive"),
+        (["--num-gpsa-layers", "12"], "num_gpsa_layers"),
+        (["--precision", "fp8"], "precision"),
+        (["--set", "dataset=imagenet"], "unknown dataset"),
+    ):
+        result = runner.invoke(app, ["train", "--out", str(tmp_path / "x"), *args])
+        assert result.exit_code != 0
+        assert words in str(result.exception)
+        assert not (tmp_path / "x").exists()
 
 
 def test_per_class_prefix_keeps_first_images_in_order():
@@ -165,7 +249,7 @@ def test_per_class_prefix_keeps_first_images_in_order():
         5,
     ]  # floor(0.5 n_c); class 2 keeps its only one
     assert per_class_prefix(targets, 1.0) == list(range(8))
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="sampling ratio"):
         per_class_prefix(targets, 0.0)
 
 
@@ -208,5 +292,5 @@ def test_ema_and_frozen_gates_run(tmp_path):
     )
     assert 0 <= final["ema_top1"] <= 100
     assert final["gates"] == [[0.5, 0.5, 0.5, 0.5]]  # frozen at lambda = 0
-    state = torch.load(tmp_path / "ema" / "last.pt", weights_only=False)
+    state = torch.load(tmp_path / "ema" / "last.pt", weights_only=True)
     assert state["extra"]["ema"] is not None

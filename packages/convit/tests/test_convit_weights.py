@@ -59,7 +59,7 @@ def test_mismatch_and_corrupt_files_give_clear_errors(tmp_path):
         match=r"missing keys: blocks\.1\.attn\.qkv\.weight \| unexpected keys: blocks\.1\.attn\.gating_param",
     ):
         load_pretrained(path, model=ConViT(small_spec(num_gpsa_layers=1)))
-    with pytest.raises(CheckpointError, match="head.weight"):
+    with pytest.raises(CheckpointError, match=r"head\.weight"):
         load_pretrained(path, model=ConViT(small_spec(num_classes=5)))
     assert (
         load_pretrained(
@@ -69,7 +69,7 @@ def test_mismatch_and_corrupt_files_give_clear_errors(tmp_path):
     )
     bad = tmp_path / "corrupt.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="corrupt.pth"):
+    with pytest.raises(CheckpointError, match=r"corrupt\.pth"):
         load_pretrained(bad)
     with pytest.raises(CheckpointError, match="not found"):
         load_pretrained(tmp_path / "absent.pth")

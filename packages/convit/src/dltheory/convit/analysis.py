@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import torch
 
 from dltheory.convit.attention import GPSA, relative_offsets
-from dltheory.convit.model import ConViT
+from dltheory.convit.models import ConViT
 
 
 @torch.no_grad()
@@ -106,51 +106,3 @@ def attention_maps(
     query = (rows // 2) * cols + cols // 2 if query is None else query
     maps = layer_attention(model, image.unsqueeze(0))
     return [m[:, query].reshape(m.shape[0], rows, cols).cpu() for m in maps]
-
-
-# ---- figures -----------------------------------------------------------------------------
-def plot_nonlocality_history(history: list[dict], path, title: str = "Nonlocality per layer"):
-    """Nonlocality of each layer against epoch (paper Fig. 4/5); ``history`` rows hold
-    ``epoch`` and ``nonlocality`` (list over layers). Writes PNG + CSV through core.plotting."""
-    from dltheory.core.plotting import new_figure, save_figure
-
-    epochs = [row["epoch"] for row in history]
-    per_layer = list(zip(*[row["nonlocality"] for row in history]))
-    fig, ax = new_figure(size=(5, 3.6))
-    data = {"epoch": epochs}
-    cmap = _cmap(len(per_layer))
-    for i, values in enumerate(per_layer):
-        ax.plot(epochs, values, color=cmap[i], label=f"layer {i + 1}")
-        data[f"layer{i + 1}"] = list(values)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("nonlocality (patches)")
-    ax.set_title(title)
-    ax.legend(fontsize=6, ncol=2)
-    return save_figure(fig, path, data=data)
-
-
-def plot_gates(gates: torch.Tensor, path, title: str = "Gate sigma(lambda) per GPSA layer"):
-    """Gate values per layer, one dot per head and the head mean (paper Fig. 6)."""
-    from dltheory.core.plotting import new_figure, save_figure
-
-    fig, ax = new_figure(size=(5, 3.6))
-    layers = list(range(1, gates.shape[0] + 1))
-    data = {"layer": layers}
-    for h in range(gates.shape[1]):
-        ax.scatter(layers, gates[:, h].tolist(), s=12, alpha=0.6)
-        data[f"head{h}"] = gates[:, h].tolist()
-    ax.plot(layers, gates.mean(1).tolist(), color="k", label="mean over heads")
-    data["mean"] = gates.mean(1).tolist()
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("GPSA layer")
-    ax.set_ylabel("sigma(lambda_h)")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    return save_figure(fig, path, data=data)
-
-
-def _cmap(n: int):
-    import matplotlib
-
-    cm = matplotlib.colormaps["viridis"]
-    return [cm(i / max(1, n - 1)) for i in range(n)]

@@ -152,9 +152,9 @@ class GPSA(nn.Module):
             bias._version,
             self.flush_subnormals,
         )
-        if not needs_graph and not compiling and self._pos_cache is not None:
-            if self._pos_cache[0] == key:
-                return self._pos_cache[1]
+        cached = self._pos_cache
+        if not needs_graph and not compiling and cached is not None and cached[0] == key:
+            return cached[1]
         with torch.autocast(device_type=weight.device.type, enabled=False):
             p = self.positional_logits(grid_size, dtype).softmax(dim=-1)
         if self.flush_subnormals:

@@ -1,38 +1,21 @@
 """Datasets, the paper's sample-efficiency subsampling, DeiT augmentations, repeated augmentation.
 
-Datasets: scikit-learn digits (offline default, 8x8 grey), CIFAR-10/100 (torchvision, download only
+Datasets: scikit-learn digits (offline default, 8x8 grey), the MNIST test set (28x28, offline IDX
+files split 80/20), CIFAR-10/100 (torchvision, download only
 with ``download=True``) and ImageFolder (the ImageNet layout ``root/{train,val}/<class>/*``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset, Sampler, Subset
 
+from dltheory.convit.config import DATASET_DEFAULTS, AugmentConfig
+
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-
-# per-dataset defaults: image size, patch size, channels, classes
-DATASET_DEFAULTS = {
-    "digits": dict(img_size=8, patch_size=1, in_chans=1, num_classes=10),
-    "cifar10": dict(img_size=32, patch_size=4, in_chans=3, num_classes=10),
-    "cifar100": dict(img_size=32, patch_size=4, in_chans=3, num_classes=100),
-    "imagefolder": dict(img_size=224, patch_size=16, in_chans=3, num_classes=0),
-}
-
-
-@dataclass
-class AugmentConfig:
-    """The DeiT training augmentations; each can be switched off."""
-
-    randaugment: bool = True  # rand-m9-n2 (DeiT: rand-m9-mstd0.5-inc1)
-    randaugment_magnitude: int = 9
-    random_erasing: float = 0.25
-    hflip: bool = True
-    crop: bool = True  # random-resized crop (RandomCrop with padding at <= 32 px)
 
 
 def per_class_prefix(targets, fraction: float) -> list[int]:
@@ -43,7 +26,9 @@ def per_class_prefix(targets, fraction: float) -> list[int]:
     At least one sample per class is kept.
     """
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"sampling ratio must be in (0, 1], got {fraction}")
+        from dltheory.core.errors import ConfigError
+
+        raise ConfigError(f"sampling ratio must be in (0, 1], got {fraction}")
     targets = [int(t) for t in targets]
     by_class: dict[int, list[int]] = {}
     for i, t in enumerate(targets):
@@ -123,6 +108,25 @@ def eval_transform(img_size: int, mean, std, from_pil: bool = True):
     return v2.Compose(ops)
 
 
+def _load_grey_tensors(dataset: str, data_root: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 8x8 digits, or the 10,000 MNIST test images (28x28) from IDX files in
+    ``data_root`` (default: ``<shared data>/mnist-t10k``); both held out 20% for validation."""
+    from dltheory.core.data import load_digits, load_mnist_idx, shared_data_dir
+    from dltheory.core.errors import DatasetNotFoundError
+
+    if dataset == "digits":
+        return load_digits()
+    if not data_root:
+        shared = shared_data_dir()
+        if shared is None:
+            raise DatasetNotFoundError(
+                "mnist-t10k needs --data-root (a folder with t10k-images-idx3-ubyte[.gz] and "
+                "t10k-labels-idx1-ubyte[.gz]) or DLTHEORY_SHARED_DATA with a mnist-t10k folder"
+            )
+        data_root = str(shared / "mnist-t10k")
+    return load_mnist_idx(data_root, split="t10k")
+
+
 def build_datasets(
     dataset: str,
     data_root: str = "",
@@ -133,6 +137,7 @@ def build_datasets(
     seed: int = 0,
 ):
     """(train_set, val_set, num_classes, in_chans). ``sampling_ratio`` subsamples training only."""
+    from dltheory.core.data import train_test_split_tensors
     from dltheory.core.errors import ConfigError
 
     if dataset not in DATASET_DEFAULTS:
@@ -140,17 +145,15 @@ def build_datasets(
     defaults = DATASET_DEFAULTS[dataset]
     img_size = img_size or defaults["img_size"]
     augment = augment or AugmentConfig()
-    if dataset == "digits":
-        from dltheory.core.data import load_digits, train_test_split_tensors
-
-        x, y = load_digits()
+    if dataset in ("digits", "mnist-t10k"):
+        x, y = _load_grey_tensors(dataset, data_root)
         if img_size != x.shape[-1]:
             x = torch.nn.functional.interpolate(
                 x, size=(img_size, img_size), mode="bilinear", align_corners=False
             )
         x_tr, y_tr, x_te, y_te = train_test_split_tensors(x, y, test_fraction=0.2, seed=0)
         mean, std = (float(x_tr.mean()),), (float(x_tr.std()),)
-        # digits are tiny grey images: RandAugment/flip do not apply; keep crop + erasing
+        # grey digits: RandAugment and flips do not apply (a flipped 2 is no 2); crop + erasing stay
         aug = AugmentConfig(
             randaugment=False, hflip=False, random_erasing=augment.random_erasing, crop=augment.crop
         )
@@ -220,12 +223,15 @@ class RepeatedAugSampler(Sampler[int]):
         self.n, self.num_replicas, self.rank = n, num_replicas, rank
         self.repeats, self.seed, self.shuffle, self.epoch = repeats, seed, shuffle, 0
         self.num_samples = math.ceil(n / num_replicas)
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Select the epoch's order; ``skip`` drops this process's first samples (a resume
+        in the middle of an epoch)."""
+        self.epoch, self.skip = epoch, max(0, skip)
 
     def __len__(self) -> int:
-        return self.num_samples
+        return max(0, self.num_samples - self.skip)
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -234,4 +240,4 @@ class RepeatedAugSampler(Sampler[int]):
         total = math.ceil(len(indices) / self.num_replicas) * self.num_replicas
         indices += indices[: total - len(indices)]
         mine = indices[self.rank : total : self.num_replicas]
-        return iter(mine[: self.num_samples])
+        return iter(mine[self.skip : self.num_samples])

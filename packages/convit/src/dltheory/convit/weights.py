@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dltheory.convit.model import ConViT
+from dltheory.convit.models import ConViT
 from dltheory.core.errors import CheckpointError
 
 _WRAPPER_KEYS = ("model", "state_dict", "model_ema")
@@ -48,7 +48,7 @@ def resize_model_grid(model: ConViT, img_size, patch_size: int | None = None) ->
     (the patch-embedding weights are tied to it)."""
     from dataclasses import replace
 
-    from dltheory.convit.model import _as_pair
+    from dltheory.convit.models import _as_pair
 
     img_size = _as_pair(img_size)
     if patch_size is not None and patch_size != model.spec.patch_size:
@@ -100,9 +100,14 @@ def load_state_dict_checked(
     state = dict(state)
     own = model.state_dict()
     pe = state.get("pos_embed")
-    if resize and pe is not None and pe.ndim == 3 and pe.shape != own["pos_embed"].shape:
-        if pe.shape[-1] == own["pos_embed"].shape[-1]:
-            state["pos_embed"] = resize_pos_embed(pe, model.grid_size)
+    if (
+        resize
+        and pe is not None
+        and pe.ndim == 3
+        and pe.shape != own["pos_embed"].shape
+        and pe.shape[-1] == own["pos_embed"].shape[-1]
+    ):
+        state["pos_embed"] = resize_pos_embed(pe, model.grid_size)
     if reset_head:
         for key in ("head.weight", "head.bias"):
             if key in state and key in own and state[key].shape != own[key].shape:
@@ -139,7 +144,7 @@ def load_pretrained(
 ) -> ConViT:
     """Load an official ``convit_*.pth``, a timm ``convit_*`` state_dict, or a dltheory training
     checkpoint (read with ``weights_only=True``) into ``model`` (default: build ``variant``)."""
-    from dltheory.convit.model import create_convit
+    from dltheory.convit.models import create_convit
     from dltheory.core.runs import load_checkpoint
 
     path = Path(path)

@@ -1,91 +1,26 @@
 """Training and evaluation of ConViT / DeiT with the DeiT recipe, through dltheory.core.
 
-One ``TrainConfig`` holds the model, data and recipe; ``train(cfg)`` writes a run directory
-(config.json, metrics.jsonl with loss, top-1/top-5, lr, img/s, nonlocality and gates per epoch,
-last.pt) and resumes exactly from it. Works single-process or under torchrun (DDP).
+One ``TrainConfig`` (config.py) holds the model, data and recipe; ``train(cfg)`` runs on the core
+``Session`` (threads, device, precision, locked run folder, config check on resume, checkpoints by
+step or wall time, SIGINT/SIGTERM save, NaN guard) and writes config.json, metrics.jsonl (the
+untrained model's nonlocality at step 0, then loss, top-1/top-5, lr, img/s, nonlocality and gates
+per evaluation), last.pt and model.pt. Works single-process or under torchrun (DDP).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from dltheory.convit.data import DATASET_DEFAULTS, AugmentConfig, RepeatedAugSampler, build_datasets
-from dltheory.convit.model import VARIANTS, ConViT, ConViTSpec
+from dltheory.convit.config import DATASET_DEFAULTS, VARIANTS, TrainConfig
+from dltheory.convit.data import RepeatedAugSampler, build_datasets
+from dltheory.convit.models import ConViT, ConViTSpec
 
 MODEL_FILE = "model.pt"
-
-
-@dataclass
-class TrainConfig:
-    # model (0 / -1 = the variant's or dataset's default)
-    model: str = "convit_tiny"
-    depth: int = 12
-    num_heads: int = 0
-    embed_dim_per_head: int = 0
-    num_gpsa_layers: int = 10
-    locality_strength: float = 1.0
-    convolutional_init: bool = True
-    gate_init: float = 1.0
-    freeze_gates: bool = False
-    img_size: int = 0
-    patch_size: int = 0
-    drop_path: float = 0.1
-    pretrained: str = ""
-    # data
-    dataset: str = "digits"
-    data_root: str = ""
-    download: bool = False
-    sampling_ratio: float = 1.0
-    workers: int = 0
-    # recipe (DeiT defaults)
-    epochs: int = 300
-    batch_size: int = 64
-    lr: float = 5e-4  # for a total batch of 512; scaled linearly
-    min_lr: float = 1e-5
-    warmup_lr: float = 1e-6
-    warmup_epochs: int = 5
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
-    mixup: float = 0.8
-    cutmix: float = 1.0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    repeated_aug: int = 3
-    ema: bool = False
-    ema_decay: float = 0.99996
-    clip_grad: float = 0.0
-    # runtime
-    device: str = "auto"
-    threads: int = 0  # torch intra-op CPU threads (0: torch's default)
-    precision: str = "fp32"
-    seed: int = 0
-    compile: bool = False
-    channels_last: bool = False
-    max_steps_per_epoch: int = 0  # 0 = full epochs (a cap for smoke tests)
-    eval_every: int = 1  # evaluate, log and checkpoint every k epochs (and after the last)
-    analysis_images: int = 64  # nonlocality is measured on this many validation images per epoch
-    out: str = "runs/convit"
-
-    def validate(self) -> None:
-        from dltheory.core.errors import ConfigError
-
-        if self.model not in VARIANTS:
-            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(VARIANTS)}")
-        if self.dataset not in DATASET_DEFAULTS:
-            raise ConfigError(
-                f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASET_DEFAULTS)}"
-            )
-        if not 0 < self.sampling_ratio <= 1:
-            raise ConfigError(f"sampling_ratio must be in (0, 1], got {self.sampling_ratio}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("epochs and batch_size must be positive")
-        if not 0 <= self.num_gpsa_layers < self.depth:
-            raise ConfigError(f"num_gpsa_layers must be in [0, depth={self.depth})")
 
 
 def model_spec(cfg: TrainConfig, num_classes: int, in_chans: int) -> ConViTSpec:
@@ -197,27 +132,6 @@ def evaluate(model, loader, device, precision=None, max_batches: int = 0) -> dic
     }
 
 
-def _analysis_batch(val_set, n: int) -> torch.Tensor:
-    n = min(n, len(val_set))
-    return torch.stack([val_set[i][0] for i in range(n)])
-
-
-def _epoch_metrics(cfg, net, model, ema, val_loader, analysis_x, device, precision) -> dict:
-    from dltheory.convit.analysis import gate_values, nonlocality
-
-    metrics = evaluate(net, val_loader, device, precision)
-    out = {
-        "val_loss": metrics["loss"],
-        "top1": metrics["top1"],
-        "top5": metrics["top5"],
-        "nonlocality": nonlocality(model, analysis_x)["per_layer"].tolist(),
-        "gates": gate_values(model).tolist(),
-    }
-    if ema is not None:
-        out["ema_top1"] = evaluate(ema.module, val_loader, device, precision)["top1"]
-    return out
-
-
 def build_model(cfg: TrainConfig, num_classes: int, in_chans: int) -> ConViT:
     model = ConViT(model_spec(cfg, num_classes, in_chans))
     if cfg.pretrained:
@@ -229,68 +143,9 @@ def build_model(cfg: TrainConfig, num_classes: int, in_chans: int) -> ConViT:
     return model
 
 
-def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict:
-    """Train ``cfg``; returns the final metrics. Run files go to ``cfg.out``."""
-    from dltheory.core.device import Precision, configure_backends, resolve_device, seed_everything
-    from dltheory.core.distributed import (
-        cleanup_distributed,
-        init_distributed,
-        unwrap_model,
-        wrap_ddp,
-    )
-    from dltheory.core.progress import ProgressLog
-    from dltheory.core.runs import (
-        RunDir,
-        atomic_torch_save,
-        check_finite,
-        restore_train_state,
-        train_state,
-    )
-
-    cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    env = init_distributed(device)
-    if device.type == "cuda" and env.is_distributed:
-        device = torch.device("cuda", env.local_rank)
-        torch.cuda.set_device(device)
-    configure_backends(device)
-    seed_everything(cfg.seed + env.rank)
-    precision = Precision.create(cfg.precision, device)
-    run = RunDir(cfg.out, config=cfg, resume=resume, overwrite=overwrite, env=env)
-
-    train_set, val_set, num_classes, in_chans = build_datasets(
-        cfg.dataset,
-        cfg.data_root,
-        cfg.img_size,
-        cfg.sampling_ratio,
-        cfg.download,
-        cfg.augment,
-        cfg.seed,
-    )
-    torch.manual_seed(cfg.seed)  # same initial weights on every rank
-    model = build_model(cfg, num_classes, in_chans).to(device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    base_lr = cfg.lr * cfg.batch_size * env.world_size / 512
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=base_lr, eps=1e-8)
-    ema = None
-    if cfg.ema:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(
-            model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
-        )
-
-    start_epoch, step = 0, 0
-    if resume:
-        state = run.load_checkpoint()
-        extra = restore_train_state(state, model=model, optimizer=optimizer, precision=precision)
-        start_epoch, step = extra["epoch"] + 1, extra["step"]
-        if ema is not None and extra.get("ema") is not None:
-            ema.load_state_dict(extra["ema"])
-
+def build_loaders(cfg: TrainConfig, train_set, val_set, env, device: torch.device):
+    """(sampler, train_loader, val_loader): repeated augmentation for training (DeiT's RASampler),
+    the validation set split across processes when distributed."""
     sampler = RepeatedAugSampler(
         len(train_set), env.world_size, env.rank, cfg.repeated_aug, seed=cfg.seed
     )
@@ -316,28 +171,134 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
         num_workers=cfg.workers,
         pin_memory=pin,
     )
-    criterion = MixCriterion(num_classes, cfg.mixup, cfg.cutmix, cfg.label_smoothing)
-    analysis_x = _analysis_batch(val_set, cfg.analysis_images).to(device)
-    net = wrap_ddp(model, env, device)
-    if cfg.compile:
-        net = torch.compile(net)
+    return sampler, train_loader, val_loader
 
-    steps_per_epoch = (
-        len(train_loader)
-        if not cfg.max_steps_per_epoch
-        else min(len(train_loader), cfg.max_steps_per_epoch)
+
+def build_optimizer(cfg: TrainConfig, model: ConViT, world_size: int):
+    """AdamW at lr x (total batch)/512 (DeiT's linear scaling rule); returns (optimizer, base lr)."""
+    base_lr = cfg.lr * cfg.batch_size * world_size / 512
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=base_lr, eps=1e-8)
+    return optimizer, base_lr
+
+
+def locality_metrics(model: ConViT, analysis_x: torch.Tensor) -> dict:
+    """Nonlocality per layer (eq. 8) on real validation images and the gates sigma(lambda_h)."""
+    from dltheory.convit.analysis import gate_values, nonlocality
+
+    return {
+        "nonlocality": nonlocality(model, analysis_x)["per_layer"].tolist(),
+        "gates": gate_values(model).tolist(),
+    }
+
+
+def save_weights(model: ConViT, path: Path) -> None:
+    """Weights + spec only: loadable with weights_only=True by ``eval``/``analyze``."""
+    from dltheory.core.runs import atomic_torch_save
+
+    atomic_torch_save({"model": model.state_dict(), "spec": model.spec.to_dict()}, path)
+
+
+def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train ``cfg``; returns the last evaluation's metrics. Run files go to ``cfg.out``.
+
+    A checkpoint holds the epoch and the number of batches done in it, so a resume (after a
+    crash, a SIGINT/SIGTERM or a step/wall-time checkpoint) continues mid-epoch with the same
+    batches and random streams (exact with ``workers=0``).
+    """
+    from dltheory.core.config import mutable_keys
+    from dltheory.core.device import seed_everything
+    from dltheory.core.distributed import cleanup_distributed, unwrap_model, wrap_ddp
+    from dltheory.core.progress import ProgressLog
+    from dltheory.core.runs import restore_rng_state, train_state
+    from dltheory.core.session import Session
+
+    cfg.validate()
+    session = Session(
+        cfg,
+        out=cfg.out,
+        device=cfg.device,
+        precision=cfg.precision,
+        seed=cfg.seed,
+        threads=cfg.threads,
+        resume=resume,
+        overwrite=overwrite,
+        mutable_keys=mutable_keys(TrainConfig),
+        checkpoint_every_steps=cfg.checkpoint_every_steps or None,
+        checkpoint_every_seconds=cfg.checkpoint_every_seconds or None,
     )
-    log = ProgressLog((cfg.epochs - start_epoch) * steps_per_epoch, description="convit train")
-    final = {}
+    log = None
     try:
-        for epoch in range(start_epoch, cfg.epochs):
-            sampler.set_epoch(epoch)
-            seed_everything(cfg.seed + env.rank + 1000 * epoch)  # per-epoch streams: exact resume
+        device, env, precision = session.device, session.env, session.precision
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        train_set, val_set, num_classes, in_chans = build_datasets(
+            cfg.dataset,
+            cfg.data_root,
+            cfg.img_size,
+            cfg.sampling_ratio,
+            cfg.download,
+            cfg.augment,
+            cfg.seed,
+        )
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        model = build_model(cfg, num_classes, in_chans).to(device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer, base_lr = build_optimizer(cfg, model, env.world_size)
+        ema = None
+        if cfg.ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            ema = AveragedModel(
+                model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+            )
+        step = session.restore(model, optimizer)
+        resumed = session.resume_extra
+        epoch, done_in_epoch = int(resumed.get("epoch", 0)), int(resumed.get("batch", 0))
+        if ema is not None and resumed.get("ema") is not None:
+            ema.load_state_dict(resumed["ema"])
+
+        sampler, train_loader, val_loader = build_loaders(cfg, train_set, val_set, env, device)
+        criterion = MixCriterion(num_classes, cfg.mixup, cfg.cutmix, cfg.label_smoothing)
+        analysis_x = torch.stack(
+            [val_set[i][0] for i in range(min(cfg.analysis_images, len(val_set)))]
+        ).to(device)
+        net = wrap_ddp(model, env, device)
+        if cfg.compile:
+            net = torch.compile(net)
+        steps_per_epoch = len(train_loader)
+        if cfg.max_steps_per_epoch:
+            steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+
+        if step == 0:  # the untrained model: where nonlocality starts (paper Figs. 4-5)
+            session.log(epoch=0, step=0, **locality_metrics(model, analysis_x))
+
+        def state(batches_done: int) -> dict:
+            return train_state(
+                model,
+                optimizer,
+                precision=precision,
+                step=step,
+                epoch=epoch,
+                batch=batches_done,
+                ema=ema.state_dict() if ema is not None else None,
+            )
+
+        remaining = (cfg.epochs - epoch) * steps_per_epoch - done_in_epoch
+        log = ProgressLog(max(remaining, 0), description="convit train")
+        final: dict = {}
+        lr = lr_at_epoch(cfg, epoch, base_lr)
+        while epoch < cfg.epochs:
+            sampler.set_epoch(epoch, skip=done_in_epoch * cfg.batch_size)
+            if done_in_epoch == 0:
+                seed_everything(cfg.seed + env.rank + 1000 * epoch)  # per-epoch random streams
+            batches = iter(train_loader)
+            if done_in_epoch and session.resume_state is not None:
+                restore_rng_state(session.resume_state["rng"])  # the streams at the checkpoint
             net.train()
             seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
-            for i, (x, y) in enumerate(train_loader):
-                if i >= steps_per_epoch:
-                    break
+            for i in range(done_in_epoch, steps_per_epoch):
+                x, y = next(batches)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -347,7 +308,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
                 x, target = criterion.prepare(x, y)
                 with precision.autocast():
                     loss = criterion(net(x), target)
-                check_finite(loss, step=step, run=run)
+                session.check_finite(loss, step)
                 optimizer.zero_grad(set_to_none=True)
                 precision.backward_and_step(
                     loss,
@@ -361,41 +322,42 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
                 seen += len(x)
                 loss_sum += loss.item() * len(x)
                 log.update(loss=loss.item(), epoch=epoch)
+                if i + 1 < steps_per_epoch:
+                    session.maybe_checkpoint(step, lambda done=i + 1: state(done))
             elapsed = time.perf_counter() - t0
+            epoch, done_in_epoch = epoch + 1, 0
+            if epoch % cfg.eval_every and epoch < cfg.epochs:
+                session.maybe_checkpoint(step, lambda: state(0))
+                continue
             core_model = unwrap_model(model)
-            if (epoch + 1) % cfg.eval_every and epoch + 1 < cfg.epochs:
-                continue  # evaluation, logging and checkpoints every eval_every epochs
-            final = _epoch_metrics(
-                cfg, net, core_model, ema, val_loader, analysis_x, device, precision
-            )
+            metrics = evaluate(net, val_loader, device, precision)
             final = {
-                "epoch": epoch,
+                "epoch": epoch,  # epochs completed
                 "step": step,
                 "lr": lr,
                 "world_size": env.world_size,
                 "train_loss": loss_sum / max(seen, 1),
                 "img_per_s": seen * env.world_size / max(elapsed, 1e-9),
-                **final,
+                "val_loss": metrics["loss"],
+                "top1": metrics["top1"],
+                "top5": metrics["top5"],
+                **locality_metrics(core_model, analysis_x),
             }
-            run.log(**final)
-            extra = {"epoch": epoch, "ema": ema.state_dict() if ema is not None else None}
-            run.save_checkpoint(
-                train_state(
-                    model=model, optimizer=optimizer, precision=precision, step=step, **extra
-                )
-            )
-            if (
-                run.is_writer
-            ):  # weights + spec only: loadable with weights_only=True by eval/analyze
+            if ema is not None:
+                final["ema_top1"] = evaluate(ema.module, val_loader, device, precision)["top1"]
+            session.log(**final)
+            session.checkpoint(state(0))
+            if session.is_writer:
                 weights = ema.module if ema is not None else core_model
-                atomic_torch_save(
-                    {"model": weights.state_dict(), "spec": core_model.spec.to_dict()},
-                    run.checkpoint_path(MODEL_FILE),
-                )
+                save_weights(weights, session.run.path / MODEL_FILE)
+            if session.stop_requested:  # a SIGINT/SIGTERM during evaluation: stop here
+                session.maybe_checkpoint(step, lambda: state(0))
+        return final
     finally:
-        log.close()
+        if log is not None:
+            log.close()
+        session.close()
         cleanup_distributed()
-    return final
 
 
 def load_run_model(path: str | Path, device="cpu") -> ConViT:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from dltheory.convit.attention import GPSA, MHSA
+from dltheory.convit.config import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -248,14 +249,6 @@ def _check_spec(spec: ConViTSpec) -> None:
 
 
 # ---- builders (paper Table 1) -----------------------------------------------------------
-VARIANTS: dict[str, dict] = {
-    "convit_tiny": dict(num_heads=4, embed_dim_per_head=48),
-    "convit_small": dict(num_heads=9, embed_dim_per_head=48),
-    "convit_base": dict(num_heads=16, embed_dim_per_head=48),
-    "convit_tiny_plus": dict(num_heads=4, embed_dim_per_head=64),
-    "convit_small_plus": dict(num_heads=9, embed_dim_per_head=64),
-    "convit_base_plus": dict(num_heads=16, embed_dim_per_head=64),
-}
 
 
 def create_convit(name: str, **kwargs) -> ConViT:
