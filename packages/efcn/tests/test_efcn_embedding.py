@@ -183,6 +183,13 @@ def test_refuses_too_large_before_allocating():
         (nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), "groups"),
         (nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")), "padding_mode"),
         (nn.Sequential(nn.Linear(4, 2)), "no nn.Conv2d"),
+        (nn.Sequential(nn.Conv2d(2, 2, 3), nn.ConvTranspose2d(2, 2, 3)), "ConvTranspose2d"),
+        (
+            nn.Sequential(
+                nn.Conv2d(2, 2, 3), nn.Flatten(), nn.Unflatten(1, (2, 16)), nn.Conv1d(2, 2, 3)
+            ),
+            "Conv1d",
+        ),
     ],
 )
 def test_unsupported_networks_are_refused(model, msg):
@@ -216,3 +223,29 @@ def test_padding_columns_are_dead_and_excluded():
     sites = conv_sites(cnn, (1, 4, 4), fold_padding=False)
     assert sites[0].zero_pad == (2, 2, 2, 2)
     assert sites[0].geometry.pad == (2, 2, 2, 2)
+
+
+class _FunctionalConvNet(nn.Module):
+    """An nn.Conv2d followed by a convolution called through torch.nn.functional."""
+
+    def __init__(self, transpose: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.extra = nn.Parameter(torch.randn(2, 2, 3, 3))
+        self.transpose = transpose
+
+    def forward(self, x):
+        x = self.conv(x).relu()
+        if self.transpose:
+            return nn.functional.conv_transpose2d(x, self.extra)
+        return nn.functional.conv2d(x, self.extra, padding=1)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_functional_convolutions_are_refused_not_left_as_convolutions(transpose):
+    model = _FunctionalConvNet(transpose)
+    name = "conv_transpose2d" if transpose else "conv2d"
+    with pytest.raises(EmbeddingError, match=f"calls {name} outside an nn.Conv2d"):
+        embed(model, (2, 5, 5))
+    with pytest.raises(EmbeddingError, match="functional convolution"):
+        embed_local(model, (2, 5, 5))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -172,3 +174,20 @@ def test_dense_twin_is_far_from_the_subspace_and_training_leaves_it():
     assert 0 < dev["all"]["total"] < 0.5
     assert dev["all"]["off_local"] > 0
     assert dev["all"]["unshared"] > 0
+
+
+@pytest.mark.parametrize("make", [embed, embed_local, fcn_twin])
+def test_deviation_between_forward_and_backward_keeps_autograd_exact(make):
+    """deviation() blanks and restores weights in place; a backward after it must be unchanged."""
+    torch.manual_seed(0)
+    cnn = _small_cnn()
+    x, y = torch.randn(6, *SHAPE), torch.randint(0, 3, (6,))
+    reference = _perturbed(make(cnn, SHAPE), seed=1)
+    net = copy.deepcopy(reference)
+    nn.functional.cross_entropy(reference(x), y).backward()
+    loss = nn.functional.cross_entropy(net(x), y)
+    dev = deviation(net)  # between the forward and the backward
+    loss.backward()
+    assert dev["all"]["total"] > 0
+    for (name, p), q in zip(net.named_parameters(), reference.parameters()):
+        assert torch.equal(p.grad, q.grad), name

@@ -6,6 +6,7 @@ Library API (the command line lives in :mod:`dltheory.efcn.cli`)::
     elcn = embed_local(cnn, (3, 32, 32))    # locally connected, no weight sharing
     deviation(efcn)                         # distance from the CNN subspace, split in two parts
     project_to_cnn(efcn); to_cnn(efcn)      # orthogonal projection; back to a CNN
+    interpolate(a, b, {"test": (x, y)})     # loss/accuracy along a path; barrier(...)
 """
 
 from dltheory.core.lazy import lazy_exports
@@ -18,6 +19,17 @@ _EXPORTS = {
     "EmbeddingPlan": ".embedding",
     "LocallyConnected2d": ".layers",
     "alexnet_cifar": ".models",
+    "barrier": ".landscape",
+    "interpolate": ".landscape",
+    "path_barriers": ".landscape",
+    "switch": ".train",
+    "train_cnn": ".train",
+    "train_fcn": ".train",
+    "evaluate_run": ".train",
+    "sweep": ".protocol",
+    "TrainConfig": ".config",
+    "SwitchConfig": ".config",
+    "SweepConfig": ".config",
     "build_cnn": ".models",
     "check_fits": ".embedding",
     "count_params": ".models",

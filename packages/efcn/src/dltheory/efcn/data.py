@@ -22,7 +22,8 @@ from dltheory.core.data import (
 )
 from dltheory.core.errors import ConfigError, DatasetNotFoundError
 
-DATASETS = ("digits", "mnist-t10k", "mnist", "cifar10", "cifar100")
+from .config import DATASETS
+
 # authors' utils.py normalisation for CIFAR (reference notes A.4)
 CIFAR_MEAN, CIFAR_STD = (0.491, 0.482, 0.447), (0.247, 0.243, 0.262)
 SPLIT_SEED = 0  # fixed so that every branch of a sweep sees the same split
@@ -59,6 +60,18 @@ def _normalise(x_train, x_test, mean=None, std=None):
     return (x_train - mean) / std, (x_test - mean) / std
 
 
+def mnist_t10k_root(data_root: str = "") -> Path:
+    """The MNIST-t10k IDX folder: ``data_root``, else ``<shared data>/mnist-t10k``; checked."""
+    root = (
+        Path(data_root) if data_root else (shared_data_dir() or Path("shared/data")) / "mnist-t10k"
+    )
+    if not root.is_dir():
+        raise DatasetNotFoundError(
+            f"MNIST IDX folder not found: {root}; pass --data-root DIR holding t10k-images-idx3-ubyte.gz"
+        )
+    return root
+
+
 def load_data(
     dataset: str, data_root: str = "", data_size: int = 0, download: bool = False
 ) -> TensorData:
@@ -72,16 +85,7 @@ def load_data(
         xtr, ytr, xte, yte = train_test_split_tensors(x, y, 0.25, seed=SPLIT_SEED)
         mean = std = None
     elif dataset == "mnist-t10k":
-        root = (
-            Path(data_root)
-            if data_root
-            else (shared_data_dir() or Path("shared/data")) / "mnist-t10k"
-        )
-        if not root.is_dir():
-            raise DatasetNotFoundError(
-                f"MNIST IDX folder not found: {root}; pass --data-root DIR holding t10k-images-idx3-ubyte.gz"
-            )
-        x, y = load_mnist_idx(root)
+        x, y = load_mnist_idx(mnist_t10k_root(data_root))
         xtr, ytr, xte, yte = train_test_split_tensors(x, y, 0.2, seed=SPLIT_SEED)
         mean, std = (0.1307,), (0.3081,)
     else:

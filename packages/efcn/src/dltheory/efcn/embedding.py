@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
+from torch.overrides import TorchFunctionMode
 
 from dltheory.core.conv_dense import ConvGeometry, as_pair, conv_geometry, embed_filter
 from dltheory.core.errors import DltheoryError
@@ -53,9 +55,14 @@ def _find_sites(model: nn.Module) -> list[_Site]:
     for parent_name, parent in model.named_modules():
         children = list(parent.named_children())
         for idx, (child_name, child) in enumerate(children):
+            full = f"{parent_name}.{child_name}" if parent_name else child_name
+            if isinstance(child, _ConvNd) and not isinstance(child, nn.Conv2d):
+                # ConvTranspose2d, Conv1d, Conv3d, ...: never left silently as they are
+                raise EmbeddingError(
+                    f"{full}: {type(child).__name__} cannot be embedded (only nn.Conv2d is supported)"
+                )
             if not isinstance(child, nn.Conv2d):
                 continue
-            full = f"{parent_name}.{child_name}" if parent_name else child_name
             _check_conv(full, child)
             pad_name, zero_pad = None, None
             if isinstance(parent, nn.Sequential) and idx > 0:
@@ -69,21 +76,60 @@ def _find_sites(model: nn.Module) -> list[_Site]:
     return sites
 
 
+_CONV_FUNCTIONS = {
+    torch.conv1d,
+    torch.conv2d,
+    torch.conv3d,
+    torch.conv_transpose1d,
+    torch.conv_transpose2d,
+    torch.conv_transpose3d,
+    torch.nn.functional.conv1d,
+    torch.nn.functional.conv2d,
+    torch.nn.functional.conv3d,
+    torch.nn.functional.conv_transpose1d,
+    torch.nn.functional.conv_transpose2d,
+    torch.nn.functional.conv_transpose3d,
+}
+
+
+class _StrayConvWatch(TorchFunctionMode):
+    """Records convolutions called outside the nn.Conv2d modules being embedded (functional ones
+    in a custom ``forward``): they would stay convolutions in the eFCN, so they are refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = 0
+        self.stray: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _CONV_FUNCTIONS and self.inside == 0:
+            self.stray.append(getattr(func, "__name__", str(func)))
+        return func(*args, **(kwargs or {}))
+
+
 def _probe_input_shapes(model: nn.Module, sites: list[_Site], input_shape) -> None:
     """Run one zero input through the CNN and record the input shape of every conv."""
     seen: dict[str, list[tuple[int, ...]]] = {s.name: [] for s in sites}
-    hooks = [
-        s.conv.register_forward_pre_hook(
-            lambda _m, args, name=s.name: seen[name].append(tuple(args[0].shape[1:]))
-        )
-        for s in sites
-    ]
+    watch = _StrayConvWatch()
+
+    def enter(name):
+        def hook(_m, args):
+            seen[name].append(tuple(args[0].shape[1:]))
+            watch.inside += 1
+
+        return hook
+
+    def leave(_m, _args, _out):
+        watch.inside -= 1
+
+    hooks = [s.conv.register_forward_pre_hook(enter(s.name)) for s in sites]
+    hooks += [s.conv.register_forward_hook(leave) for s in sites]
     param = next(model.parameters(), None)
     kwargs = {} if param is None else {"dtype": param.dtype, "device": param.device}
     was_training = model.training
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), watch:
             model(torch.zeros(1, *input_shape, **kwargs))
     except Exception as exc:
         raise EmbeddingError(
@@ -93,6 +139,11 @@ def _probe_input_shapes(model: nn.Module, sites: list[_Site], input_shape) -> No
         model.train(was_training)
         for h in hooks:
             h.remove()
+    if watch.stray:
+        raise EmbeddingError(
+            f"the network calls {', '.join(sorted(set(watch.stray)))} outside an nn.Conv2d module "
+            "(a functional convolution): it cannot be embedded; write it as an nn.Conv2d"
+        )
     for s in sites:
         shapes = seen[s.name]
         if len(shapes) != 1:

@@ -15,10 +15,10 @@ def read_metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def efcn_runs(sweep_dir: Path) -> dict[int, Path]:
-    """``{t_w: run folder}`` of the eFCN branches of a sweep, sorted by t_w."""
+def efcn_runs(sweep_dir: Path, kind: str = "efcn") -> dict[int, Path]:
+    """``{t_w: run folder}`` of the eFCN (or ``kind="elcn"``) branches of a sweep, by t_w."""
     runs = {}
-    for folder in sorted(Path(sweep_dir).glob("efcn_tw*")):
+    for folder in sorted(Path(sweep_dir).glob(f"{kind}_tw*")):
         config = json.loads((folder / "config.json").read_text())
         runs[int(config["t_w"])] = folder
     return dict(sorted(runs.items()))
@@ -34,6 +34,7 @@ def summary_rows(sweep_dir: Path) -> list[dict]:
         ("cnn", None, cnn),
         ("fcn", None, read_metrics(sweep_dir / "fcn")),
         *[("efcn", t, read_metrics(f)) for t, f in efcn_runs(sweep_dir).items()],
+        *[("elcn", t, read_metrics(f)) for t, f in efcn_runs(sweep_dir, "elcn").items()],
     ]:
         if not metrics:
             continue
@@ -95,6 +96,17 @@ def switch_time_figure(sweep_dirs: Path | list[Path], out_stem: Path) -> Path:
         t_w, acc, yerr=err, fmt="o-", color="C2", capsize=3, label="eFCN after switching at $t_w$"
     )
     ax.plot(t_w, start, ":", color="C0", alpha=0.7, label="CNN at $t_w$ (before switching)")
+    local = sorted((r for r in rows if r["branch"] == "elcn"), key=lambda r: r["t_w"])
+    if local:
+        ax.errorbar(
+            [r["t_w"] for r in local],
+            [r["final_test_acc_mean"] for r in local],
+            yerr=[r["final_test_acc_std"] for r in local],
+            fmt="s--",
+            color="C4",
+            capsize=3,
+            label="eLCN after switching at $t_w$",
+        )
     styles = {"cnn": ("C0", "-", "CNN, full budget"), "fcn": ("C3", "--", "FCN, dense init")}
     for name, (color, ls, label) in styles.items():
         if name in base:
@@ -106,6 +118,7 @@ def switch_time_figure(sweep_dirs: Path | list[Path], out_stem: Path) -> Path:
     ax.set_xlabel("switch time $t_w$ (epochs of CNN training)")
     ax.set_ylabel("final test accuracy")
     levels = acc + [b["final_test_acc_mean"] for b in base.values()]
+    levels += [r["final_test_acc_mean"] for r in local]
     ax.set_ylim(min(levels) - 0.02, min(1.0, max(levels)) + 0.01)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"Switch time: CNN -> eFCN ({len(dirs)} seed{'s' if len(dirs) > 1 else ''})")
@@ -115,6 +128,10 @@ def switch_time_figure(sweep_dirs: Path | list[Path], out_stem: Path) -> Path:
         "efcn_final_test_acc_std": err,
         "cnn_test_acc_at_t_w_mean": start,
     }
+    if local:
+        data["elcn_t_w"] = [r["t_w"] for r in local]
+        data["elcn_final_test_acc_mean"] = [r["final_test_acc_mean"] for r in local]
+        data["elcn_final_test_acc_std"] = [r["final_test_acc_std"] for r in local]
     for name in base:
         data[f"{name}_final_test_acc_mean"] = [base[name]["final_test_acc_mean"]]
         data[f"{name}_final_test_acc_std"] = [base[name]["final_test_acc_std"]]
@@ -178,9 +195,64 @@ def accuracy_curves_figure(sweep_dir: Path, out_stem: Path) -> Path:
         )
         data[f"epoch_tw{t_w}"] = [r["epoch"] for r in rows]
         data[f"test_acc_tw{t_w}"] = [r["test_acc"] for r in rows]
+    for i, (t_w, folder) in enumerate(efcn_runs(sweep_dir, "elcn").items()):
+        rows = read_metrics(folder)
+        ax.plot(
+            [r["epoch"] for r in rows],
+            [r["test_acc"] for r in rows],
+            color=f"C{i % 10}",
+            ls="--",
+            lw=1,
+            label=f"eLCN $t_w$={t_w}",
+        )
+        data[f"epoch_elcn_tw{t_w}"] = [r["epoch"] for r in rows]
+        data[f"test_acc_elcn_tw{t_w}"] = [r["test_acc"] for r in rows]
     ax.set_xlabel("total epoch")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=6, ncol=2)
+    return save_figure(fig, out_stem, data=data)
+
+
+def landscape_figure(rows: list[dict], out_stem: Path) -> Path:
+    """Train loss and test accuracy along the interpolation paths of one sweep.
+
+    Top: from the CNN at the switch to the final eFCN (and eLCN); bottom: from the final eFCN to
+    the final FCN twin. Solid: linear path in weights; dashed: output averaging.
+    """
+    fig, ax = new_figure(ncols=2, nrows=2, size=(4.5, 3.4))
+    data: dict[str, list] = {}
+    panels = {"switch": 0, "elcn_switch": 0, "to_fcn": 1}
+    times = sorted({r["t_w"] for r in rows})
+    colors = {t: f"C{i % 10}" for i, t in enumerate(times)}
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["path"], r["mode"], r["t_w"]), []).append(r)
+    for (path, mode, t_w), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        members.sort(key=lambda r: r["alpha"])
+        alpha = [r["alpha"] for r in members]
+        ls = "-" if mode == "linear" else "--"
+        if path == "elcn_switch":
+            ls = ":"
+        row = panels[path]
+        label = f"$t_w$={t_w}" if mode == "linear" and path != "elcn_switch" else None
+        ax[row][0].plot(
+            alpha, [r["train_loss"] for r in members], ls, color=colors[t_w], label=label
+        )
+        ax[row][1].plot(alpha, [r["test_acc"] for r in members], ls, color=colors[t_w])
+        key = f"{path}_{mode}_tw{t_w}"
+        data[f"alpha_{key}"] = alpha
+        data[f"train_loss_{key}"] = [r["train_loss"] for r in members]
+        data[f"test_acc_{key}"] = [r["test_acc"] for r in members]
+    titles = ("CNN at $t_w$ (a=0) -> final eFCN (a=1)", "final eFCN (a=0) -> final FCN twin (a=1)")
+    for i in range(2):
+        ax[i][0].set_ylabel("train loss")
+        ax[i][1].set_ylabel("test accuracy")
+        for j in range(2):
+            ax[i][j].set_xlabel("interpolation a")
+            ax[i][j].set_title(titles[i], fontsize=8)
+    ax[0][0].legend(
+        fontsize=6, title="solid: linear, dashed: outputs, dotted: eLCN", title_fontsize=6
+    )
     return save_figure(fig, out_stem, data=data)
 
 

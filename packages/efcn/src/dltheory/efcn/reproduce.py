@@ -1,93 +1,173 @@
-"""``reproduce``: the paper's switch-time figures on a small offline task (quick) or CIFAR-10."""
+"""``reproduce``: the paper's switch-time figures, the landscape and the claims at three scales.
+
+* ``quick``: scikit-learn digits (8x8, offline), a 3x3 member of the vanilla family, 2 seeds,
+  about 2 minutes of one core.
+* ``full``: MNIST-t10k at 28x28 (``../shared/data/mnist-t10k``) with the authors' vanilla CNN
+  (64 channels; eFCN of 21.5M parameters), 1000 train / 1000 test images, 2 seeds.
+* ``paper``: CIFAR-10 with the vanilla CNN, 100 epochs, 20 switch times (the authors' setting);
+  needs a CUDA device and the CIFAR-10 folder (``data_root``), refused otherwise.
+"""
 
 from __future__ import annotations
 
+import resource
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
+from dltheory.core.claims import ClaimBoard, mean_and_se
+from dltheory.core.errors import ConfigError, DatasetNotFoundError, DltheoryError
 from dltheory.core.plotting import save_table
 from dltheory.core.report import ReproduceReport
 
-from .data import load_data
-from .figures import aggregate_rows, switch_time_figure
-from .protocol import parameter_counts, sweep
-from .training import TrainConfig
+from .claims import CLAIMS
+from .config import SCALES, SweepConfig
+from .figures import aggregate_rows, landscape_figure, summary_rows, switch_time_figure
+from .protocol import barrier_rows, parameter_counts, size_rows, sweep
 
-# Quick: sklearn digits (offline), a 3-layer 3x3 version of the vanilla CNN, 20 epochs, 2 seeds.
-QUICK = TrainConfig(
+QUICK = SweepConfig(
     dataset="digits",
     model="vanilla-small",
-    channels=32,
-    epochs=20,
+    channels=16,
+    epochs=15,
     batch_size=50,
     lr=0.1,
-    n_saves=5,
-    threads=1,
+    n_saves=4,  # switch times 0, 1, 2, 6, 15
+    local_times=[2],
+    landscape_points=11,
+    landscape_examples=0,
 )
-# Full: the authors' setting (vanilla CNN, CIFAR-10, plain SGD lr 0.1, bs 250, 100 epochs).
-FULL = TrainConfig(dataset="cifar10", model="vanilla", channels=64, epochs=100, n_saves=20)
+FULL = SweepConfig(
+    dataset="mnist-t10k",
+    model="vanilla",
+    channels=64,
+    data_size=1000,
+    epochs=8,
+    batch_size=50,
+    lr=0.1,
+    n_saves=4,  # switch times 0, 1, 2, 4, 8
+    local_times=[2],
+    landscape_points=7,
+    landscape_examples=300,
+)
+# the authors' setting: vanilla CNN, CIFAR-10, plain SGD lr 0.1, bs 250, 100 epochs, 20 saves
+PAPER = SweepConfig(
+    dataset="cifar10", model="vanilla", channels=64, epochs=100, n_saves=20, local_all=True
+)
+SETTINGS = {"quick": QUICK, "full": FULL, "paper": PAPER}
+DEFAULT_SEEDS = (0, 1)
 
 
-def findings(rows: list[dict]) -> tuple[list[str], dict]:
-    """What the run found: does an intermediate t_w beat the CNN, does the eFCN beat the FCN?
+def per_seed_rows(sweep_dirs: list[Path]) -> list[list[dict]]:
+    return [summary_rows(folder) for folder in sweep_dirs]
 
-    ``rows`` are :func:`~dltheory.efcn.figures.aggregate_rows` (means and stds over seeds).
-    """
-    by = {r["branch"]: r for r in rows if r["branch"] in ("cnn", "fcn")}
-    efcn = sorted((r for r in rows if r["branch"] == "efcn"), key=lambda r: r["t_w"])
-    if not efcn or "cnn" not in by or "fcn" not in by:
-        return ["incomplete sweep: no comparison"], {}
-    acc = "final_test_acc_mean"
-    cnn, fcn = by["cnn"][acc], by["fcn"][acc]
-    intermediate = [r for r in efcn if 0 < r["t_w"] < efcn[-1]["t_w"]] or efcn
-    best = max(intermediate, key=lambda r: r[acc])
-    n_beat_cnn = sum(r[acc] > cnn for r in intermediate)
-    n_beat_fcn = sum(r[acc] > fcn for r in efcn)
-    seeds = by["cnn"]["seeds"]
-    metrics = {
-        "seeds": seeds,
-        "cnn_final_test_acc": cnn,
-        "cnn_final_test_acc_std": by["cnn"]["final_test_acc_std"],
-        "fcn_final_test_acc": fcn,
-        "fcn_final_test_acc_std": by["fcn"]["final_test_acc_std"],
-        "best_intermediate_t_w": best["t_w"],
-        "best_intermediate_efcn_test_acc": best[acc],
-        "best_intermediate_efcn_test_acc_std": best["final_test_acc_std"],
-        "intermediate_t_w_beating_cnn": n_beat_cnn,
-        "intermediate_t_w_count": len(intermediate),
-        "efcn_branches_beating_fcn": n_beat_fcn,
-        "efcn_branch_count": len(efcn),
-        "max_final_deviation": max(r.get("final_deviation_mean", 0.0) for r in efcn),
-    }
-    notes = [
-        f"Means over {seeds} seed(s) (± standard deviation across seeds).",
-        f"CNN (full budget): test accuracy {cnn:.4f} ± {metrics['cnn_final_test_acc_std']:.4f}; "
-        f"FCN twin (dense init): {fcn:.4f} ± {metrics['fcn_final_test_acc_std']:.4f}.",
-        f"Best intermediate switch time t_w={best['t_w']}: eFCN test accuracy {best[acc]:.4f} ± "
-        f"{best['final_test_acc_std']:.4f} ({best[acc] - cnn:+.4f} vs the CNN); "
-        f"{n_beat_cnn} of {len(intermediate)} intermediate t_w beat the CNN on average.",
-        f"{n_beat_fcn} of {len(efcn)} eFCN branches beat the FCN twin on average.",
-        f"The largest mean final relative deviation from the CNN subspace is {metrics['max_final_deviation']:.3g}.",
-    ]
-    return notes, metrics
+
+def claim_values(cfg: SweepConfig, seeds_rows: list[list[dict]], seeds_barriers: list[list[dict]]):
+    """Per-seed values of each claim's measure (see claims.py), from summary and barrier rows."""
+    values: dict[str, list[float]] = {c.id: [] for c in CLAIMS}
+    extra: dict[str, list[float]] = {"elcn_minus_cnn": [], "switch_loss_barrier": []}
+    for rows, barriers in zip(seeds_rows, seeds_barriers):
+        cnn = next(r for r in rows if r["branch"] == "cnn")
+        fcn = next(r for r in rows if r["branch"] == "fcn")
+        efcn = [r for r in rows if r["branch"] == "efcn" and r["t_w"] < cfg.epochs]
+        middle = [r for r in efcn if r["t_w"] > 0]
+        acc = [r["final_test_acc"] for r in efcn]
+        values["efcn.efcn_beats_fcn"].append(sum(acc) / len(acc) - fcn["final_test_acc"])
+        mid = [r["final_test_acc"] for r in middle]
+        values["efcn.intermediate_switch_beats_cnn"].append(
+            sum(mid) / len(mid) - cnn["final_test_acc"]
+        )
+        worst = max(r["final_deviation"] for r in efcn)
+        values["efcn.small_deviation"].append(worst / fcn["final_deviation"])
+        to_fcn = [
+            b["train_loss_barrier"]
+            for b in barriers
+            if (b["path"], b["mode"]) == ("to_fcn", "linear")
+        ]
+        values["efcn.efcn_fcn_barrier"].append(sum(to_fcn) / len(to_fcn))
+        local = [
+            r["final_test_acc"] for r in rows if r["branch"] == "elcn" and r["t_w"] < cfg.epochs
+        ]
+        if local:
+            extra["elcn_minus_cnn"].append(sum(local) / len(local) - cnn["final_test_acc"])
+        switch = [
+            b["train_loss_barrier"]
+            for b in barriers
+            if (b["path"], b["mode"]) == ("switch", "linear")
+        ]
+        extra["switch_loss_barrier"].append(sum(switch) / len(switch))
+    return values, extra
+
+
+def gpu_needs(epochs: int = 100, n_switch: int = 18) -> list[str]:
+    """What the paper-scale CIFAR-10 runs need, from the sizes (no allocation)."""
+    notes = []
+    for label, model in (("vanilla", "vanilla"), ("AlexNet", "alexnet")):
+        row = size_rows([(label, model, (3, 32, 32), 10, 64)])[0]
+        live, dense = row["live_params"], row["dense_params"]
+        train_gib = live * 4 * 3 / 2**30  # fp32 weights, gradients, one transient copy
+        flop_epoch = 6 * live * 50_000  # ~2 FLOP per weight per image forward, x3 with backward
+        branches = epochs * (n_switch / 2 + 1)  # eFCN epochs summed over log-spaced t_w, + FCN
+        notes.append(
+            f"CIFAR-10 {label}: eFCN {dense:,} parameters in the authors' padded layout "
+            f"({live:,} live), ~{train_gib:.2f} GiB of fp32 weights+gradients+one copy to train "
+            f"(plus activations: batch 250 is small); ~{flop_epoch / 1e12:.0f} TFLOP per epoch, "
+            f"~{branches * flop_epoch / 1e15:.1f} PFLOP for a {epochs}-epoch sweep of {n_switch} "
+            "switch times: minutes to an hour on one modern GPU at TF32 rates, days on this CPU."
+        )
+    return notes
+
+
+def _check_paper_requirements(device: str, data_root: str) -> None:
+    import torch
+
+    print(
+        "paper scale: CIFAR-10 (50k/10k, --data-root), vanilla CNN, 100 epochs, 18 switch times "
+        "+ eLCN branches; needs a CUDA GPU with >= 2 GiB free and about one GPU-hour.",
+        file=sys.stderr,
+    )
+    if not (device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())):
+        raise DltheoryError(
+            "--scale paper needs a CUDA GPU (CIFAR-10 eFCNs of 74M live parameters, 100 epochs); "
+            "none is available here"
+        )
+    if not data_root or not Path(data_root).is_dir():
+        raise DatasetNotFoundError(
+            "--scale paper needs CIFAR-10: pass --data-root DIR (torchvision layout, "
+            "cifar-10-batches-py inside)"
+        )
 
 
 def reproduce(
-    quick: bool,
     out: Path,
+    *,
+    scale: str = "quick",
     device: str = "auto",
+    seeds: tuple[int, ...] = DEFAULT_SEEDS,
     data_root: str = "",
-    download: bool = False,
-    executor: str = "local",
-    max_workers: int = 2,
-    seeds: tuple[int, ...] = (0, 1),
+    executor: str = "serial",
+    workers: int = 2,
 ) -> Path:
+    """Run the switch-time sweeps (one per seed), draw the figures, measure the claims."""
+    if scale not in SCALES:
+        raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if len(seeds) < 2:
+        raise ConfigError("reproduce needs at least 2 seeds (the claims use the spread over seeds)")
+    started = time.time()
     out = Path(out)
+    if scale == "paper":
+        _check_paper_requirements(device, data_root)
+    cfg = replace(SETTINGS[scale], device=device, executor=executor, workers=workers)
+    if data_root:
+        cfg = replace(cfg, data_root=data_root)
+    if cfg.dataset == "mnist-t10k":
+        from .data import mnist_t10k_root
+
+        mnist_t10k_root(cfg.data_root)  # a clear error now, not after the first branch
     rep = ReproduceReport(
         out, title="eFCN: switching from a CNN to its FCN embedding (arXiv:1906.06766)"
     )
-    cfg = replace(QUICK if quick else FULL, device=device, data_root=data_root, download=download)
-    data = load_data(cfg.dataset, cfg.data_root, cfg.data_size, cfg.download)
     figures = out / "figures"
     sweep_dirs = []
     for seed in seeds:
@@ -95,42 +175,72 @@ def reproduce(
         sweep(
             replace(cfg, seed=seed),
             folder,
-            executor=executor,
-            max_workers=max_workers,
             figures_dir=figures / f"seed{seed}",
             resume=(folder / "cnn" / "last.pt").exists(),
         )
         sweep_dirs.append(folder)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
     switch_time_figure(sweep_dirs, figures / "switch_time")
     rows = aggregate_rows(sweep_dirs)
     save_table(rows, figures / "summary", title="switch-time sweep, mean and std over seeds")
+    import json
+
+    seeds_barriers = [
+        barrier_rows(json.loads((d / "landscape.json").read_text())) for d in sweep_dirs
+    ]
+    flat = [{"seed": s, **b} for s, bs in zip(seeds, seeds_barriers) for b in bs]
+    save_table(flat, figures / "barriers", title="loss and accuracy barriers along the paths")
+    landscape_figure(
+        json.loads((sweep_dirs[0] / "landscape.json").read_text()), figures / "landscape"
+    )
+    from .data import load_data
+
+    data = load_data(cfg.dataset, cfg.data_root, cfg.data_size)
     sizes = parameter_counts(figures / "parameter_counts", cfg, data.input_shape, data.num_classes)
     save_table(sizes, figures / "parameter_counts_table", title="CNN vs eFCN parameter counts")
-    notes, metrics = findings(rows)
-    first = figures / f"seed{seeds[0]}"
+
+    board = ClaimBoard(CLAIMS, scale)
+    values, extra = claim_values(cfg, per_seed_rows(sweep_dirs), seeds_barriers)
+    seconds = time.time() - started
+    for claim_id, vals in values.items():
+        mean, se = mean_and_se(vals)
+        board.measure(claim_id, mean, se, seeds=len(vals), seconds=seconds)
+        rep.add_metric(claim_id, {"mean": mean, "se": se, "per_seed": vals})
+    for key, vals in extra.items():
+        if vals:
+            mean, se = mean_and_se(vals)
+            rep.add_metric(key, {"mean": mean, "se": se, "per_seed": vals})
+    board.write(out)
+
     rep.add_figure(
         figures / "switch_time.png",
-        "Final test accuracy vs switch time t_w (CNN, FCN, eFCN), mean ± std over seeds.",
+        "Final test accuracy vs switch time t_w (CNN, FCN, eFCN, eLCN), mean ± std over seeds.",
     )
+    first = figures / f"seed{seeds[0]}"
     rep.add_figure(
         first / "deviation.png",
-        f"Relative deviation from the CNN subspace during training, per t_w (seed {seeds[0]}).",
+        f"Deviation from the CNN subspace during training, per t_w (seed {seeds[0]}).",
     )
     rep.add_figure(
         first / "accuracy_curves.png",
         f"Test accuracy over epochs of every branch (seed {seeds[0]}).",
     )
+    rep.add_figure(
+        figures / "landscape.png",
+        f"Interpolation paths: CNN at t_w -> final eFCN, final eFCN -> FCN twin (seed {seeds[0]}).",
+    )
     rep.add_figure(figures / "parameter_counts.png", "Parameter counts: CNN vs eLCN vs eFCN.")
     rep.add_table(figures / "summary.md", "Per-branch summary over seeds.")
+    rep.add_table(figures / "barriers.md", "Barriers per seed, switch time, path and mode.")
     rep.add_table(figures / "parameter_counts_table.md", "Parameter counts.")
-    setting = (
-        f"{cfg.dataset} ({data.x_train.shape[0]} train / {data.x_test.shape[0]} test), "
-        f"model {cfg.model} (channels {cfg.channels}), SGD lr {cfg.lr}, batch {cfg.batch_size}, "
-        f"{cfg.epochs} epochs, seeds {list(seeds)}"
+    rep.add_note(
+        f"Setting ({scale}): {cfg.dataset} ({data.x_train.shape[0]} train / {data.x_test.shape[0]} "
+        f"test), model {cfg.model} (channels {cfg.channels}), SGD lr {cfg.lr}, batch "
+        f"{cfg.batch_size}, {cfg.epochs} epochs, seeds {list(seeds)}."
     )
-    rep.add_note("Setting: " + setting + ".")
-    for note in notes:
+    rep.add_metric("peak_rss_mib", round(peak_rss, 1))
+    rep.add_note(f"Peak resident memory of the whole reproduction: {peak_rss:.0f} MiB.")
+    for note in gpu_needs():
         rep.add_note(note)
-    for key, value in metrics.items():
-        rep.add_metric(key, value)
+    rep.add_metric("seconds", round(time.time() - started, 1))
     return rep.write()

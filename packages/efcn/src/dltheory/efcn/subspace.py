@@ -172,8 +172,10 @@ def layer_deviation(layer) -> Deviation:
     if isinstance(layer, EmbeddedConv2d):
         # |W|^2 = |local|^2 + |off-local|^2 over live columns. The off part is summed directly (so a
         # layer inside the subspace reads exactly 0) by blanking the local and dead entries of W in
-        # place and restoring them bit-exactly afterwards: no copy of the whole matrix.
-        weight = layer.weight.detach()
+        # place and restoring them bit-exactly afterwards: no copy of the whole matrix. ``.data``
+        # (not ``.detach()``) keeps autograd's version counter untouched, so deviation() may run
+        # between a forward and its backward: the values autograd saved are back when it reads them.
+        weight = layer.weight.data
         live = g.live_column_mask(weight.device)
         dead = None if live is None else weight[:, ~live].clone()
         try:
