@@ -100,7 +100,31 @@ def test_gradient_alignment_restores_grads_and_matches_manual_cosine():
     g_dfa = dfa_net.weight_layers[0].weight.grad
     g_bp = bp_net.weight_layers[0].weight.grad
     assert ga["update_cos_layer1"] == pytest.approx(_cos(g_dfa, g_bp), abs=1e-12)
-    assert -1.0 <= ga["ga_layer2"] <= 1.0
+    # GA_2 by hand: per-sample cosine of delta_2 = (B_2 e) f'(h_2) and BP's (W_3^T e) f'(h_2)
+    w1, w2, w3 = (layer.weight.detach() for layer in net.weight_layers)
+    a2 = torch.tanh(torch.tanh(x @ w1.T) @ w2.T)
+    e = (torch.softmax(a2 @ w3.T, 1) - F.one_hot(target, 3)) / x.shape[0]
+    d_dfa = (e @ net.feedback.block(1)) * (1 - a2**2)
+    d_bp = (e @ w3) * (1 - a2**2)
+    expected = F.cosine_similarity(d_dfa, d_bp, dim=1).mean()
+    assert ga["ga_layer2"] == pytest.approx(float(expected), abs=1e-12)
+
+
+def test_fa_weight_alignment_uses_the_matrices_fa_trains_with():
+    """WA of an FA model is cos(W_l, B_l) with FA's own B_l (not the DFA feedback)."""
+    torch.manual_seed(8)
+    net = mlp(6, [7, 5], 3, activation="tanh", mode="fa")
+    x = torch.randn(4, 6)
+    head = net.weight_layers[2]
+    with torch.no_grad():
+        head.weight.copy_(3.0 * head.fa_feedback)  # W_3 parallel to B_3
+    wa = weight_alignment(net, x)
+    assert wa["wa_layer3"] == pytest.approx(1.0, abs=1e-12)
+    w2, b2 = net.weight_layers[1].weight, net.weight_layers[1].fa_feedback
+    assert wa["wa_layer2"] == pytest.approx(_cos(w2, b2), abs=1e-12)
+    assert "wa_layer1" not in wa  # the first layer's B only reaches the input
+    set_mode(net, "dfa")  # the same weights measured against the DFA feedback differ
+    assert weight_alignment(net, x)["wa_layer3"] < 0.99
 
 
 def test_weight_cosines():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -67,16 +68,16 @@ def test_train_dfa_on_digits_clearly_above_chance_then_resume(tmp_path):
     assert steps[-1] > record["step"]
 
 
-def test_fa_and_bp_cnn_train(tmp_path):
-    for method in ("fa", "bp"):
-        rec = train(
-            TrainConfig(model="cnn", width=4, method=method, epochs=0.5, log_points=2),
-            tmp_path / method,
-            device="cpu",
-            quiet=True,
-        )
-        assert rec["test_acc"] > 0.1
-        assert ("ga_total" in rec) == (method == "fa")
+def test_dfa_aligns_a_cnn_far_less_than_an_mlp(tmp_path):
+    """The paper's CNN failure: with the same data and training, DFA's gradient alignment on a
+    CNN stays well below the MLP's; FA trains the CNN through FA's own conv feedback."""
+    base = TrainConfig(epochs=2, log_points=2, device="cpu", threads=1)
+    mlp_rec = train(replace(base, width=64), tmp_path / "mlp", quiet=True)
+    cnn_rec = train(replace(base, model="cnn", width=8), tmp_path / "cnn", quiet=True)
+    assert cnn_rec["ga_total"] < 0.5 * mlp_rec["ga_total"]
+    fa_rec = train(replace(base, model="cnn", width=4, method="fa"), tmp_path / "fa", quiet=True)
+    assert "ga_total" in fa_rec
+    assert "wa_layer2" in fa_rec  # measured against FA's own conv feedback
 
 
 def test_nan_stops_the_run_keeping_the_checkpoint(tmp_path):
@@ -137,9 +138,9 @@ def test_sweep_runs_a_grid_of_train_runs(tmp_path):
             "--param",
             "method=dfa,bp",
             "--param",
-            "epochs=0.5",
+            "epochs=3",
             "--param",
-            "width=16",
+            "width=32",
             "--out",
             str(tmp_path / "sw"),
         ],
@@ -147,7 +148,7 @@ def test_sweep_runs_a_grid_of_train_runs(tmp_path):
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert [r["method"] for r in rows] == ["dfa", "bp"]
-    assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
+    assert rows[0]["ga_total"] > 0.2  # DFA's signal aligns with BP's
     assert "ga_total" in rows[0]
     assert "ga_total" not in rows[1]
     result = runner.invoke(app, ["sweep", "--param", "nonsense=1", "--out", str(tmp_path / "x")])

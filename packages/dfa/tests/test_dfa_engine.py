@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dltheory.core.errors import DltheoryError
+from dltheory.core.errors import ConfigError, DltheoryError
 from dltheory.dfa import (
     DirectFeedback,
     FeedbackPoint,
@@ -20,6 +20,8 @@ from dltheory.dfa import (
     mlp,
     set_mode,
 )
+from dltheory.dfa.engine import MarkingError
+from dltheory.dfa.models import InputShapeError
 
 pytestmark = pytest.mark.usefixtures("float64_default")  # exactness checks in float64
 
@@ -240,3 +242,60 @@ def test_clear_errors():
     net = mlp(5, [6], 3)
     with pytest.raises(DltheoryError, match="outputs"):
         net.feedback(torch.zeros(2, 4))
+
+
+def test_dfa_mode_without_feedback_points_refuses_to_train_by_backprop():
+    class Unmarked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.head = nn.Linear(5, 8), nn.Linear(8, 3)
+            self.feedback = DirectFeedback(3, mode="dfa")
+
+        def forward(self, x):
+            return self.feedback(self.head(torch.relu(self.fc1(x))))
+
+    net = attach_feedback(Unmarked())
+    x = torch.randn(4, 5)
+    with torch.no_grad():
+        net(x)  # evaluation is fine: nothing trains
+    with pytest.raises(MarkingError, match="no FeedbackPoint"):
+        net(x)
+    set_mode(net, "bp")
+    assert net(x).requires_grad  # BP mode is an explicit choice
+
+
+def test_dfa_mode_with_an_unmarked_block_names_the_layers():
+    class HalfMarked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.head = nn.Linear(5, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+            self.cut1 = FeedbackPoint()  # fc2's block is left unmarked
+            self.feedback = DirectFeedback(3, mode="dfa")
+
+        def forward(self, x):
+            x = self.cut1(torch.relu(self.fc1(x)))
+            return self.feedback(self.head(torch.relu(self.fc2(x))))
+
+    net = attach_feedback(HalfMarked())
+    with pytest.raises(MarkingError, match=r"2 weight layers \(fc2, head\)"):
+        net(torch.randn(4, 5))
+
+
+def test_wrong_input_width_and_too_small_cnn_input_are_one_line_errors():
+    net = mlp(64, [16], 10)
+    with pytest.raises(InputShapeError, match="expects 64 features per sample") as info:
+        net(torch.randn(2, 784))
+    assert "\n" not in str(info.value)
+    cnn = convnet((1, 8, 8), channels=2, n_conv=2, n_outputs=3)
+    with pytest.raises(InputShapeError, match=r"per-sample shape \(1, 8, 8\)"):
+        cnn(torch.randn(2, 1, 28, 28))
+    with pytest.raises(ConfigError, match="too small for 4 conv layers of kernel 3") as info:
+        convnet((1, 8, 8), channels=2, n_conv=4, n_outputs=3)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_feedback_init_lists_every_choice():
+    with pytest.raises(ConfigError) as info:
+        DirectFeedback(3, init="xavier")
+    for choice in ("gaussian", "uniform", "orthogonal", "aligned", "nmf", "svd"):
+        assert choice in str(info.value)
