@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import statistics
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dltheory.core.bench import peak_memory_mb, time_callable, write_bench
+from dltheory.core.threads import configure_threads
 from dltheory.dfa import mlp
 
 WIDTH, DEPTH, IN, OUT = 1024, 4, 784, 10
@@ -163,19 +166,38 @@ def interleaved_times(steps: dict, repeats: int, number: int, device) -> dict[st
     return times
 
 
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def main() -> None:
     global BATCH
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--threads", type=int, default=None, help="default: DLTHEORY_THREADS or load-aware"
+    )
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "bench_dfa_step.json")
+        "--out",
+        default=str(Path(__file__).parent / "results" / "local-bench_dfa_step.json"),
+        help="JSON output (default: an untracked local-*.json; tracked results are never "
+        "overwritten unless named here)",
     )
     args = parser.parse_args()
     BATCH = args.batch
-    torch.set_num_threads(args.threads)
+    args.threads = configure_threads(args.threads)
     device = torch.device(args.device)
     steps, rows = {}, []
     for name in VARIANTS:
@@ -222,7 +244,11 @@ def main() -> None:
         f"{device.type}, {args.threads} threads"
     )
     table = write_bench(rows, args.out, title=title)
+    record = json.loads(Path(args.out).read_text(encoding="utf-8"))
+    record["environment"].update(threads=args.threads, git_commit=_git_commit())
+    Path(args.out).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     print(table)
+    print(f"\n{args.threads} threads, commit {record['environment']['git_commit']}, -> {args.out}")
     by = {r["variant"]: r["ms_per_step"] for r in rows}
     if by.get("dfa (ours)") and by.get("dfa (biotorch)"):
         print(

@@ -153,3 +153,13 @@ def test_sweep_runs_a_grid_of_train_runs(tmp_path):
     assert "ga_total" not in rows[1]
     result = runner.invoke(app, ["sweep", "--param", "nonsense=1", "--out", str(tmp_path / "x")])
     assert result.exit_code != 0
+
+
+def test_paper_scale_states_its_needs_and_refuses_without_them(tmp_path, capsys):
+    from dltheory.core.errors import DltheoryError
+    from dltheory.dfa.reproduce import reproduce
+
+    with pytest.raises(DltheoryError, match="--scale paper needs"):
+        reproduce(tmp_path / "paper", scale="paper")
+    assert "CUDA GPU" in capsys.readouterr().out
+    assert not (tmp_path / "paper").exists()
