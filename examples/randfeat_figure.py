@@ -24,7 +24,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=Path("runs/randfeat_examples"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    path, metrics = FIGURES[args.figure](args.out, quick=not args.full)
+    path, metrics = FIGURES[args.figure](args.out, scale="full" if args.full else "quick")
     print(f"wrote {path}")
     for key, value in metrics.items():
         print(f"  {key}: {value}")

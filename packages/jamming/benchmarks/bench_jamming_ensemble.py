@@ -22,8 +22,8 @@ import torch
 
 from dltheory.core.bench import time_callable, write_bench
 from dltheory.jamming.data import random_gaussian
-from dltheory.jamming.model import NetSpec, StackedFC, count_weights
-from dltheory.jamming.trainer import EnsembleTrainer, OptimConfig
+from dltheory.jamming.models import NetSpec, StackedFC, count_weights
+from dltheory.jamming.train import EnsembleTrainer, OptimConfig
 
 
 def authors_loop(specs, d, depth, data, steps, dev):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dltheory.jamming.fits import FitError, fit_divergence, fit_offset_power_law, fit_power_law
-from dltheory.jamming.model import NetSpec, StackedFC
+from dltheory.jamming.models import NetSpec, StackedFC
 from dltheory.jamming.ntk import jacobians, ntk_fluctuation, ntk_gram
 
 

@@ -6,23 +6,23 @@ from dltheory.core.lazy import lazy_exports
 
 _EXPORTS = {
     "BinaryDataset": ".data",
-    "EnsembleTrainer": ".trainer",
-    "NetSpec": ".model",
-    "OptimConfig": ".trainer",
-    "StackedFC": ".model",
-    "TrainResult": ".trainer",
+    "EnsembleTrainer": ".train",
+    "NetSpec": ".models",
+    "OptimConfig": ".train",
+    "StackedFC": ".models",
+    "TrainResult": ".train",
     "classification_error": ".losses",
-    "count_weights": ".model",
+    "count_weights": ".models",
     "gaps": ".losses",
-    "hidden_widths": ".model",
+    "hidden_widths": ".models",
     "make_dataset": ".data",
     "mean_loss": ".losses",
     "mnist_parity": ".data",
     "n_unsatisfied": ".losses",
     "pointwise_loss": ".losses",
     "random_gaussian": ".data",
-    "train_ensemble": ".trainer",
-    "width_for_count": ".model",
+    "train_ensemble": ".train",
+    "width_for_count": ".models",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

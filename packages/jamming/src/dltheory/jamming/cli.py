@@ -40,8 +40,36 @@ SeedsOpt = Annotated[int, typer.Option("--n-seeds", help="Networks (initialisati
 ParamOpt = Annotated[str, typer.Option("--parametrisation", help="standard or ntk.")]
 InitOpt = Annotated[str, typer.Option("--init", help="orthogonal or normal.")]
 OptimOpt = Annotated[
-    str, typer.Option("--optimizer", help="adam or flow (adaptive gradient flow).")
+    str,
+    typer.Option(
+        "--optimizer",
+        help="adam, flow (adaptive gradient flow) or lm (Adam for --max-steps, then the "
+        "Levenberg-Marquardt minimiser decides SAT / converged UNSAT).",
+    ),
 ]
+SatRuleOpt = Annotated[
+    str, typer.Option("--sat-rule", help="A width is SAT when any / the majority of seeds are.")
+]
+SatCritOpt = Annotated[
+    str,
+    typer.Option(
+        "--sat-criterion",
+        help="exact: N_Delta = 0 (SAT) / converged minimum (UNSAT); authors: N_Delta <= "
+        "unsat-fraction * N at the cap.",
+    ),
+]
+UnsatFracOpt = Annotated[
+    float,
+    typer.Option("--unsat-fraction", help="authors' criterion: UNSAT when N_Delta > this * N."),
+]
+LmIterOpt = Annotated[int, typer.Option("--lm-max-iter", help="Minimiser iteration cap.")]
+LmSlackOpt = Annotated[
+    float, typer.Option("--lm-slack", help="Minimiser margin slack (kappa + slack is minimised).")
+]
+MaxFactorOpt = Annotated[float, typer.Option("--max-factor", help="Grid top: N = factor * P.")]
+MinFactorOpt = Annotated[float, typer.Option("--min-factor", help="Grid bottom: N = factor * P.")]
+GridOpt = Annotated[int, typer.Option("--n-grid", help="Widths on the descending N grid.")]
+BisectOpt = Annotated[int, typer.Option("--n-bisect", help="Bisection refinements.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Adam learning rate.")]
 DecayOpt = Annotated[
     int, typer.Option("--lr-decay-every", help="Divide lr by 10 every this many steps (0: off).")
@@ -73,7 +101,7 @@ def _resolve(ctx: typer.Context, cls, config_file, renames: dict | None = None):
 
 
 def _json(obj, indent=None) -> str:
-    from .experiments import to_json
+    from .ensembles import to_json
 
     return to_json(obj, indent)
 
@@ -126,7 +154,7 @@ def train(
     from dltheory.core.progress import ProgressLog
     from dltheory.core.runs import RunDir
 
-    from .experiments import (
+    from .ensembles import (
         EnsembleConfig,
         build_ensemble,
         initial_outputs,
@@ -134,7 +162,7 @@ def train(
         resolve_torch_device,
     )
     from .losses import classification_error
-    from .trainer import EnsembleTrainer
+    from .train import EnsembleTrainer
 
     cfg = _resolve(ctx, EnsembleConfig, config, {"width": "widths"})
     data = load_data(cfg)
@@ -208,17 +236,15 @@ def nstar(
     lr_decay_every: DecayOpt = 0,
     max_steps: StepsOpt = 5000,
     loss: LossOpt = "qhinge",
-    n_grid: Annotated[int, typer.Option("--n-grid", help="Widths on the descending N grid.")] = 8,
-    max_factor: Annotated[
-        float, typer.Option("--max-factor", help="Grid top: N = factor * P.")
-    ] = 1.0,
-    min_factor: Annotated[
-        float, typer.Option("--min-factor", help="Grid bottom: N = factor * P.")
-    ] = 0.05,
-    n_bisect: Annotated[int, typer.Option("--n-bisect", help="Bisection refinements.")] = 3,
-    unsat_fraction: Annotated[
-        float, typer.Option("--unsat-fraction", help="UNSAT when N_Delta > this * N.")
-    ] = 0.1,
+    n_grid: GridOpt = 8,
+    max_factor: MaxFactorOpt = 1.0,
+    min_factor: MinFactorOpt = 0.05,
+    n_bisect: BisectOpt = 3,
+    sat_rule: SatRuleOpt = "any",
+    sat_criterion: SatCritOpt = "exact",
+    unsat_fraction: UnsatFracOpt = 0.1,
+    lm_max_iter: LmIterOpt = 2000,
+    lm_slack: LmSlackOpt = 1e-3,
     device: DeviceOpt = "cpu",
     out: OutOpt = Path("runs/jamming-nstar"),
     config: ConfigOpt = None,
@@ -260,11 +286,20 @@ def phase(
     ] = None,
     n_seeds: SeedsOpt = 2,
     seed: SeedOpt = 0,
+    optimizer: OptimOpt = "adam",
+    loss: LossOpt = "qhinge",
     lr: LrOpt = 3e-2,
     lr_decay_every: DecayOpt = 0,
     max_steps: StepsOpt = 5000,
-    n_grid: Annotated[int, typer.Option("--n-grid")] = 8,
-    n_bisect: Annotated[int, typer.Option("--n-bisect")] = 3,
+    n_grid: GridOpt = 8,
+    max_factor: MaxFactorOpt = 1.0,
+    min_factor: MinFactorOpt = 0.05,
+    n_bisect: BisectOpt = 3,
+    sat_rule: SatRuleOpt = "any",
+    sat_criterion: SatCritOpt = "exact",
+    unsat_fraction: UnsatFracOpt = 0.1,
+    lm_max_iter: LmIterOpt = 2000,
+    lm_slack: LmSlackOpt = 1e-3,
     executor: ExecOpt = "local",
     max_workers: WorkersOpt = 2,
     device: DeviceOpt = "cpu",
@@ -275,8 +310,8 @@ def phase(
     """Phase diagram N*(P): one N* search per P, run through the core sweep executor."""
     from dltheory.core.plotting import save_table
 
+    from .figures import nstar_slope, plot_phase
     from .nstar import PhaseConfig, phase_diagram
-    from .plots import nstar_slope, plot_phase
 
     cfg = _resolve(ctx, PhaseConfig, config)
     rows = phase_diagram(cfg)
@@ -306,9 +341,14 @@ def scaling(
     parametrisation: ParamOpt = "standard",
     init: InitOpt = "orthogonal",
     subtract_init: SubInitOpt = False,
+    optimizer: OptimOpt = "adam",
     lr: LrOpt = 3e-2,
     lr_decay_every: DecayOpt = 0,
     max_steps: StepsOpt = 5000,
+    sat_rule: SatRuleOpt = "any",
+    sat_criterion: SatCritOpt = "exact",
+    unsat_fraction: UnsatFracOpt = 0.1,
+    lm_max_iter: LmIterOpt = 2000,
     n_points: Annotated[int, typer.Option("--n-points", help="N values on the grid.")] = 8,
     n_min_factor: Annotated[float, typer.Option("--n-min-factor")] = 0.05,
     n_max_factor: Annotated[float, typer.Option("--n-max-factor")] = 8.0,
@@ -322,7 +362,7 @@ def scaling(
     """Ensembles across N: test error, ensemble error, fluctuations, norm, NTK; fitted exponents."""
     from dltheory.core.plotting import save_table
 
-    from .plots import plot_scaling
+    from .figures import plot_scaling
     from .scaling import ScalingConfig, run_scaling
 
     cfg = _resolve(ctx, ScalingConfig, config)

@@ -38,6 +38,18 @@ class PowerLawFit:
         )
 
 
+#: a fitted exponent whose 95% half-interval exceeds this is reported as meaningless, not a result
+MAX_HALF_INTERVAL = 2.0
+
+
+def _check_interval(half: float, what: str) -> None:
+    if not np.isfinite(half) or half > MAX_HALF_INTERVAL:
+        raise FitError(
+            f"{what}: the exponent's 95% interval is +-{half:.3g}, too wide to mean anything "
+            "(too few points, or the law does not hold over this range)"
+        )
+
+
 def _clean(x, y, positive_y=True):
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
@@ -61,6 +73,7 @@ def fit_power_law(x, y, confidence: float = 0.95) -> PowerLawFit:
     sigma2 = resid @ resid / (n - 2)
     cov = sigma2 * np.linalg.inv(design.T @ design)
     half = stats.t.ppf(0.5 + confidence / 2, n - 2) * np.sqrt(cov[1, 1])
+    _check_interval(half, "power-law fit")
     return PowerLawFit(
         float(coef[1]),
         float(coef[1] - half),
@@ -86,7 +99,10 @@ def fit_offset_power_law(x, y, confidence: float = 0.95) -> PowerLawFit:
         return c + np.exp(log_a) * (xx / scale) ** (-b)
 
     start_c = float(y.min()) - 1e-3 * (abs(float(y.min())) + 1e-12)
-    start = fit_power_law(x, np.clip(y - start_c, 1e-300, None)) if n >= 3 else None
+    try:
+        start = fit_power_law(x, np.clip(y - start_c, 1e-300, None))
+    except FitError:
+        start = PowerLawFit(-0.5, -0.5, -0.5, float(np.ptp(y)) or 1.0)
     p0 = [
         start_c,
         np.log(max(start.prefactor * scale**start.exponent, 1e-300)),
@@ -98,6 +114,7 @@ def fit_offset_power_law(x, y, confidence: float = 0.95) -> PowerLawFit:
         raise FitError(f"offset power-law fit did not converge: {exc}") from exc
     dof = max(n - 3, 1)
     half = stats.t.ppf(0.5 + confidence / 2, dof) * np.sqrt(max(pcov[2, 2], 0.0))
+    _check_interval(half, "offset power-law fit")
     b = popt[2]
     return PowerLawFit(
         float(-b),

@@ -1,14 +1,16 @@
 """The jamming point N*(P) and the phase diagram (arXiv:1809.09349 fig. 1, ``transition.py``).
 
 At fixed P the nets are trained at widths on a descending geometric grid of N (from
-``max_factor * P`` down to ``min_factor * P``), all in one batched ensemble.  A width is SAT when
-its seeds reach N_Delta = 0 within the step cap (rule ``any`` as in ``feature_lazy/exp/jamming.py``,
-or ``majority``).  The largest UNSAT N below the smallest SAT N brackets N*; a bisection on the
-fractional width then narrows the bracket.  N* is reported as the bracket's midpoint.
+``max_factor * P`` down to ``min_factor * P``), all in one batched ensemble, and a bisection on the
+fractional width then narrows the bracket. N* is the bracket's midpoint.
 
-A net counts as SAT when, at the step cap, N_Delta <= ``unsat_fraction`` * N: the authors lower h
-"until N_Delta > 0.1 N" (``nips2018.md``, fig. 1A), since a few constraints left at Delta ~ 0+ are
-a precision effect of the quadratic hinge.  ``unsat_fraction = 0`` demands N_Delta = 0 exactly.
+One definition of N* serves ``nstar``, ``phase`` and ``scaling`` (:func:`decide_width`): N* is the
+smallest N at which the nets reach SAT (N_Delta = 0) at a converged minimum, with a seed rule
+(``any``, as in ``feature_lazy/exp/jamming.py``, or ``majority``). A width is UNSAT only when its
+nets reached a converged minimum with loss > 0 (optimizer ``lm``); a first-order run stopped by
+its step cap leaves it undecided, which the search treats as not SAT and reports
+(``low_decision``, ``n_undecided``). The authors' rule (SAT when N_Delta <= 0.1 N at the cap,
+``nips2018.md``) stays available as ``sat_criterion="authors"``.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ import numpy as np
 from dltheory.core.errors import ConfigError
 
 from .data import BinaryDataset
-from .experiments import (
+from .ensembles import (
     EnsembleConfig,
     config_from_dict,
     load_data,
     resolve_torch_device,
     train_widths,
 )
-from .model import count_weights, distinct_widths, width_for_count
+from .models import count_weights, distinct_widths, width_for_count
 
 SAT_RULES = ("any", "majority")
 
@@ -40,8 +42,6 @@ class NStarConfig(EnsembleConfig):
     max_factor: float = 1.0
     min_factor: float = 0.05
     n_bisect: int = 3
-    sat_rule: str = "any"
-    unsat_fraction: float = 0.1
 
 
 @dataclass
@@ -51,13 +51,49 @@ class PhaseConfig(NStarConfig):
     max_workers: int = 2
 
 
-def _is_sat(records: list[dict], rule: str, unsat_fraction: float) -> bool:
-    fitted = [r["n_delta"] <= unsat_fraction * r["n_params"] for r in records]
+SAT_CRITERIA = ("exact", "authors")
+
+
+def net_is_sat(record: dict, criterion: str = "exact", unsat_fraction: float = 0.1) -> bool | None:
+    """One network: True (SAT), False (UNSAT) or None (undecided).
+
+    ``exact``: SAT when N_Delta = 0 was reached, UNSAT only at a converged minimum with loss > 0
+    (outcome ``unsat`` of the minimiser); a run stopped by a step cap is undecided.
+    ``authors``: SAT when N_Delta <= unsat_fraction * N at the end of training (arXiv:1809.09349's
+    "lower h until N_Delta > 0.1 N"), UNSAT otherwise.
+    """
+    if criterion == "authors":
+        return record["n_delta"] <= unsat_fraction * record["n_params"]
+    if criterion != "exact":
+        raise ConfigError(
+            f"unknown sat_criterion {criterion!r}; choose one of {', '.join(SAT_CRITERIA)}"
+        )
+    outcome = record.get("outcome", "sat" if record.get("fitted") else "unconverged")
+    return True if outcome == "sat" else (False if outcome == "unsat" else None)
+
+
+def decide_width(
+    records: list[dict], rule: str = "any", criterion: str = "exact", unsat_fraction: float = 0.1
+) -> str:
+    """The one N* decision for the nets of one width: ``sat``, ``unsat`` or ``undecided``.
+
+    Rule ``any``: SAT when some seed is SAT, UNSAT when every seed is UNSAT. ``majority``: SAT
+    when more than half are SAT, UNSAT when at least half are UNSAT. Otherwise undecided (some
+    nets neither fitted nor reached a converged minimum).
+    """
+    if rule not in SAT_RULES:
+        raise ConfigError(f"unknown sat_rule {rule!r}; choose one of {', '.join(SAT_RULES)}")
+    states = [net_is_sat(r, criterion, unsat_fraction) for r in records]
+    n_sat, n_unsat = sum(s is True for s in states), sum(s is False for s in states)
     if rule == "any":
-        return any(fitted)
-    if rule == "majority":
-        return sum(fitted) * 2 > len(fitted)
-    raise ConfigError(f"unknown sat_rule {rule!r}; choose one of {', '.join(SAT_RULES)}")
+        return "sat" if n_sat else ("unsat" if n_unsat == len(states) else "undecided")
+    if 2 * n_sat > len(states):
+        return "sat"
+    return "unsat" if 2 * n_unsat >= len(states) else "undecided"
+
+
+def _is_sat(records: list[dict], cfg) -> bool:
+    return decide_width(records, cfg.sat_rule, cfg.sat_criterion, cfg.unsat_fraction) == "sat"
 
 
 def width_grid(cfg: NStarConfig, d: int) -> list[float]:
@@ -77,7 +113,7 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
     widths = width_grid(cfg, d)
     _, _, records = train_widths(cfg, data, widths, device)
     by_width = {h: [r for r in records if r["h"] == h] for h in widths}
-    sat = {h: _is_sat(by_width[h], cfg.sat_rule, cfg.unsat_fraction) for h in widths}
+    sat = {h: _is_sat(by_width[h], cfg) for h in widths}
     h_hi = h_lo = None
     for h in widths:  # descending: the last SAT width before the first UNSAT one
         if sat[h]:
@@ -93,7 +129,7 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
             break
         _, _, mid_records = train_widths(cfg, data, [h_mid], device)
         records += mid_records
-        if _is_sat(mid_records, cfg.sat_rule, cfg.unsat_fraction):
+        if _is_sat(mid_records, cfg):
             h_hi = h_mid
         else:
             h_lo = h_mid
@@ -106,6 +142,12 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
     else:
         status = "bracketed"
     n_star = 0.5 * (n_lo + n_hi) if status == "bracketed" else math.nan
+    decisions = {}
+    for h in sorted({r["h"] for r in records}, reverse=True):
+        rec = [r for r in records if r["h"] == h]
+        decisions[rec[0]["n_params"]] = decide_width(
+            rec, cfg.sat_rule, cfg.sat_criterion, cfg.unsat_fraction
+        )
     return {
         "n_train": P,
         "d": d,
@@ -115,6 +157,10 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
         "n_star_low": n_lo,
         "n_star_high": n_hi,
         "n_star_over_p": n_star / P,
+        # the bracket's lower end is a certified UNSAT width, or only undecided (a step cap)
+        "low_decision": decisions.get(n_lo, "none") if h_lo is not None else "none",
+        "n_undecided": sum(v == "undecided" for v in decisions.values()),
+        "decisions": decisions,
         "records": records,
     }
 
@@ -157,6 +203,8 @@ def phase_diagram(cfg: PhaseConfig) -> list[dict]:
                 "n_star_low",
                 "n_star_high",
                 "n_star_over_p",
+                "low_decision",
+                "n_undecided",
                 "records",
             )
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import StackedFC
+from .models import StackedFC
 
 
 def jacobians(net: StackedFC, x: torch.Tensor) -> torch.Tensor:

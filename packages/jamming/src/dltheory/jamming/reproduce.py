@@ -13,9 +13,9 @@ import math
 import time
 from pathlib import Path
 
-from .experiments import to_json
+from .ensembles import to_json
+from .figures import nstar_slope, plot_phase, plot_scaling
 from .nstar import PhaseConfig, phase_diagram
-from .plots import nstar_slope, plot_phase, plot_scaling
 from .scaling import ScalingConfig, run_scaling
 
 

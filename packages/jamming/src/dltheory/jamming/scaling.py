@@ -17,7 +17,7 @@ import torch
 
 from dltheory.core.errors import ConfigError
 
-from .experiments import (
+from .ensembles import (
     EnsembleConfig,
     build_ensemble,
     config_from_dict,
@@ -28,7 +28,7 @@ from .experiments import (
 )
 from .fits import FitError, fit_divergence, fit_offset_power_law, fit_power_law
 from .losses import classification_error
-from .model import count_weights, distinct_widths
+from .models import count_weights, distinct_widths
 from .ntk import ntk_fluctuation, ntk_gram
 
 
@@ -76,8 +76,11 @@ def scaling_point(values: dict) -> dict:
     init = build_ensemble(cfg, data.dim, [h], device)  # same seeds: the initial networks
     if cfg.subtract_init:
         f_test = f_test - initial_outputs(init, data.x_test).cpu()
+    from .nstar import decide_width
+
     row = {
         "h": h,
+        "decision": decide_width(records, cfg.sat_rule, cfg.sat_criterion, cfg.unsat_fraction),
         "n_params": count_weights(data.dim, h, cfg.depth),
         "fitted_fraction": float(np.mean([r["fitted"] for r in records])),
         "mean_n_delta": float(np.mean([r["n_delta"] for r in records])),
@@ -99,9 +102,10 @@ def width_values(cfg: ScalingConfig, d: int) -> list[float]:
 
 
 def estimate_nstar(rows: list[dict]) -> float:
-    """N* from an N scan: midpoint between the largest N with < half the nets fitting and the next N."""
+    """N* from an N scan, with the N* search's definition (each row's ``decision`` from
+    :func:`nstar.decide_width`): the midpoint between the largest N that is not SAT and the next N."""
     rows = sorted(rows, key=lambda r: r["n_params"])
-    below = [i for i, r in enumerate(rows) if r["fitted_fraction"] < 0.5]
+    below = [i for i, r in enumerate(rows) if r["decision"] != "sat"]
     if not below:
         return math.nan
     i = below[-1]
@@ -155,6 +159,7 @@ def run_scaling(cfg: ScalingConfig) -> dict:
     )
     keep = (
         "h",
+        "decision",
         "n_params",
         "fitted_fraction",
         "mean_n_delta",

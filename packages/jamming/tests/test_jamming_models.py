@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from dltheory.core.errors import ConfigError
-from dltheory.jamming.model import NetSpec, StackedFC, count_weights, hidden_widths, width_for_count
+from dltheory.jamming.models import (
+    NetSpec,
+    StackedFC,
+    count_weights,
+    hidden_widths,
+    width_for_count,
+)
 
 
 def test_fractional_width_rule_and_weight_count():

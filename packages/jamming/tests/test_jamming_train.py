@@ -1,8 +1,8 @@
 import torch
 
 from dltheory.jamming.data import random_gaussian
-from dltheory.jamming.model import NetSpec, StackedFC
-from dltheory.jamming.trainer import EnsembleTrainer, OptimConfig
+from dltheory.jamming.models import NetSpec, StackedFC
+from dltheory.jamming.train import EnsembleTrainer, OptimConfig
 
 SPECS = [NetSpec(3.5, 0), NetSpec(5.0, 1), NetSpec(5.0, 2), NetSpec(20.0, 3)]
 
@@ -21,7 +21,8 @@ def _train(specs, cfg, parametrisation="standard"):
 def _assert_batched_equals_single(cfg, parametrisation="standard", some_fit=True):
     batched, res = _train(SPECS, cfg, parametrisation)
     if some_fit:  # both branches (frozen and still training) exercised
-        assert any(res.fitted) and not all(res.fitted), res.stop_step
+        assert any(res.fitted), res.stop_step
+        assert not all(res.fitted), res.stop_step
     for e, spec in enumerate(SPECS):
         alone, res1 = _train([spec], cfg, parametrisation)
         assert res1.stop_step[0] == res.stop_step[e]

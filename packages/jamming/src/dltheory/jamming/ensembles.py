@@ -12,8 +12,8 @@ import torch
 from dltheory.core.errors import ConfigError
 
 from .data import BinaryDataset, make_dataset
-from .model import NetSpec, StackedFC, count_weights
-from .trainer import EnsembleTrainer, OptimConfig, TrainResult
+from .models import NetSpec, StackedFC, count_weights
+from .train import EnsembleTrainer, OptimConfig, TrainResult
 
 
 @dataclass
@@ -34,7 +34,7 @@ class EnsembleConfig:
     parametrisation: str = "standard"
     init: str = "orthogonal"
     gain: float = 1.0
-    optimizer: str = "adam"
+    optimizer: str = "adam"  # adam | flow | lm (Adam warm start, then Levenberg-Marquardt decides)
     lr: float = 3e-2
     lr_decay_every: int = 0
     max_steps: int = 5000
@@ -42,10 +42,28 @@ class EnsembleConfig:
     nd_stop: int = 0
     subtract_init: bool = False  # train and measure f = f_w - f_w0
     device: str = "cpu"
+    lm_max_iter: int = 2000
+    lm_slack: float = 1e-3
+    lm_escape_rounds: int = 4
+    # one N* definition for nstar, phase and scaling (see nstar.decide_width)
+    sat_rule: str = "any"  # any | majority over the seeds of a width
+    sat_criterion: str = "exact"  # exact: N_Delta = 0 / converged UNSAT; authors: N_Delta <= 0.1 N
+    unsat_fraction: float = 0.1  # the authors' rule: UNSAT when N_Delta > unsat_fraction * N
+
+    def minimiser(self):
+        from .minimiser import MinimiserConfig
+
+        cfg = MinimiserConfig(
+            slack=self.lm_slack, max_iter=self.lm_max_iter, escape_rounds=self.lm_escape_rounds
+        )
+        cfg.validate()
+        return cfg
 
     def optim(self) -> OptimConfig:
+        if self.optimizer not in ("adam", "flow", "lm"):
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of adam, flow, lm")
         cfg = OptimConfig(
-            optimizer=self.optimizer,
+            optimizer="adam" if self.optimizer == "lm" else self.optimizer,
             lr=self.lr,
             lr_decay_every=self.lr_decay_every,
             max_steps=self.max_steps,
@@ -99,6 +117,24 @@ def train_widths(
     data = data.to(device)
     offset = initial_outputs(net, data.x_train) if cfg.subtract_init else None
     result = EnsembleTrainer(net, data.x_train, data.y_train, cfg.optim(), offset).run()
+    # outcome per net: "sat" when N_Delta = 0 was reached; a first-order run that did not fit
+    # within the cap is "unconverged" (it cannot tell "not yet" from "never"); the minimiser
+    # turns those into "sat" or a converged "unsat" (or says it could not)
+    outcome = ["sat" if s >= 0 else "unconverged" for s in result.stop_step]
+    lm_iters = [0] * net.n_nets
+    if cfg.optimizer == "lm":
+        todo = [e for e, o in enumerate(outcome) if o != "sat"]
+        if todo:
+            from .minimiser import copy_rows, minimise_ensemble
+
+            sub = net.subset(todo)
+            off = None if offset is None else offset[todo]
+            res = minimise_ensemble(sub, data.x_train, data.y_train, cfg.minimiser(), off)
+            copy_rows(net, sub, todo)
+            for j, e in enumerate(todo):
+                outcome[e] = res.outcome[j]
+                result.n_delta[e], result.loss[e] = res.n_delta[j], res.loss[j] / data.n_train
+                lm_iters[e] = res.iterations[j]
     records = []
     for e, spec in enumerate(net.specs):
         records.append(
@@ -108,8 +144,10 @@ def train_widths(
                 "n_params": count_weights(data.dim, spec.h, cfg.depth),
                 "n_delta": result.n_delta[e],
                 "stop_step": result.stop_step[e],
-                "fitted": result.stop_step[e] >= 0,
+                "outcome": outcome[e],
+                "fitted": outcome[e] == "sat",
                 "loss": result.loss[e],
+                "lm_iterations": lm_iters[e],
             }
         )
     return net, result, records

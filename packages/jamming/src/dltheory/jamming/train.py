@@ -25,7 +25,7 @@ import torch
 from dltheory.core.errors import ConfigError, NonFiniteLossError
 
 from .losses import HINGE_LOSSES, LOSSES, pointwise_loss
-from .model import StackedFC
+from .models import StackedFC
 
 OPTIMIZERS = ("adam", "flow")
 
@@ -96,6 +96,9 @@ class EnsembleTrainer:
         """``output_offset`` [E, P] is subtracted from the outputs, e.g. f_w0(x) to train
         f = f_w - f_w0 (``nn_jamming`` ``subtract_init``, ``feature_lazy`` ``--f0 1``)."""
         cfg.validate()
+        from .minimiser import check_labels
+
+        check_labels(y)
         self.net, self.cfg = net, cfg
         self.x = x.to(device=net.device, dtype=net.dtype)
         self.y = y.to(device=net.device, dtype=net.dtype)

@@ -1,0 +1,472 @@
+"""An exact second-order minimiser of the quadratic hinge: SAT, or a converged UNSAT minimum.
+
+The loss of arXiv:1809.09349 (eq. 3), L = 1/2 sum_mu max(0, Delta_mu)^2 with
+Delta_mu = kappa - y_mu f(x_mu), is a nonlinear least-squares problem in the residuals
+r_mu = max(0, Delta_mu). First-order training with a step cap cannot tell "not yet fitted" from
+"cannot be fitted"; this module can. It runs Levenberg-Marquardt on the active residuals
+(Delta_mu > 0), for every network of a stacked ensemble at once, in float64:
+
+    (J_A^T J_A + lambda D) delta = -J_A^T r_A,    D = diag(J_A^T J_A) (Marquardt scaling),
+
+with the gain ratio rho = (L - L(theta + delta)) / (predicted decrease) deciding acceptance and
+Nielsen's damping update (lambda *= max(1/3, 1 - (2 rho - 1)^3) on success, lambda *= nu,
+nu *= 2 on failure). Every network ends in one of three stated outcomes:
+
+* ``sat``: N_Delta = 0 reached (every margin y f >= kappa, counted exactly);
+* ``unsat``: a converged minimum with L > 0: either the gradient test (MINPACK's ``gtol``: the
+  largest cosine between a column of J_A and r_A is <= ``gtol``) together with a model-predicted
+  relative decrease of the Gauss-Newton step <= ``ftol`` (smooth minima, e.g. a linear model), or,
+  for minima on a ReLU kink where the gradient does not vanish, a relative loss decrease
+  <= ``stall_rtol`` over the last ``stall_window`` iterations;
+* ``unconverged``: neither within ``max_iter`` iterations and ``escape_rounds`` Adam excursions
+  (see :func:`minimise_ensemble`); never silently: the N* search treats such a net as undecided
+  and says so. (:func:`levenberg_marquardt` alone also returns ``stalled``/``stuck``.)
+
+The loss is minimised with the margin kappa + ``slack`` (default 1e-3): with slack 0, a
+Gauss-Newton step puts the active margins at Delta = 0 +- 1e-16 and a few stay at 0+ for ever
+(the "precision effect" that made the authors count N_Delta <= 0.1 N as fitted). With the slack, a
+net that can be fitted ends with every Delta <= -slack < 0, so SAT is decided exactly at kappa;
+moving the margin by 1e-3 moves N* by a negligible amount. ``slack=0`` minimises the paper's loss
+itself (used by the exact-UNSAT test).
+
+Jacobians of the stacked ReLU nets are formed explicitly, layer by layer (df/dW_l = delta_l a_{l-1}^T
+with delta the back-propagated output sensitivity), only on the points active for some network of
+the batch. Networks of one width are batched together (padding is zero and gets a zero step).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from dltheory.core.errors import ConfigError
+
+from .models import StackedFC
+
+OUTCOMES = ("sat", "unsat", "unconverged")
+
+
+@dataclass
+class MinimiserConfig:
+    """Tolerances of the Levenberg-Marquardt minimiser (see the module docstring)."""
+
+    kappa: float = 1.0
+    slack: float = 1e-3
+    max_iter: int = 2000
+    gtol: float = 1e-7
+    ftol: float = 1e-12
+    lambda0: float = 1e-3
+    lambda_escape: float = 1e4  # damping beyond which LM only takes tiny gradient steps
+    stall_window: int = 20
+    candidate: float = 1.0  # points with Delta > -candidate enter the step's hinge model
+    inner_iter: int = 8  # semismooth Newton iterations of the hinge step
+    escape_rounds: int = 4  # Adam bursts offered to a net stalled or stuck on a kink
+    escape_steps: int = 1000
+    escape_lr: float = 1e-3
+    escape_rtol: float = 0.05
+    stall_rtol: float = 1e-8
+
+    def validate(self) -> None:
+        if (
+            self.slack < 0
+            or self.max_iter < 1
+            or self.gtol <= 0
+            or self.ftol <= 0
+            or self.stall_window < 1
+            or self.stall_rtol <= 0
+        ):
+            raise ConfigError("minimiser needs slack >= 0, max_iter >= 1, gtol > 0, ftol > 0")
+
+
+@dataclass
+class MinimiseResult:
+    """Per network: outcome, N_Delta at kappa, loss at kappa + slack, iterations, final tests."""
+
+    outcome: list[str]
+    n_delta: list[int]
+    loss: list[float]  # 1/2 sum max(0, kappa + slack - y f)^2 (a sum, not a mean)
+    iterations: list[int]
+    grad_cosine: list[float]
+    predicted_decrease: list[float]  # relative, of the last Gauss-Newton step
+    config: dict = field(default_factory=dict)
+    escapes: list[int] = field(default_factory=list)
+
+    @property
+    def sat(self) -> list[bool]:
+        return [o == "sat" for o in self.outcome]
+
+
+# ------------------------------------------------------------------------------- model adaptors
+
+
+class StackedAdaptor:
+    """Flat parameter vectors theta [E, n_p] of a :class:`StackedFC`, outputs and Jacobians."""
+
+    def __init__(self, net: StackedFC, offset: torch.Tensor | None = None):
+        self.net = net
+        self.shapes = [p.shape[1:] for p in net.parameters()]
+        self.sizes = [math.prod(s) for s in self.shapes]
+        self.mask = torch.cat([m.flatten(1) for m in net.parameter_masks()], dim=1)
+        self.offset = offset
+
+    @property
+    def n_nets(self) -> int:
+        return self.net.n_nets
+
+    def get(self) -> torch.Tensor:
+        return torch.cat([p.flatten(1) for p in self.net.parameters()], dim=1).clone()
+
+    def unflatten(self, theta: torch.Tensor) -> list[torch.Tensor]:
+        parts = torch.split(theta, self.sizes, dim=1)
+        return [t.reshape(theta.shape[0], *s) for t, s in zip(parts, self.shapes)]
+
+    def set(self, theta: torch.Tensor, rows: torch.Tensor) -> None:
+        with torch.no_grad():
+            for p, q in zip(self.net.parameters(), self.unflatten(theta)):
+                p[rows] = q
+
+    def forward(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        f = self.net.forward(x, self.unflatten(theta), rows)
+        return f if self.offset is None else f - self.offset[rows][:, : f.shape[1]]
+
+    def jacobian(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """J [E_rows, n, n_p] = df/dtheta, explicit back-propagation through the ReLU layers."""
+        net = self.net
+        params = self.unflatten(theta)
+        ws, bs = params[: net.depth + 1], params[net.depth + 1 :]
+        scales = [s[rows] for s in net.scales]
+        ntk = net.parametrisation == "ntk"
+        E = theta.shape[0]
+        a = x.expand(E, *x.shape)
+        acts, pre = [a], []
+        w_effs = []
+        for layer, (w, b, s) in enumerate(zip(ws, bs, scales)):
+            w_eff = w * s if ntk else w
+            w_effs.append(w_eff)
+            z = torch.bmm(a, w_eff.transpose(1, 2)) + b.unsqueeze(1)
+            pre.append(z)
+            a = torch.relu(z) if layer < net.depth else z
+            acts.append(a)
+        delta = torch.ones_like(pre[-1])  # df/dz of the output layer, [E, n, 1]
+        jw: list[torch.Tensor] = [None] * (net.depth + 1)  # type: ignore[list-item]
+        jb: list[torch.Tensor] = [None] * (net.depth + 1)  # type: ignore[list-item]
+        for layer in range(net.depth, -1, -1):
+            s = scales[layer].view(E, 1, 1, 1) if ntk else 1.0
+            # df/dW_l[o, i] = delta_l[o] a_{l-1}[i] (times the NTK scale), df/db_l = delta_l
+            jw[layer] = (delta.unsqueeze(3) * acts[layer].unsqueeze(2) * s).flatten(2)
+            jb[layer] = delta
+            if layer > 0:
+                delta = torch.bmm(delta, w_effs[layer]) * (pre[layer - 1] > 0)
+        return torch.cat([*jw, *jb], dim=2) * self.mask[rows].unsqueeze(1)
+
+
+class LinearEnsemble:
+    """E linear models f(x) = x w + b (a perceptron), the hand-checkable case of the minimiser."""
+
+    def __init__(self, d: int, n_nets: int, seed: int = 0, dtype=torch.float64):
+        gen = torch.Generator().manual_seed(seed)
+        self.theta = torch.randn(n_nets, d + 1, generator=gen, dtype=dtype) / math.sqrt(d)
+        self.mask = torch.ones_like(self.theta)
+        self.offset = None
+
+    @property
+    def n_nets(self) -> int:
+        return self.theta.shape[0]
+
+    def get(self) -> torch.Tensor:
+        return self.theta.clone()
+
+    def set(self, theta: torch.Tensor, rows: torch.Tensor) -> None:
+        self.theta[rows] = theta
+
+    def forward(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return theta[:, :-1] @ x.T + theta[:, -1:]
+
+    def jacobian(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
+        return torch.cat([x, ones], dim=1).expand(theta.shape[0], -1, -1)
+
+
+# ---------------------------------------------------------------------------------- minimiser
+
+
+def _hinge(f: torch.Tensor, y: torch.Tensor, margin: float) -> torch.Tensor:
+    return 0.5 * torch.relu(margin - y * f).pow(2).sum(dim=1)
+
+
+def _damped_step(
+    jr: torch.Tensor,
+    r: torch.Tensor,
+    g: torch.Tensor,
+    A: torch.Tensor | None,
+    D: torch.Tensor,
+    lam: torch.Tensor,
+) -> torch.Tensor:
+    """delta = -(J^T J + lambda D)^-1 J^T r, by batched Cholesky in the smaller dimension.
+
+    With more active points than parameters the [n_p, n_p] normal equations are solved; with
+    fewer, the equivalent [n_a, n_a] system delta = -D^-1/2 Js^T (Js Js^T + lambda I)^-1 r with
+    Js = J D^-1/2 (push-through identity).
+    """
+    eye_scale = 1e-10
+    if A is not None:
+        M = A + torch.diag_embed(lam.unsqueeze(1) * D)
+        chol, info = torch.linalg.cholesky_ex(M)
+        if bool((info != 0).any()):  # numerically indefinite: a little more damping
+            M = M + torch.diag_embed(eye_scale * D.amax(dim=1, keepdim=True) * torch.ones_like(D))
+            chol, _ = torch.linalg.cholesky_ex(M)
+        return torch.cholesky_solve(-g.unsqueeze(2), chol).squeeze(2)
+    d_isqrt = D.rsqrt()
+    js = jr * d_isqrt.unsqueeze(1)
+    K = torch.bmm(js, js.transpose(1, 2))
+    K = K + torch.diag_embed(lam.unsqueeze(1).expand(-1, K.shape[1]))
+    chol, info = torch.linalg.cholesky_ex(K)
+    if bool((info != 0).any()):
+        scale = K.diagonal(dim1=1, dim2=2).amax(dim=1, keepdim=True)
+        K = K + torch.diag_embed(eye_scale * scale * torch.ones_like(K[:, 0]))
+        chol, _ = torch.linalg.cholesky_ex(K)
+    u = torch.cholesky_solve(r.unsqueeze(2), chol)
+    return -(torch.bmm(js.transpose(1, 2), u).squeeze(2) * d_isqrt)
+
+
+def _hinge_step(
+    jr: torch.Tensor, rc: torch.Tensor, D: torch.Tensor, lam: torch.Tensor, n_inner: int
+) -> torch.Tensor:
+    """The damped step of the hinge model: argmin_delta 1/2 sum max(0, r + J delta)^2
+    + lambda/2 delta^T D delta, a convex piecewise-quadratic problem, by semismooth Newton on
+    the active set S = {r + J delta > 0} (starting from S = {r > 0}; stops when S repeats).
+
+    A plain Gauss-Newton step on the active residuals alone ignores the points that the step
+    pushes across the margin and stalls with a few of them at Delta = 0+ for ever.
+    """
+    S = rc > 0
+    step = torch.zeros_like(D)
+    for _ in range(max(n_inner, 1)):
+        jS = jr * S.unsqueeze(2)
+        rS = rc * S
+        g = torch.bmm(jS.transpose(1, 2), rS.unsqueeze(2)).squeeze(2)
+        A = torch.bmm(jS.transpose(1, 2), jS) if jS.shape[2] <= jS.shape[1] else None
+        step = _damped_step(jS, rS, g, A, D, lam)
+        S_new = (rc + torch.bmm(jr, step.unsqueeze(2)).squeeze(2)) > 0
+        if bool((S_new == S).all()):
+            break
+        S = S_new
+    return step
+
+
+def levenberg_marquardt(
+    model, x: torch.Tensor, y: torch.Tensor, cfg: MinimiserConfig | None = None
+) -> MinimiseResult:
+    """Minimise the quadratic hinge of every model of the ensemble (parameters updated in place)."""
+    cfg = cfg or MinimiserConfig()
+    cfg.validate()
+    check_labels(y)
+    margin = cfg.kappa + cfg.slack
+    theta = model.get()
+    E, dev, dt = theta.shape[0], theta.device, theta.dtype
+    x, y = x.to(device=dev, dtype=dt), y.to(device=dev, dtype=dt)
+    all_rows = torch.arange(E, device=dev)
+    with torch.no_grad():
+        f = model.forward(x, theta, all_rows)
+    lam = torch.full((E,), math.nan, dtype=dt, device=dev)
+    nu = torch.full((E,), 2.0, dtype=dt, device=dev)
+    outcome = ["unconverged"] * E
+    iters = [0] * E
+    cosine = [math.nan] * E
+    pred_rel = [math.nan] * E
+    running = torch.ones(E, dtype=torch.bool, device=dev)
+    history: list[list[float]] = [[] for _ in range(E)]
+    for _ in range(cfg.max_iter + 1):
+        with torch.no_grad():
+            nd = ((cfg.kappa - y * f) > 0).sum(dim=1)
+        for e in torch.nonzero(running & (nd == 0)).flatten().tolist():
+            outcome[e] = "sat"
+            running[e] = False
+        rows = torch.nonzero(running).flatten()
+        if len(rows) == 0:
+            break
+        resid = margin - y * f[rows]  # [R, P]
+        active = resid > 0
+        loss = 0.5 * torch.relu(resid).pow(2).sum(dim=1)
+        # candidate points: active ones and those within ``candidate`` of the margin, which a
+        # step may make active; the others are left to the gain ratio
+        cols = torch.nonzero((resid > -cfg.candidate).any(dim=0)).flatten()
+        rc = resid[:, cols]
+        with torch.no_grad():
+            jac = model.jacobian(x[cols], theta[rows], rows)
+        jr = -y[cols].view(1, -1, 1) * jac  # residual Jacobian dr/dtheta = -y df/dtheta
+        act = active[:, cols].unsqueeze(2)
+        r = torch.relu(rc)
+        g = torch.bmm((jr * act).transpose(1, 2), r.unsqueeze(2)).squeeze(2)  # J_A^T r_A
+        col_norm = (jr * act).pow(2).sum(dim=1).sqrt()
+        r_norm = r.pow(2).sum(dim=1).sqrt()
+        cos = (g.abs() / (col_norm * r_norm.unsqueeze(1)).clamp_min(1e-300)).amax(dim=1)
+        diag = (jr * act).pow(2).sum(dim=1)  # Marquardt scaling diag(J_A^T J_A)
+        dmax = diag.amax(dim=1, keepdim=True).clamp_min(1e-300)
+        D = torch.maximum(diag, 1e-12 * dmax)
+        lam_r = lam[rows]
+        lam_r = torch.where(torch.isnan(lam_r), torch.full_like(lam_r, cfg.lambda0), lam_r)
+        step = _hinge_step(jr, rc, D, lam_r, cfg.inner_iter)
+        # predicted decrease of the hinge model 1/2 sum max(0, r + J delta)^2
+        model_new = 0.5 * torch.relu(rc + torch.bmm(jr, step.unsqueeze(2)).squeeze(2)).pow(2)
+        pred = 0.5 * r.pow(2).sum(1) - model_new.sum(1)
+        trial = theta[rows] + step
+        with torch.no_grad():
+            f_new = model.forward(x, trial, rows)
+        loss_new = _hinge(f_new, y, margin)
+        rho = (loss - loss_new) / pred.clamp_min(1e-300)
+        accept = torch.isfinite(loss_new) & (rho > 1e-4) & (pred > 0)
+        # Nielsen's damping update
+        lam_acc = lam_r * torch.clamp(1 - (2 * rho - 1) ** 3, min=1 / 3)
+        nu_r = nu[rows]
+        lam[rows] = torch.where(accept, lam_acc, lam_r * nu_r)
+        nu[rows] = torch.where(accept, torch.full_like(nu_r, 2.0), nu_r * 2)
+        pred_rel_r = pred / loss.clamp_min(1e-300)
+        converged = (loss > 0) & (cos <= cfg.gtol) & (pred_rel_r <= cfg.ftol)
+        # ReLU kinks: minima of a ReLU net's hinge loss often sit on a kink, where the gradient
+        # does not vanish; there the test is that the loss stopped decreasing: a relative decrease
+        # <= stall_rtol over the last stall_window iterations (at that rate, halving the loss
+        # would take ~window / rtol more iterations)
+        for i, e in enumerate(rows.tolist()):
+            history[e].append(float(loss[i]))
+        old = torch.tensor(
+            [
+                history[e][-cfg.stall_window - 1]
+                if len(history[e]) > cfg.stall_window
+                else math.inf
+                for e in rows.tolist()
+            ],
+            dtype=dt,
+            device=dev,
+        )
+        stalled = (loss > 0) & (old - loss <= cfg.stall_rtol * loss) & ~converged
+        for i, e in enumerate(rows.tolist()):
+            cosine[e], pred_rel[e] = float(cos[i]), float(pred_rel_r[i])
+            if converged[i]:
+                outcome[e] = "unsat"
+                running[e] = False
+            elif stalled[i]:
+                outcome[e] = "stalled"  # on a kink: minimise_ensemble confirms it after escapes
+                running[e] = False
+            elif lam[e] > cfg.lambda_escape:
+                outcome[e] = "stuck"  # the damped steps are tiny gradient steps: hand over to Adam
+                running[e] = False
+                running[e] = False
+            else:
+                iters[e] += 1
+        take = accept & ~converged & ~stalled
+        if take.any():
+            acc = rows[take]
+            theta[acc] = trial[take]
+            f[acc] = f_new[take]
+        running &= torch.tensor(
+            [iters[e] < cfg.max_iter for e in range(E)], dtype=torch.bool, device=dev
+        )
+    model.set(theta, all_rows)
+    with torch.no_grad():
+        f = model.forward(x, theta, all_rows)
+    return MinimiseResult(
+        outcome=outcome,
+        n_delta=((cfg.kappa - y * f) > 0).sum(dim=1).tolist(),
+        loss=_hinge(f, y, margin).tolist(),
+        iterations=iters,
+        grad_cosine=cosine,
+        predicted_decrease=pred_rel,
+        config=asdict(cfg),
+    )
+
+
+def check_labels(y: torch.Tensor) -> None:
+    """The hinge losses need labels y = +-1 exactly."""
+    bad = (y != 1) & (y != -1)
+    if bool(bad.any()):
+        value = float(y[bad].flatten()[0])
+        raise ConfigError(f"labels must be +1 or -1; found {value:g}")
+
+
+def minimise_ensemble(
+    net: StackedFC,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: MinimiserConfig | None = None,
+    offset: torch.Tensor | None = None,
+) -> MinimiseResult:
+    """Decide SAT/UNSAT for every net of ``net`` (parameters updated in place).
+
+    Levenberg-Marquardt runs on one batch per width (same shapes, no padding waste). A net that
+    stalls on a ReLU kink (no decrease) or gets stuck there (damping > ``lambda_escape``: the
+    steps degrade to tiny gradient steps) is given up to ``escape_rounds`` excursions of
+    ``escape_steps`` Adam steps (first-order steps slide along a kink where the Gauss-Newton
+    model cannot), each followed by LM again. A stall is a converged UNSAT minimum once an excursion
+    and LM find no lower stall loss (within ``escape_rtol``); otherwise the net is
+    ``unconverged``. ``offset`` [E, P] is subtracted from the outputs (f = f_w - f_w0).
+    """
+    cfg = cfg or MinimiserConfig()
+    cfg.validate()
+    check_labels(y)
+    groups: dict[float, list[int]] = {}
+    for e, spec in enumerate(net.specs):
+        groups.setdefault(spec.h, []).append(e)
+    x = x.to(device=net.device, dtype=net.dtype)
+    y = y.to(device=net.device, dtype=net.dtype)
+    E = net.n_nets
+    keys = ("outcome", "n_delta", "loss", "iterations", "grad_cosine", "predicted_decrease")
+    out: dict[str, list] = {k: [None] * E for k in keys}
+    escapes = [0] * E
+    for index in groups.values():
+        sub = net.subset(index)
+        off = None if offset is None else offset[index].to(device=net.device, dtype=net.dtype)
+        res = levenberg_marquardt(StackedAdaptor(sub, off), x, y, cfg)
+        iters = list(res.iterations)
+        stall_loss = [
+            res.loss[i] if o == "stalled" else math.nan for i, o in enumerate(res.outcome)
+        ]
+        for _ in range(cfg.escape_rounds):
+            todo = [i for i, o in enumerate(res.outcome) if o in ("stalled", "stuck")]
+            if not todo:
+                break
+            again = sub.subset(todo)
+            off2 = None if off is None else off[todo]
+            _adam_burst(again, x, y, cfg, off2)
+            res2 = levenberg_marquardt(StackedAdaptor(again, off2), x, y, cfg)
+            copy_rows(sub, again, todo)
+            for j, i in enumerate(todo):
+                escapes[index[i]] += 1
+                iters[i] += res2.iterations[j] + cfg.escape_steps
+                for k in keys:
+                    getattr(res, k)[i] = getattr(res2, k)[j]
+                if res2.outcome[j] == "stalled":
+                    # an Adam excursion then LM found no lower minimum: a converged UNSAT one
+                    best = stall_loss[i]
+                    if math.isfinite(best) and res2.loss[j] >= (1 - cfg.escape_rtol) * best:
+                        res.outcome[i] = "unsat"
+                    stall_loss[i] = min(res2.loss[j], best) if math.isfinite(best) else res2.loss[j]
+        # stalls never confirmed, and damping run-aways, are not converged minima
+        res.outcome = [o if o in OUTCOMES else "unconverged" for o in res.outcome]
+        res.iterations = iters
+        copy_rows(net, sub, index)
+        for k in keys:
+            for i, e in enumerate(index):
+                out[k][e] = getattr(res, k)[i]
+    result = MinimiseResult(**out, config=asdict(cfg))  # type: ignore[arg-type]
+    result.escapes = escapes
+    return result
+
+
+def copy_rows(dst: StackedFC, src: StackedFC, index: list[int]) -> None:
+    """dst's nets ``index`` take src's parameters (src holds exactly those nets, maybe narrower)."""
+    idx = torch.as_tensor(index, device=dst.device)
+    with torch.no_grad():
+        for p, q in zip(dst.parameters(), src.parameters()):
+            p[idx] = 0.0
+            sl = tuple(slice(0, n) for n in q.shape[1:])
+            p[(idx, *sl)] = q
+
+
+def _adam_burst(net: StackedFC, x, y, cfg: MinimiserConfig, offset) -> None:
+    from .train import EnsembleTrainer, OptimConfig
+
+    opt = OptimConfig(lr=cfg.escape_lr, max_steps=cfg.escape_steps, kappa=cfg.kappa)
+    EnsembleTrainer(net, x, y, opt, offset).run()

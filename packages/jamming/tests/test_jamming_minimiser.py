@@ -1,0 +1,142 @@
+"""The Levenberg-Marquardt minimiser: exact Jacobians, the exact UNSAT minimum of a linear model,
+agreement with long Adam training, one N* definition, label and fit checks."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dltheory.core.errors import ConfigError
+from dltheory.jamming.data import random_gaussian
+from dltheory.jamming.fits import FitError, fit_offset_power_law, fit_power_law
+from dltheory.jamming.minimiser import (
+    LinearEnsemble,
+    MinimiserConfig,
+    StackedAdaptor,
+    check_labels,
+    levenberg_marquardt,
+    minimise_ensemble,
+)
+from dltheory.jamming.models import NetSpec, StackedFC
+from dltheory.jamming.nstar import decide_width
+from dltheory.jamming.train import EnsembleTrainer, OptimConfig
+
+
+@pytest.mark.parametrize("parametrisation", ["standard", "ntk"])
+def test_explicit_jacobian_equals_autograd(parametrisation):
+    ds = random_gaussian(12, 4, 2, seed=3)
+    net = StackedFC(4, [NetSpec(3.5, 0), NetSpec(6, 1)], depth=3, parametrisation=parametrisation)
+    adaptor = StackedAdaptor(net)
+    theta = adaptor.get()
+    jac = adaptor.jacobian(ds.x_train, theta, torch.arange(2))
+    for e in range(2):  # reference: torch.func.jacrev of net e's output in its flat parameters
+
+        def f(th, e=e):
+            full = theta.clone()
+            full[e] = th
+            return adaptor.forward(ds.x_train, full, torch.arange(2))[e]
+
+        ref = torch.func.jacrev(f)(theta[e])
+        torch.testing.assert_close(jac[e], ref * adaptor.mask[e], rtol=0, atol=1e-12)
+
+
+def _linear_unsat_problem(seed=0, n=60, d=3):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, dtype=torch.float64, generator=gen)
+    y = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
+    return x, y
+
+
+def test_linear_unsat_case_reaches_the_exact_least_squares_minimum():
+    """60 random labels, 4 parameters: UNSAT; the minimum solves least squares on its active set."""
+    x, y = _linear_unsat_problem()
+    model = LinearEnsemble(3, 3, seed=1)  # three different starts
+    res = levenberg_marquardt(model, x, y, MinimiserConfig(slack=0.0))
+    assert res.outcome == ["unsat"] * 3
+    X = np.c_[x.numpy(), np.ones(len(x))]
+    yy = y.numpy()
+    for e in range(3):
+        theta = model.theta[e].numpy()
+        active = 1 - yy * (X @ theta) > 0
+        # independent: numpy least squares of y (x w + b) = 1 on the active points
+        ref, *_ = np.linalg.lstsq(yy[active, None] * X[active], np.ones(active.sum()), rcond=None)
+        np.testing.assert_allclose(theta, ref, rtol=0, atol=1e-7)
+        ref_loss = 0.5 * np.sum(np.maximum(0.0, 1 - yy * (X @ ref)) ** 2)
+        assert res.loss[e] == pytest.approx(ref_loss, rel=1e-10)
+        assert res.n_delta[e] == int(active.sum())
+    assert max(res.grad_cosine) <= 1e-7
+
+
+def test_linear_separable_case_is_sat():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(40, 5, dtype=torch.float64, generator=gen)
+    w = torch.randn(5, dtype=torch.float64, generator=gen)
+    y = torch.sign(x @ w)
+    res = levenberg_marquardt(LinearEnsemble(5, 2), x, y)
+    assert res.outcome == ["sat", "sat"]
+    assert res.n_delta == [0, 0]
+
+
+def test_minimiser_fits_every_net_that_long_adam_fits():
+    ds = random_gaussian(60, 5, 2, seed=4)
+    specs = [NetSpec(h, s) for h in (7.0, 12.0) for s in range(2)]
+    adam_net = StackedFC(5, specs, depth=2)
+    adam = EnsembleTrainer(adam_net, ds.x_train, ds.y_train, OptimConfig(lr=1e-2, max_steps=20000))
+    fitted = adam.run().fitted
+    assert any(fitted)
+    lm_net = StackedFC(5, specs, depth=2)  # same seeds: the same initial networks
+    res = minimise_ensemble(lm_net, ds.x_train, ds.y_train, MinimiserConfig(max_iter=500))
+    for e, ok in enumerate(fitted):
+        if ok:
+            assert res.outcome[e] == "sat", (e, res)
+            assert res.n_delta[e] == 0
+    with torch.no_grad():  # the reported N_Delta is that of the returned weights
+        f = lm_net.forward(ds.x_train)
+    assert ((1 - ds.y_train * f) > 0).sum(dim=1).tolist() == res.n_delta
+
+
+def test_every_net_ends_with_a_stated_outcome():
+    ds = random_gaussian(80, 5, 2, seed=5)
+    net = StackedFC(5, [NetSpec(2.0, 0), NetSpec(2.0, 1)], depth=2)  # N = 14 << P: UNSAT
+    res = minimise_ensemble(net, ds.x_train, ds.y_train, MinimiserConfig(max_iter=3))
+    assert set(res.outcome) <= {"sat", "unsat", "unconverged"}
+    res = minimise_ensemble(net, ds.x_train, ds.y_train, MinimiserConfig(escape_steps=300))
+    assert "unsat" in res.outcome
+    assert "sat" not in res.outcome
+    assert min(res.loss) > 0
+
+
+def test_labels_must_be_plus_minus_one():
+    with pytest.raises(ConfigError, match="labels must be"):
+        check_labels(torch.tensor([1.0, 0.0, -1.0]))
+    net = StackedFC(2, [NetSpec(2.0, 0)], depth=1)
+    with pytest.raises(ConfigError, match="labels must be"):
+        EnsembleTrainer(net, torch.zeros(3, 2), torch.tensor([1.0, 2.0, -1.0]), OptimConfig())
+
+
+def test_one_nstar_decision_rule():
+    sat = {"outcome": "sat", "n_delta": 0, "n_params": 10}
+    unsat = {"outcome": "unsat", "n_delta": 5, "n_params": 10}
+    capped = {"outcome": "unconverged", "n_delta": 1, "n_params": 10}
+    assert decide_width([sat, unsat], "any") == "sat"
+    assert decide_width([sat, unsat, unsat], "majority") == "unsat"
+    assert decide_width([unsat, capped], "any") == "undecided"
+    assert decide_width([unsat, unsat], "any") == "unsat"
+    # the authors' rule: N_Delta <= 0.1 N counts as SAT whatever the outcome
+    assert decide_width([capped], "any", "authors") == "sat"
+    assert decide_width([unsat], "any", "authors") == "unsat"
+    with pytest.raises(ConfigError):
+        decide_width([sat], "most")
+
+
+def test_meaningless_fits_are_refused():
+    x = np.array([10.0, 20.0, 40.0])
+    with pytest.raises(FitError, match="too wide"):
+        fit_power_law(x, np.array([1.0, 5.0, 0.3]))
+    rng = np.random.default_rng(0)
+    with pytest.raises(FitError):
+        fit_offset_power_law(np.geomspace(10, 1000, 5), 0.1 + 0.01 * rng.standard_normal(5))
+    good = fit_power_law(np.geomspace(10, 1000, 6), 3 * np.geomspace(10, 1000, 6) ** -0.25)
+    assert good.exponent == pytest.approx(-0.25)
+    assert math.isfinite(good.ci_low)
