@@ -39,7 +39,8 @@ class TensorData:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x_train.shape[1:])
+        c, h, w = self.x_train.shape[1:]
+        return int(c), int(h), int(w)
 
     def to(self, device, dtype) -> TensorData:
         return TensorData(
@@ -80,6 +81,8 @@ def load_data(
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     if data_size < 0:
         raise ConfigError("data_size must be >= 0 (0 keeps every example)")
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
     if dataset == "digits":
         x, y = load_digits()
         xtr, ytr, xte, yte = train_test_split_tensors(x, y, 0.25, seed=SPLIT_SEED)

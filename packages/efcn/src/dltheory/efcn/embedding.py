@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,7 +48,7 @@ class _Site:
     conv: nn.Conv2d
     pad_name: str | None  # sibling ZeroPad2d absorbed into this conv
     zero_pad: tuple[int, int, int, int] | None
-    geometry: ConvGeometry | None = None
+    geometry: ConvGeometry = None  # type: ignore[assignment]  # set by _probe_input_shapes
 
 
 def _find_sites(model: nn.Module) -> list[_Site]:
@@ -71,7 +72,8 @@ def _find_sites(model: nn.Module) -> list[_Site]:
                     if any(p < 0 for p in prev.padding):
                         raise EmbeddingError(f"{full}: negative ZeroPad2d padding is not supported")
                     pad_name = f"{parent_name}.{prev_name}" if parent_name else prev_name
-                    zero_pad = tuple(int(p) for p in prev.padding)
+                    p = prev.padding
+                    zero_pad = (int(p[0]), int(p[1]), int(p[2]), int(p[3]))
             sites.append(_Site(full, child, pad_name, zero_pad))
     return sites
 
@@ -125,7 +127,7 @@ def _probe_input_shapes(model: nn.Module, sites: list[_Site], input_shape) -> No
     hooks = [s.conv.register_forward_pre_hook(enter(s.name)) for s in sites]
     hooks += [s.conv.register_forward_hook(leave) for s in sites]
     param = next(model.parameters(), None)
-    kwargs = {} if param is None else {"dtype": param.dtype, "device": param.device}
+    kwargs: dict[str, Any] = {} if param is None else {"dtype": param.dtype, "device": param.device}
     was_training = model.training
     try:
         model.eval()
@@ -137,8 +139,8 @@ def _probe_input_shapes(model: nn.Module, sites: list[_Site], input_shape) -> No
         ) from exc
     finally:
         model.train(was_training)
-        for h in hooks:
-            h.remove()
+        for handle in hooks:
+            handle.remove()
     if watch.stray:
         raise EmbeddingError(
             f"the network calls {', '.join(sorted(set(watch.stray)))} outside an nn.Conv2d module "
@@ -218,7 +220,7 @@ class EmbeddingPlan:
 def plan_embedding(cnn: nn.Module, input_shape, fold_padding: bool = True) -> EmbeddingPlan:
     sites = conv_sites(cnn, input_shape, fold_padding)
     layers = []
-    conv_param_ids = set()
+    conv_param_ids: set[int] = set()
     for s in sites:
         g = s.geometry
         bias = s.conv.bias is not None
@@ -361,7 +363,7 @@ def embed_local(cnn: nn.Module, input_shape, max_params: int | None = None) -> n
         g = s.geometry
         with torch.no_grad():
             layer.weight.copy_(conv.weight[:, None, None].expand(g.local_shape))
-            if conv.bias is not None:
+            if conv.bias is not None and layer.bias is not None:
                 layer.bias.copy_(conv.bias[:, None, None].expand(layer.bias.shape))
         layer.train(conv.training)
         _set_submodule(elcn, s.name, layer)
@@ -404,7 +406,7 @@ def to_cnn(model: nn.Module, tol: float = 1e-6, force: bool = False) -> nn.Modul
         )
         with torch.no_grad():
             conv.weight.copy_(weight)
-            if bias is not None:
+            if bias is not None and conv.bias is not None:
                 conv.bias.copy_(bias)
         conv.train(layer.training)
         _set_submodule(cnn, name, conv)
@@ -419,12 +421,13 @@ def project_to_cnn(model: nn.Module, inplace: bool = False) -> nn.Module:
     out = model if inplace else copy.deepcopy(model)
     for _name, layer in conv_derived_layers(out):
         weight, bias = layer_filter(layer)
+        dense_bias: torch.Tensor | None
         if isinstance(layer, EmbeddedConv2d):
             dense, dense_bias = embed_filter(layer.geometry, weight, bias)
             layer.weight.copy_(dense)
         else:
             layer.weight.copy_(weight[:, None, None].expand(layer.geometry.local_shape))
-            dense_bias = None if bias is None else bias[:, None, None].expand(layer.bias.shape)
-        if layer.bias is not None:
-            layer.bias.copy_(dense_bias.reshape(layer.bias.shape))
+            dense_bias = None if bias is None else bias[:, None, None]
+        if layer.bias is not None and dense_bias is not None:
+            layer.bias.copy_(dense_bias.expand_as(layer.bias).reshape(layer.bias.shape))
     return out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dltheory.core.plotting import new_figure, save_figure, save_table
 
@@ -122,7 +124,7 @@ def switch_time_figure(sweep_dirs: Path | list[Path], out_stem: Path) -> Path:
     ax.set_ylim(min(levels) - 0.02, min(1.0, max(levels)) + 0.01)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"Switch time: CNN -> eFCN ({len(dirs)} seed{'s' if len(dirs) > 1 else ''})")
-    data = {
+    data: dict[str, Sequence[Any]] = {
         "t_w": t_w,
         "efcn_final_test_acc_mean": acc,
         "efcn_final_test_acc_std": err,
@@ -141,7 +143,7 @@ def switch_time_figure(sweep_dirs: Path | list[Path], out_stem: Path) -> Path:
 def deviation_figure(sweep_dir: Path, out_stem: Path) -> Path:
     """Relative distance from the CNN subspace over training, one curve per switch time."""
     fig, ax = new_figure(ncols=2, size=(5, 4))
-    data: dict[str, list] = {}
+    data: dict[str, Sequence[Any]] = {}
     for i, (t_w, folder) in enumerate(efcn_runs(sweep_dir).items()):
         rows = [r for r in read_metrics(folder) if r["epoch"] > t_w]
         if not rows:
@@ -171,7 +173,7 @@ def accuracy_curves_figure(sweep_dir: Path, out_stem: Path) -> Path:
     """Test accuracy over epochs of every branch."""
     sweep_dir = Path(sweep_dir)
     fig, ax = new_figure(size=(5.5, 4))
-    data: dict[str, list] = {}
+    data: dict[str, Sequence[Any]] = {}
     for name, folder, style in [
         ("cnn", sweep_dir / "cnn", "k-"),
         ("fcn", sweep_dir / "fcn", "r--"),
@@ -220,7 +222,7 @@ def landscape_figure(rows: list[dict], out_stem: Path) -> Path:
     the final FCN twin. Solid: linear path in weights; dashed: output averaging.
     """
     fig, ax = new_figure(ncols=2, nrows=2, size=(4.5, 3.4))
-    data: dict[str, list] = {}
+    data: dict[str, Sequence[Any]] = {}
     panels = {"switch": 0, "elcn_switch": 0, "to_fcn": 1}
     times = sorted({r["t_w"] for r in rows})
     colors = {t: f"C{i % 10}" for i, t in enumerate(times)}
@@ -275,7 +277,7 @@ def parameter_count_figure(rows: list[dict], out_stem: Path) -> Path:
     ax.set_yscale("log")
     ax.set_ylabel("parameters")
     ax.legend(fontsize=7)
-    data = {key: [r[key] for r in rows] for key, _ in keys}
+    data: dict[str, Sequence[Any]] = {key: [r[key] for r in rows] for key, _ in keys}
     data["model"] = [r["model"] for r in rows]
     return save_figure(fig, out_stem, data=data)
 

@@ -16,7 +16,8 @@ zero means the two ends lie in one convex-looking basin.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -53,11 +54,21 @@ def _check_same_layout(state_a: dict, state_b: dict) -> None:
 def _loss_acc(logits_fn, x, y, batch_size: int) -> tuple[float, float]:
     loss_sum, correct = 0.0, 0
     for start in range(0, x.shape[0], batch_size):
-        out = logits_fn(x[start : start + batch_size]).float()
+        out = _widen(logits_fn(x[start : start + batch_size]))
         yb = y[start : start + batch_size]
         loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
         correct += int((out.argmax(1) == yb).sum())
     return loss_sum / x.shape[0], correct / x.shape[0]
+
+
+def _widen(t: torch.Tensor) -> torch.Tensor:
+    """float32 for half-precision outputs; float32/float64 kept as they are."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
+def _averaged_outputs(model_a, model_b, alpha: float, x: torch.Tensor) -> torch.Tensor:
+    """f_a(x) = (1 - a) f_0(x) + a f_1(x): output averaging, in float32 or wider."""
+    return torch.lerp(_widen(model_a(x)), _widen(model_b(x)), alpha)
 
 
 @torch.no_grad()
@@ -88,6 +99,7 @@ def interpolate(
     rows = []
     for i in range(points):
         alpha = i / (points - 1)
+        fn: Callable[[torch.Tensor], torch.Tensor]
         if mode == "linear":
             # theta(a) = (1 - a) theta_0 + a theta_1, written into one probe network
             probe.load_state_dict(
@@ -95,9 +107,7 @@ def interpolate(
             )
             fn = probe
         else:
-
-            def fn(x, alpha=alpha):
-                return torch.lerp(model_a(x).float(), model_b(x).float(), alpha)
+            fn = partial(_averaged_outputs, model_a, model_b, alpha)
 
         row = {"alpha": alpha}
         for name, (x, y) in splits.items():

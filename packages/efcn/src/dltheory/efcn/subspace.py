@@ -190,13 +190,15 @@ def layer_deviation(layer) -> Deviation:
             if dead is not None:
                 weight[:, ~live] = dead
         norm_sq += off_sq
-    if bias is not None:
+    if bias is not None and bias_mean is not None:
         norm_sq += _sq(bias)
         unshared_sq += _sq(bias.reshape(g.out_channels, -1) - bias_mean[:, None])
     return Deviation(norm_sq, off_sq, unshared_sq)
 
 
-def conv_derived_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+def conv_derived_layers(
+    model: torch.nn.Module,
+) -> list[tuple[str, EmbeddedConv2d | LocallyConnected2d]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, ConvDerived)]
 
 
