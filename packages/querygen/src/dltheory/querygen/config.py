@@ -101,7 +101,7 @@ class TrainConfig(TrainerFields):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1 (got {getattr(self, key)})")
         if not self.lr > 0:
-            raise ConfigError(f"lr must be positive (got {self.lr})")
+            raise ConfigError(f"lr must be positive (got {self.lr:g})")
         if not 0 <= self.fold < self.folds:
             raise ConfigError(f"fold must be in 0..{self.folds - 1} (got {self.fold})")
         for key in ("embedding_dropout", "word_dropout"):

@@ -4,6 +4,7 @@ an interrupted reproduction keeps what it finished (see :mod:`dltheory.querygen.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from .config import TrainConfig
@@ -34,6 +35,7 @@ def run_one(
     done = out / "result.json"
     if done.exists():
         return json.loads(done.read_text())
+    start = time.perf_counter()
     prepared = prepare_data(cfg)
     key = (cfg.data, cfg.input_type, cfg.min_per_intent, cfg.valid_per_intent)
     evaluators = {} if evaluators is None else evaluators
@@ -52,6 +54,7 @@ def run_one(
         seed=cfg.seed,
         train_size=cfg.train_size,
         fold=cfg.fold,
+        seconds=time.perf_counter() - start,
         target_intents=prepared.intents,
         transferred=len(prepared.selection.added),
         selection=prepared.selection.summary(),

@@ -72,7 +72,10 @@ class QueryTokenizer:
         self.tk = tokenizer
         self.kind = kind or _kind_of(tokenizer)
         ids = {}
+        model_unk = getattr(tokenizer.model, "unk_token", None)
         for name, aliases in SPECIAL_ALIASES.items():
+            if name == UNK and model_unk:  # the model's own unknown token first
+                aliases = (model_unk, *aliases)
             found = next((a for a in aliases if tokenizer.token_to_id(a) is not None), None)
             if found is None:
                 tokenizer.add_special_tokens([AddedToken(name, special=True)])
