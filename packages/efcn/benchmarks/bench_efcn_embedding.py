@@ -15,12 +15,18 @@ Usage: python packages/efcn/benchmarks/bench_efcn_embedding.py [--channels 64] [
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import subprocess
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from dltheory.core.bench import time_callable, write_bench
+from dltheory.core.device import resolve_device
+from dltheory.core.threads import configure_threads
 from dltheory.efcn import deviation, embed, embed_filter, plan_embedding, vanilla_cnn
 from dltheory.efcn.embedding import conv_sites
 
@@ -48,20 +54,37 @@ def ours_fill(dense: torch.Tensor, geometry, weight: torch.Tensor) -> torch.Tens
     return embed_filter(geometry, weight, out=dense)[0]
 
 
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: the core policy)."
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="Device of the deviation-vs-SGD-step rows (cpu, cuda)."
+    )
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(__file__).with_name("results") / "bench_efcn_embedding.json",
+        default=Path(__file__).with_name("results") / "local-bench_efcn_embedding.json",
+        help="JSON output (default: an untracked local-*.json; tracked results are never "
+        "overwritten unless named here).",
     )
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = configure_threads(args.threads)
+    device = resolve_device(args.device)
     torch.manual_seed(0)
     shape = (3, 32, 32)
     cnn = vanilla_cnn(channels=args.channels).eval()
@@ -138,8 +161,9 @@ def main() -> None:
         }
     )
 
-    efcn = embed(cnn, shape, fold_padding=True)
-    x, y = torch.randn(args.batch, *shape), torch.randint(0, 10, (args.batch,))
+    efcn = embed(cnn.to(device), shape, fold_padding=True)
+    x = torch.randn(args.batch, *shape, device=device)
+    y = torch.randint(0, 10, (args.batch,), device=device)
     opt = torch.optim.SGD(efcn.parameters(), lr=0.01)
 
     def step():
@@ -147,12 +171,13 @@ def main() -> None:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    step_s = time_callable(step, repeats=args.repeats)["median_s"]
-    dev_s = time_callable(lambda: deviation(efcn), repeats=args.repeats)["median_s"]
+    step_s = time_callable(step, repeats=args.repeats, device=device)["median_s"]
+    dev_s = time_callable(lambda: deviation(efcn), repeats=args.repeats, device=device)["median_s"]
     n_params = sum(p.numel() for p in efcn.parameters())
     rows.append(
         {
-            "task": f"deviation(efcn) vs 1 SGD step, batch {args.batch} ({n_params / 1e6:.1f}M params)",
+            "task": f"deviation(efcn) vs 1 SGD step, batch {args.batch} ({n_params / 1e6:.1f}M "
+            f"params, {device})",
             "anchor": "SGD step",
             "anchor_s": step_s,
             "ours_s": dev_s,
@@ -164,9 +189,14 @@ def main() -> None:
             rows,
             args.out,
             title=f"eFCN embedding and deviation (vanilla CNN, {args.channels} channels, "
-            f"{torch.get_num_threads()} threads)",
+            f"{threads} threads)",
         )
     )
+    record = json.loads(args.out.read_text())
+    record["environment"].update(
+        git_commit=_git_commit(), load_average=os.getloadavg()[0], machine=platform.node()
+    )
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nwrote {args.out}")
 
 
