@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dltheory.core.claims import Claim, above, below
 
-PAPER = "Refinetti et al. 2021, Align then memorise (arXiv:2011.12428)"
+PAPER = "2011.12428"  # Refinetti, d'Ascoli, Ohana, Goldt: Align, then memorise (ICML 2021)
 MNIST_NEEDS = "MNIST-t10k (shared/data/mnist-t10k) and about 3 minutes of one core"
 
 CLAIMS = (

@@ -380,7 +380,8 @@ def cnn_failure(
     for r in rows:
         key = r["model"].replace(" ", "_")
         report.add_metric(f"cnn_{key}_test_acc", r["test_acc"])
-        report.add_metric(f"cnn_{key}_ga_total", r["ga_total"])
+        if math.isfinite(r["ga_total"]):  # BP has no gradient alignment to measure
+            report.add_metric(f"cnn_{key}_ga_total", r["ga_total"])
     (ga_mean, ga_se), (acc_mean, acc_se) = _mean_se(ga_gap), _mean_se(acc_gap)
     value, se = (ga_mean, ga_se) if ga_mean <= acc_mean else (acc_mean, acc_se)
     report.add_metric("cnn_ga_gap_mlp_minus_cnn", ga_mean)
