@@ -13,11 +13,13 @@ from dltheory.cli.options import (
     DownloadOpt,
     JsonOpt,
     OutOpt,
-    QuickOpt,
-    ResumeOpt,
+    RunRequest,
     SeedOpt,
+    config_command,
     explicit_params,
 )
+
+from .config import TrainConfig
 
 app = typer.Typer(
     help="Jamming transition N*, phase diagram and N-scaling of FC nets.", no_args_is_help=True
@@ -112,111 +114,33 @@ def _setup_threads(threads: int) -> None:
     torch.set_num_threads(max(threads, 1))
 
 
-@app.command()
-def train(
-    ctx: typer.Context,
-    dataset: DatasetOpt = "random",
-    source: SourceOpt = "digits",
-    data_root: RootOpt = None,
-    download: DownloadOpt = False,
-    n_train: POpt = 200,
-    n_test: NTestOpt = 500,
-    d: DimOpt = 10,
-    depth: DepthOpt = 2,
-    width: Annotated[
-        list[float] | None, typer.Option("--width", help="Width h (repeatable, fractional ok).")
-    ] = None,
-    n_seeds: SeedsOpt = 4,
-    seed: SeedOpt = 0,
-    parametrisation: ParamOpt = "standard",
-    init: InitOpt = "orthogonal",
-    subtract_init: SubInitOpt = False,
-    optimizer: OptimOpt = "adam",
-    lr: LrOpt = 3e-2,
-    lr_decay_every: DecayOpt = 0,
-    max_steps: StepsOpt = 5000,
-    loss: LossOpt = "qhinge",
-    device: DeviceOpt = "cpu",
+@config_command(app, TrainConfig, name="train")
+def train(cfg: TrainConfig, request: RunRequest) -> None:
+    """Train an ensemble (n_seeds nets per width) until each fits (N_Delta = 0) or hits the cap."""
+    from .train import train as run_train
+
+    rows = run_train(cfg, resume=request.resume, overwrite=request.overwrite)
+    _print_rows(rows, request.json)
+
+
+@app.command("eval")
+def eval_cmd(
     out: OutOpt = Path("runs/jamming-train"),
-    resume: ResumeOpt = False,
-    config: ConfigOpt = None,
-    threads: ThreadsOpt = 1,
-    checkpoint_every: Annotated[
-        int, typer.Option("--checkpoint-every", help="Steps between checkpoints.")
-    ] = 1000,
     json_out: JsonOpt = False,
 ):
-    """Train an ensemble (n_seeds nets per width) until each fits (N_Delta = 0) or hits the cap."""
-    _setup_threads(threads)
-    import torch
+    """Per-network N_Delta and test error of a train run (its config.json and last.pt)."""
+    from .train import evaluate
 
-    from dltheory.core.plotting import save_table
-    from dltheory.core.progress import ProgressLog
-    from dltheory.core.runs import RunDir
+    _print_rows(evaluate(out), json_out)
 
-    from .ensembles import (
-        EnsembleConfig,
-        build_ensemble,
-        initial_outputs,
-        load_data,
-        resolve_torch_device,
-    )
-    from .losses import classification_error
-    from .train import EnsembleTrainer
 
-    cfg = _resolve(ctx, EnsembleConfig, config, {"width": "widths"})
-    data = load_data(cfg)
-    dev = resolve_torch_device(cfg.device)
-    run = RunDir(out, config=cfg, resume=resume)
-    net = build_ensemble(cfg, data.dim, cfg.widths, dev)
-    data = data.to(dev)
-    f0_train = initial_outputs(net, data.x_train) if cfg.subtract_init else None
-    f0_test = initial_outputs(net, data.x_test) if cfg.subtract_init else 0.0
-    trainer = EnsembleTrainer(net, data.x_train, data.y_train, cfg.optim(), f0_train)
-    if resume:
-        trainer.load_state_dict(run.load_checkpoint(map_location=dev)["trainer"])
-    log = ProgressLog(cfg.max_steps, "jamming train")
-    log.update(trainer.iteration)
-    while trainer.iteration < cfg.max_steps and bool(trainer.active.any()):
-        chunk = min(checkpoint_every, cfg.max_steps - trainer.iteration)
-        start = trainer.iteration
-        trainer.run(max_steps=trainer.iteration + chunk)
-        summary = trainer.summary()
-        run.log(**summary)
-        run.save_checkpoint({"trainer": trainer.state_dict()})
-        log.update(
-            trainer.iteration - start,
-            n_active=summary["n_active"],
-            mean_n_delta=summary["mean_n_delta"],
-        )
-    log.close()
-    trainer.finish_check()
-    run.save_checkpoint({"trainer": trainer.state_dict()})
-    with torch.no_grad():
-        test_err = classification_error(net.forward(data.x_test) - f0_test, data.y_test).tolist()
-    rows = [
-        {
-            "h": s.h,
-            "seed": s.seed,
-            "N": n,
-            "n_delta": nd,
-            "stop_step": st,
-            "train_loss": lo,
-            "test_error": te,
-        }
-        for s, n, nd, st, lo, te in zip(
-            net.specs,
-            net.n_weights(),
-            trainer.n_delta.tolist(),
-            trainer.stop_step.tolist(),
-            trainer.loss.tolist(),
-            test_err,
-        )
-    ]
-    table = save_table(
-        rows, run.path / "networks", title=f"ensemble on {data.name}, P={cfg.n_train}"
-    )
-    typer.echo(_json(rows, indent=1) if json_out else table)
+def _print_rows(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        typer.echo(_json(rows, indent=1))
+    else:
+        from dltheory.core.plotting import markdown_table
+
+        typer.echo(markdown_table(rows))
 
 
 @app.command()
@@ -273,7 +197,8 @@ def nstar(
         )
 
 
-@app.command()
+@app.command("sweep")
+@app.command("phase", hidden=True)
 def phase(
     ctx: typer.Context,
     dataset: DatasetOpt = "random",
@@ -381,13 +306,15 @@ def scaling(
 
 @app.command()
 def reproduce(
-    quick: QuickOpt = False,
     out: OutOpt = Path("runs/jamming-reproduce"),
+    scale: Annotated[
+        str, typer.Option("--scale", help="quick (minutes, CPU), full (<= ~20 min) or paper.")
+    ] = "quick",
+    quick: Annotated[bool, typer.Option("--quick", hidden=True)] = False,
     device: DeviceOpt = "auto",
-    executor: ExecOpt = "local",
-    max_workers: WorkersOpt = 2,
 ):
-    """The papers' main figures: phase diagram (random data), error/ensemble/fluctuation scaling (MNIST)."""
+    """The papers' results with a claims scoreboard: N*(P), the cusp, the exponents, ensembles."""
     from .reproduce import reproduce as run_reproduce
 
-    run_reproduce(quick=quick, out=out, device=device, executor=executor, max_workers=max_workers)
+    path = run_reproduce(out, scale="quick" if quick else scale, device=device)
+    typer.echo(f"wrote {path}")

@@ -1,80 +1,20 @@
-"""Configurations and the pieces every experiment shares: data, ensembles, one training run."""
+"""The pieces every experiment shares: data, ensembles of nets, one training run per width."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from dltheory.core.errors import ConfigError
 
+from .config import EnsembleConfig
 from .data import BinaryDataset, make_dataset
 from .models import NetSpec, StackedFC, count_weights
-from .train import EnsembleTrainer, OptimConfig, TrainResult
-
-
-@dataclass
-class EnsembleConfig:
-    """Data, architecture and optimiser of one ensemble of fully connected nets."""
-
-    dataset: str = "random"  # random | mnist | cifar2
-    source: str = "digits"  # MNIST source: digits | idx | torchvision
-    data_root: str | None = None
-    download: bool = False
-    n_train: int = 200  # P
-    n_test: int = 500
-    d: int = 10
-    depth: int = 2  # L hidden layers
-    widths: list[float] = field(default_factory=lambda: [8.0])
-    n_seeds: int = 4
-    seed: int = 0
-    parametrisation: str = "standard"
-    init: str = "orthogonal"
-    gain: float = 1.0
-    optimizer: str = "adam"  # adam | flow | lm (Adam warm start, then Levenberg-Marquardt decides)
-    lr: float = 3e-2
-    lr_decay_every: int = 0
-    max_steps: int = 5000
-    loss: str = "qhinge"
-    nd_stop: int = 0
-    subtract_init: bool = False  # train and measure f = f_w - f_w0
-    device: str = "cpu"
-    lm_max_iter: int = 2000
-    lm_slack: float = 1e-3
-    lm_escape_rounds: int = 4
-    # one N* definition for nstar, phase and scaling (see nstar.decide_width)
-    sat_rule: str = "any"  # any | majority over the seeds of a width
-    sat_criterion: str = "exact"  # exact: N_Delta = 0 / converged UNSAT; authors: N_Delta <= 0.1 N
-    unsat_fraction: float = 0.1  # the authors' rule: UNSAT when N_Delta > unsat_fraction * N
-
-    def minimiser(self):
-        from .minimiser import MinimiserConfig
-
-        cfg = MinimiserConfig(
-            slack=self.lm_slack, max_iter=self.lm_max_iter, escape_rounds=self.lm_escape_rounds
-        )
-        cfg.validate()
-        return cfg
-
-    def optim(self) -> OptimConfig:
-        if self.optimizer not in ("adam", "flow", "lm"):
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of adam, flow, lm")
-        cfg = OptimConfig(
-            optimizer="adam" if self.optimizer == "lm" else self.optimizer,
-            lr=self.lr,
-            lr_decay_every=self.lr_decay_every,
-            max_steps=self.max_steps,
-            loss=self.loss,
-            nd_stop=self.nd_stop,
-        )
-        cfg.validate()
-        return cfg
-
-    def seeds(self) -> list[int]:
-        return [1000 * self.seed + k for k in range(self.n_seeds)]
+from .train import EnsembleTrainer, TrainResult
 
 
 def config_from_dict(cls, values: dict):

@@ -16,15 +16,14 @@ its step cap leaves it undecided, which the search treats as not SAT and reports
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from dltheory.core.errors import ConfigError
 
+from .config import NStarConfig, PhaseConfig
 from .data import BinaryDataset
 from .ensembles import (
-    EnsembleConfig,
     config_from_dict,
     load_data,
     resolve_torch_device,
@@ -33,22 +32,6 @@ from .ensembles import (
 from .models import count_weights, distinct_widths, width_for_count
 
 SAT_RULES = ("any", "majority")
-
-
-@dataclass
-class NStarConfig(EnsembleConfig):
-    n_seeds: int = 2
-    n_grid: int = 8
-    max_factor: float = 1.0
-    min_factor: float = 0.05
-    n_bisect: int = 3
-
-
-@dataclass
-class PhaseConfig(NStarConfig):
-    train_sizes: list[int] | None = None  # the P values; default 100, 200, 400
-    executor: str = "local"
-    max_workers: int = 2
 
 
 SAT_CRITERIA = ("exact", "authors")

@@ -10,15 +10,15 @@ Fits: ||f - f_bar|| ~ N^(-1/4), eps_N - eps_inf ~ N^(-1/2), ||f|| ~ (N - N*)^(-a
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
 
 from dltheory.core.errors import ConfigError
 
+from .config import ScalingConfig
 from .ensembles import (
-    EnsembleConfig,
     build_ensemble,
     config_from_dict,
     initial_outputs,
@@ -30,20 +30,6 @@ from .fits import FitError, fit_divergence, fit_offset_power_law, fit_power_law
 from .losses import classification_error
 from .models import count_weights, distinct_widths
 from .ntk import ntk_fluctuation, ntk_gram
-
-
-@dataclass
-class ScalingConfig(EnsembleConfig):
-    dataset: str = "mnist"
-    n_seeds: int = 8
-    n_values: list[float] | None = None  # N values; default: geometric grid relative to P
-    n_min_factor: float = 0.05
-    n_max_factor: float = 8.0
-    n_points: int = 8
-    n_ntk: int = 24  # test points for the NTK Gram at initialisation (0: skip)
-    n_star: float | None = None  # for the divergence fit; default: estimated from the runs
-    executor: str = "local"
-    max_workers: int = 2
 
 
 def ensemble_statistics(f_test: torch.Tensor, y_test: torch.Tensor) -> dict:
@@ -180,5 +166,6 @@ def run_scaling(cfg: ScalingConfig) -> dict:
         "rows": rows,
         "n_star": n_star,
         "n_train": cfg.n_train,
+        "n_test": len(data.y_test),
         "fits": scaling_fits(rows, n_star),
     }

@@ -355,3 +355,171 @@ def train_ensemble(
 ) -> TrainResult:
     """Convenience wrapper: build an :class:`EnsembleTrainer` and run it to the end."""
     return EnsembleTrainer(net, x, y, cfg).run(log_every=log_every, callback=callback)
+
+
+# ------------------------------------------------------------------------------ the train verb
+
+
+def _gather(obj, env) -> list:
+    """obj of every process (rank order); [obj] in a single process."""
+    if not env.is_distributed:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list = [None] * env.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _rows(cfg, net: StackedFC, trainer: EnsembleTrainer, data, f0_test, index) -> list[dict]:
+    from .losses import classification_error
+
+    with torch.no_grad():
+        f_test = net.forward(data.x_test.to(net.dtype)) - f0_test
+        test_err = classification_error(f_test, data.y_test.to(net.dtype)).tolist()
+    return [
+        {
+            "net": e,
+            "h": s.h,
+            "seed": s.seed,
+            "N": n,
+            "n_delta": nd,
+            "stop_step": st,
+            "train_loss": lo,
+            "test_error": te,
+        }
+        for e, s, n, nd, st, lo, te in zip(
+            index,
+            net.specs,
+            net.n_weights(),
+            trainer.n_delta.tolist(),
+            trainer.stop_step.tolist(),
+            trainer.loss.tolist(),
+            test_err,
+        )
+    ]
+
+
+def train(cfg, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
+    """``dltheory jamming train``: the ensemble of ``cfg`` (a :class:`config.TrainConfig`) trained
+    on the core Session (run folder with lock, config check on resume with ``max_steps`` and the
+    other ``mutable=True`` keys allowed to change, step-cadence checkpoints, SIGINT/SIGTERM save,
+    NaN guard). Under torchrun, rank r trains the nets e with e % world_size == r; rank 0 writes.
+    Returns one row per network (N_Delta, stop step, train loss, test error)."""
+    from dltheory.core.config import mutable_keys
+    from dltheory.core.errors import CheckpointError
+    from dltheory.core.plotting import save_table
+    from dltheory.core.session import Session
+
+    from .config import TrainConfig
+    from .ensembles import build_ensemble, initial_outputs, load_data
+
+    cfg.validate()
+    dtype = torch.float64 if cfg.precision == "fp64" else torch.float32
+    session = Session(
+        cfg,
+        out=cfg.out,
+        device=cfg.device,
+        precision="fp32",  # the nets' dtype is set here (fp64 / fp32), not by autocast
+        seed=cfg.seed,
+        threads=cfg.threads,
+        resume=resume,
+        overwrite=overwrite,
+        mutable_keys=mutable_keys(TrainConfig),
+        checkpoint_every_steps=cfg.checkpoint_every,
+        checkpoint_every_seconds=None,  # step cadence only: every rank must join the gather
+    )
+    with session as s:
+        env = s.env
+        data = load_data(cfg)
+        everyone = build_ensemble(cfg, data.dim, cfg.widths, s.device)
+        index = [e for e in range(everyone.n_nets) if e % env.world_size == env.rank]
+        if not index:
+            raise ConfigError(f"{env.world_size} processes for {everyone.n_nets} networks")
+        net = everyone.subset(index).to(dtype=dtype)
+        data = data.to(s.device)
+        x, y = data.x_train.to(dtype), data.y_train.to(dtype)
+        f0_train = initial_outputs(net, x) if cfg.subtract_init else None
+        f0_test = initial_outputs(net, data.x_test.to(dtype)) if cfg.subtract_init else 0.0
+        trainer = EnsembleTrainer(net, x, y, cfg.optim(), f0_train)
+        step = 0
+        if s.resume_state is not None:
+            states = s.resume_state.get("trainers") or []
+            if len(states) != env.world_size:
+                raise CheckpointError(
+                    f"the checkpoint holds {len(states)} process shards, this run has "
+                    f"{env.world_size}: resume with the same number of processes"
+                )
+            trainer.load_state_dict(states[env.rank])
+            step = int(s.resume_state["step"])
+            if s.run is not None:
+                s.run.repair_metrics(step)
+        while True:
+            active = sum(_gather(int(trainer.active.sum()), env))
+            if step >= cfg.max_steps or active == 0:
+                break
+            step = min(step + cfg.checkpoint_every, cfg.max_steps)
+            trainer.run(max_steps=step)
+            s.check_finite(float(trainer.loss.nansum()), step)
+            parts = _gather(trainer.summary(), env)
+            s.log(
+                step=step,
+                n_active=sum(p["n_active"] for p in parts),
+                n_fitted=sum(p["n_fitted"] for p in parts),
+                max_n_delta=max(p["max_n_delta"] for p in parts),
+            )
+            state = {"step": step, "trainers": _gather(trainer.state_dict(), env)}
+            s.maybe_checkpoint(step, lambda state=state: state)
+        trainer.finish_check()
+        shards = _gather(trainer.state_dict(), env)
+        s.checkpoint({"step": step, "trainers": shards})
+        rows = sorted(
+            (
+                r
+                for part in _gather(_rows(cfg, net, trainer, data, f0_test, index), env)
+                for r in part
+            ),
+            key=lambda r: r["net"],
+        )
+        if s.is_writer and s.run is not None:
+            save_table(
+                rows, s.run.path / "networks", title=f"ensemble on {data.name}, P={cfg.n_train}"
+            )
+        return rows
+
+
+def evaluate(out) -> list[dict]:
+    """``dltheory jamming eval``: per-network N_Delta and test error of a train run's last.pt."""
+    import json
+    from pathlib import Path
+
+    from dltheory.core.config import resolve_config
+    from dltheory.core.errors import CheckpointError
+    from dltheory.core.runs import load_checkpoint
+
+    from .config import TrainConfig
+    from .ensembles import build_ensemble, initial_outputs, load_data
+
+    folder = Path(out)
+    if not (folder / "config.json").is_file() or not (folder / "last.pt").is_file():
+        raise CheckpointError(f"{folder} holds no jamming train run (config.json and last.pt)")
+    cfg = resolve_config(TrainConfig, None, base=json.loads((folder / "config.json").read_text()))
+    state = load_checkpoint(folder / "last.pt")
+    dtype = torch.float64 if cfg.precision == "fp64" else torch.float32
+    data = load_data(cfg)
+    everyone = build_ensemble(cfg, data.dim, cfg.widths, "cpu")
+    rows = []
+    shards = state["trainers"]
+    for rank, shard in enumerate(shards):
+        index = [e for e in range(everyone.n_nets) if e % len(shards) == rank]
+        init = everyone.subset(index).to(dtype=dtype)
+        net = StackedFC.from_state_dict(shard["net"]).to(dtype=dtype)
+        x = data.x_train.to(dtype)
+        f0_train = initial_outputs(init, x) if cfg.subtract_init else None
+        f0_test = initial_outputs(init, data.x_test.to(dtype)) if cfg.subtract_init else 0.0
+        trainer = EnsembleTrainer(net, x, data.y_train.to(dtype), cfg.optim(), f0_train)
+        trainer.load_state_dict(shard)
+        trainer.active[:] = True
+        trainer.finish_check()
+        rows += _rows(cfg, net, trainer, data, f0_test, index)
+    return sorted(rows, key=lambda r: r["net"])

@@ -1,0 +1,97 @@
+"""The papers' headline claims (arXiv:1809.09349, 1810.09665, 1901.01608), as data.
+
+Imports dltheory.core.claims alone. The papers' body text was not available (reference notes B);
+paper values come from their abstracts and the authors' code and commands. Qualitative claims
+are measured as numbers with a standard error (over seeds, or from a fit) and judged by a rule.
+"""
+
+from dltheory.core.claims import Claim, above, below, ci_contains, within
+
+JAMMING = "Geiger, Spigler et al. 2019 (arXiv:1809.09349)"
+SPIGLER = "Spigler, Geiger et al. 2019 (arXiv:1810.09665)"
+SCALING = "Geiger, Jacot, Spigler et al. 2020 (arXiv:1901.01608)"
+
+CLAIMS = (
+    Claim(
+        id="jamming.nstar_over_p",
+        paper=JAMMING,
+        where="fig. 1A (random data, L = 5, d = h)",
+        statement=(
+            "The jamming point is linear in P: N*/P reaches a plateau of about 0.3. Measured as the "
+            "mean N*/P over the searches of the largest P values (N* = the bracket midpoint of the "
+            "smallest SAT N, exact criterion: N_Delta = 0 / converged UNSAT minimum), SE from the "
+            "brackets' half-widths and the spread across P."
+        ),
+        paper_value="N*/P ~ 0.3 (P = 500 to 60k)",
+        rule=within(0.3, rel=0.15, sigmas=2),
+    ),
+    Claim(
+        id="jamming.sharp_transition",
+        paper=JAMMING,
+        where="abstract, fig. 1",
+        statement=(
+            "The transition is sharp: the N window from the largest width with no SAT net to the "
+            "smallest width with every net SAT, relative to N*, averaged over the P values; its "
+            "uncertainty is the grid's relative spacing there."
+        ),
+        paper_value="a sharp jamming transition (window -> 0 as P grows)",
+        rule=below(0.5, sigmas=2),
+    ),
+    Claim(
+        id="jamming.cusp",
+        paper=SPIGLER,
+        where="abstract, fig. 2 (MNIST parity)",
+        statement=(
+            "The test error of single nets (no early stopping, minimised to convergence) peaks at "
+            "N*: measured as eps(N nearest N*) minus the larger of eps at the grid points next "
+            "to it on each side, SE from the seeds."
+        ),
+        paper_value="a cusp of the test error at N*",
+        rule=above(0.0, sigmas=2),
+    ),
+    Claim(
+        id="jamming.fluctuations",
+        paper=SCALING,
+        where="abstract; sec. 3",
+        statement=(
+            "Above N* the output fluctuations across initialisations decay as "
+            "||f_N - f_bar_N|| ~ N^(-1/4): the fitted exponent for N > 2 N*, 95% interval."
+        ),
+        paper_value="exponent -1/4",
+        rule=ci_contains(-0.25),
+    ),
+    Claim(
+        id="jamming.test_error_scaling",
+        paper=SCALING,
+        where="abstract",
+        statement=(
+            "The test error approaches its N -> infinity limit as eps_N - eps_inf ~ N^(-1/2): the "
+            "fitted exponent of an offset power law for N > 2 N*, 95% interval."
+        ),
+        paper_value="exponent -1/2",
+        rule=ci_contains(-0.5),
+    ),
+    Claim(
+        id="jamming.norm_divergence",
+        paper=SCALING,
+        where="sec. 3 (||f|| near jamming)",
+        statement=(
+            "Just above N* the output norm diverges as ||f_N|| ~ (N - N*)^(-alpha), alpha ~ 1: the "
+            "fitted exponent -alpha for N* < N < 6 N*, 95% interval."
+        ),
+        paper_value="alpha ~ 1 (exponent -1)",
+        rule=ci_contains(-1.0),
+    ),
+    Claim(
+        id="jamming.ensemble_optimum",
+        paper=SCALING,
+        where="abstract (ensembling)",
+        statement=(
+            "Averaging the outputs of nets just beyond N* beats the largest single nets: the mean "
+            "test error of single nets at the largest N minus the test error of the ensemble "
+            "average at the smallest N above N*; SE from the seeds and the test-set size."
+        ),
+        paper_value="the best generalisation from an ensemble of nets just beyond N*",
+        rule=above(0.0, sigmas=2),
+    ),
+)
