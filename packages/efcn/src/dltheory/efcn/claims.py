@@ -8,7 +8,7 @@ judged with its standard error across seeds.
 
 from dltheory.core.claims import Claim, above, below
 
-PAPER = "d'Ascoli, Sagun, Bruna, Biroli 2019 (arXiv:1906.06766)"
+PAPER = "1906.06766"  # d'Ascoli, Sagun, Bruna, Biroli 2019 (NeurIPS)
 
 CLAIMS = (
     Claim(
