@@ -110,6 +110,9 @@ def _clean_env(env_dir: Path) -> dict[str, str]:
     env["VIRTUAL_ENV"] = str(env_dir)
     env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    # No configured index, find-links or constraints: the wheelhouse is the only source, so an
+    # unsatisfied requirement fails the resolution instead of replacing a linked (shared) package.
+    env["PIP_CONFIG_FILE"] = os.devnull
     env["DLTHEORY_THREADS"] = "1"
     env["OMP_NUM_THREADS"] = "1"
     return env
