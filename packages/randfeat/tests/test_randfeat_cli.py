@@ -141,11 +141,15 @@ def test_simulate_network_json_for_frozen_and_trained_first_layers():
     assert {"test_error", "test_sem", "train_error", "train_sem"} <= set(net)
     assert 0 < net["train_error"] < net["test_error"] + 0.1 + 1
     assert net["test_sem"] > 0
-    res = runner.invoke(
-        app, ["simulate", "--model", "network", "--k", "3", "--steps", "200", *common]
-    )
-    assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)  # progress lines go to stderr["test_error"] > 0
+    rows = {}
+    for k in ("1", "3"):
+        res = runner.invoke(
+            app, ["simulate", "--model", "network", "--k", k, "--steps", "200", *common]
+        )
+        assert res.exit_code == 0, res.output
+        rows[k] = json.loads(res.stdout)  # progress lines go to stderr
+    # averaging 3 nets trained on the same data removes part of their variance (same seeds)
+    assert rows["3"]["test_error"] < rows["1"]["test_error"] + 2 * rows["1"]["test_sem"]
 
 
 def test_simulate_ensemble_json_has_the_theory_keys():
@@ -174,8 +178,11 @@ def test_simulate_ensemble_json_has_the_theory_keys():
     assert sim.exit_code == 0, sim.output
     row = json.loads(sim.stdout)
     keys = ("test_error", "bias", "var_init", "var_noise", "var_sampling")
-    assert set(keys) | {f"{k}_sem" for k in keys} | {"train_error"} <= set(row)
-    assert abs(sum(row[k] for k in keys[1:]) - row["test_error"]) < 1e-9
+    assert set(keys) | {f"{k}_sem" for k in keys} | {f"{k}_theory" for k in keys} <= set(row)
+    assert row["members_per_seed"] == 20  # two real 10-member ensembles per data set
+    # the realised error of the averaged outputs against the sum of the separately measured terms
+    parts = sum(row[k] for k in keys[1:])
+    assert abs(parts - row["test_error"]) < 3 * row["test_error_sem"]
     theory = json.loads(
         runner.invoke(
             app,
@@ -197,7 +204,9 @@ def test_simulate_ensemble_json_has_the_theory_keys():
             ],
         ).stdout
     )
-    assert abs(row["test_error"] - theory["test_error"]) < 4 * row["test_error_sem"] + 0.05
+    assert row["test_error_theory"] == theory["test_error"]
+    for key in keys:
+        assert abs(row[key] - theory[key]) < 3 * row[f"{key}_sem"] + 0.01, key
 
 
 def test_phase_writes_figure(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-_ERRORS = ("ConvergenceWarning", "RandfeatInputError")
+_ERRORS = ("ConvergenceWarning", "RandfeatInputError", "RidgeAtBoundWarning")
 _THEORY = (
     "ACTIVATIONS",
     "CASES",

@@ -1,4 +1,8 @@
-"""``dltheory randfeat``: theory | simulate | phase | reproduce (torch imported inside commands only)."""
+"""``dltheory randfeat``: theory | simulate | networks | phase | reproduce.
+
+Options are generated from the config dataclasses in :mod:`dltheory.randfeat.config`; torch is
+imported inside command bodies only (``dltheory randfeat --help`` stays light).
+"""
 
 from __future__ import annotations
 
@@ -8,54 +12,22 @@ from typing import Annotated
 
 import typer
 
-from dltheory.cli.options import (
-    ConfigOpt,
-    DeviceOpt,
-    JsonOpt,
-    OutOpt,
-    QuickOpt,
-    SeedOpt,
-    explicit_params,
-)
+from dltheory.cli.options import DeviceOpt, OutOpt, RunRequest, config_command
+from dltheory.randfeat.config import NetworksConfig, PhaseConfig, SimulateConfig, TheoryConfig
 
 app = typer.Typer(
     help="Random-features theory (double/triple descent, ensembles, data structure) and simulations.",
     no_args_is_help=True,
 )
 
-ModelOpt = Annotated[
-    str, typer.Option("--model", help="ridge | ensemble | block (simulate also: network).")
-]
-Psi1Opt = Annotated[float, typer.Option("--psi1", help="P / D (features per input dimension).")]
-Psi2Opt = Annotated[float, typer.Option("--psi2", help="N / D (samples per input dimension).")]
-RidgeOpt = Annotated[float, typer.Option("--ridge", help="Ridge strength in --ridge-convention.")]
-ConventionOpt = Annotated[
-    str,
-    typer.Option("--ridge-convention", help="mm (lam_rep = psi1 psi2 lam_MM) | replica | jacot."),
-]
-ActivationOpt = Annotated[
-    str, typer.Option("--activation", help="relu | tanh | erf | sign | linear | r=<0..1>.")
-]
-NoiseOpt = Annotated[
-    float, typer.Option("--noise", help="Label-noise variance (regression) or flip probability.")
-]
-TaskOpt = Annotated[str, typer.Option("--task", help="regression | classification.")]
-LossOpt = Annotated[str, typer.Option("--loss", help="square | logistic (block model).")]
-StructureOpt = Annotated[
-    str, typer.Option("--structure", help="isotropic | aligned | misaligned (block model).")
-]
-CurveOpt = Annotated[
-    str,
-    typer.Option("--curve", help="Sweep psi1 | psi2 | ridge log-spaced from --start to --stop."),
-]
-StartOpt = Annotated[float, typer.Option("--start")]
-StopOpt = Annotated[float, typer.Option("--stop")]
-NumOpt = Annotated[int, typer.Option("--num")]
-
 
 def _print_rows(rows: list[dict], as_json: bool, title: str) -> None:
+    from dltheory.randfeat.evaluate import json_safe
+
     if as_json:
-        typer.echo(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
+        rows = json_safe(rows)
+        text = json.dumps(rows if len(rows) > 1 else rows[0], indent=2, allow_nan=False)
+        typer.echo(text)
         return
     from rich.console import Console
     from rich.table import Table
@@ -68,137 +40,90 @@ def _print_rows(rows: list[dict], as_json: bool, title: str) -> None:
     Console().print(table)
 
 
-@app.command()
-def theory(
-    ctx: typer.Context,
-    model: ModelOpt = "ridge",
-    psi1: Psi1Opt = 2.0,
-    psi2: Psi2Opt = 1.0,
-    ridge: RidgeOpt = 0.01,
-    ridge_convention: ConventionOpt = "mm",
-    activation: ActivationOpt = "relu",
-    noise: NoiseOpt = 0.0,
-    k: Annotated[float, typer.Option("--k", help="Ensemble size K (inf allowed).")] = 1.0,
-    task: TaskOpt = "regression",
-    loss: LossOpt = "square",
-    structure: StructureOpt = "isotropic",
-    curve: CurveOpt = "",
-    start: StartOpt = 0.1,
-    stop: StopOpt = 10.0,
-    num: NumOpt = 20,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Evaluate the asymptotic theory at one point or along a curve."""
-    from dltheory.core.config import resolve_config
-    from dltheory.randfeat.commands import evaluate_theory
-    from dltheory.randfeat.configs import TheoryConfig
+@config_command(app, TheoryConfig, name="theory")
+def theory(cfg: TheoryConfig, request: RunRequest) -> None:
+    """Evaluate the asymptotic theory at one point or along a curve (numpy only)."""
+    from dltheory.randfeat.evaluate import evaluate_theory
 
-    overrides = explicit_params(ctx, exclude=("config", "json_out"))
-    cfg = resolve_config(TheoryConfig, config, overrides)
-    _print_rows(evaluate_theory(cfg), json_out, f"random-features theory ({cfg.model})")
+    _print_rows(evaluate_theory(cfg), request.json, f"random-features theory ({cfg.model})")
 
 
-@app.command()
-def simulate(
-    ctx: typer.Context,
-    model: ModelOpt = "ridge",
-    d: Annotated[int, typer.Option("--d", help="Input dimension D.")] = 200,
-    psi1: Psi1Opt = 2.0,
-    psi2: Psi2Opt = 1.0,
-    ridge: RidgeOpt = 0.01,
-    ridge_convention: ConventionOpt = "mm",
-    activation: ActivationOpt = "relu",
-    noise: NoiseOpt = 0.0,
-    k: Annotated[int, typer.Option("--k", help="Ensemble size K.")] = 1,
-    loss: LossOpt = "square",
-    structure: StructureOpt = "isotropic",
-    n_seeds: Annotated[int, typer.Option("--n-seeds")] = 5,
-    n_test: Annotated[int, typer.Option("--n-test")] = 2000,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    curve: CurveOpt = "",
-    start: StartOpt = 0.1,
-    stop: StopOpt = 10.0,
-    num: NumOpt = 8,
-    optimizer: Annotated[
-        str, typer.Option("--optimizer", help="network: gd | adam (full batch).")
-    ] = "adam",
-    lr: Annotated[float, typer.Option("--lr", help="network: learning rate.")] = 0.01,
-    steps: Annotated[
-        int, typer.Option("--steps", help="network: full-batch training steps.")
-    ] = 2000,
-    frozen_first_layer: Annotated[
-        bool,
-        typer.Option(
-            "--frozen-first-layer", help="network: keep W = F (random features trained by GD)."
-        ),
-    ] = False,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@config_command(app, SimulateConfig, name="simulate")
+def simulate(cfg: SimulateConfig, request: RunRequest) -> None:
     """Finite-size simulation (mean and standard error over seeds) with the theory's conventions.
 
-    --model network trains two-layer networks f(x) = a . sigma(W x / sqrt D) / sqrt D with P = psi1 D
-    hidden units by full-batch gradient descent (ridge on the readout); --k averages K networks."""
-    from dltheory.core.config import resolve_config
+    --model ensemble trains K feature maps on the same data and averages their outputs (two such
+    ensembles per data set give the bias / variance split); --model network trains two-layer nets."""
     from dltheory.core.device import resolve_device
-    from dltheory.randfeat.commands import run_simulation
-    from dltheory.randfeat.configs import SimulateConfig
+    from dltheory.core.threads import configure_threads
+    from dltheory.randfeat.evaluate import run_simulation
 
-    overrides = explicit_params(ctx, exclude=("config", "json_out"))
-    cfg = resolve_config(SimulateConfig, config, overrides)
+    configure_threads(cfg.threads)
     rows = run_simulation(cfg, resolve_device(cfg.device))
-    _print_rows(rows, json_out, f"random-features simulation ({cfg.model}, D = {cfg.d})")
+    _print_rows(rows, request.json, f"random-features simulation ({cfg.model}, D = {cfg.d})")
 
 
-@app.command()
-def phase(
-    ctx: typer.Context,
-    task: TaskOpt = "regression",
-    activation: ActivationOpt = "tanh",
-    ridge: RidgeOpt = 0.1,
-    ridge_convention: ConventionOpt = "replica",
-    noise: NoiseOpt = 0.0,
-    loss: LossOpt = "square",
-    structure: StructureOpt = "isotropic",
-    lo: Annotated[float, typer.Option("--lo", help="Smallest N/D and P/D.")] = 0.1,
-    hi: Annotated[float, typer.Option("--hi", help="Largest N/D and P/D.")] = 100.0,
-    num: Annotated[int, typer.Option("--num", help="Grid points per axis.")] = 40,
-    out: OutOpt = Path("runs/randfeat_phase"),
-    config: ConfigOpt = None,
-) -> None:
-    """Draw the generalisation phase space over (N/D, P/D) with the N = D and N = P lines."""
-    from dltheory.core.config import resolve_config, save_config
-    from dltheory.randfeat.commands import draw_phase, phase_grid
-    from dltheory.randfeat.configs import PhaseConfig
+@config_command(app, NetworksConfig, name="networks")
+def networks(cfg: NetworksConfig, request: RunRequest) -> None:
+    """Two-layer networks with both layers trained, single and K-ensembles, versus N (teacher, digits
+    or MNIST-t10k parity), beside random features of the same width."""
+    from dltheory.core.device import resolve_device
+    from dltheory.core.threads import configure_threads
+    from dltheory.randfeat.evaluate import network_curve
 
-    overrides = explicit_params(ctx, exclude=("config", "out"))
-    cfg = resolve_config(PhaseConfig, config, overrides)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.json")
+    configure_threads(cfg.threads)
+    rows, path = network_curve(cfg, resolve_device(cfg.device))
+    _print_rows(rows, request.json, f"trained two-layer networks ({cfg.data}, P = {cfg.width})")
+    if path is not None and not request.json:
+        typer.echo(f"wrote {path}")
+
+
+@config_command(app, PhaseConfig, name="phase")
+def phase(cfg: PhaseConfig, request: RunRequest) -> None:
+    """Draw the generalisation phase space over (N/D, P/D) with the N = D and N = P lines; any block
+    parameter (--structure, --r-x, --r-beta, --r-phi) gives the two-block phase space of 2103.05524."""
+    from dltheory.core.config import save_config
+    from dltheory.randfeat.figures import draw_phase
+    from dltheory.randfeat.phase import phase_grid
+
     grid = phase_grid(cfg)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, cfg.out / "config.json")
     path = draw_phase(
         grid,
-        out / "phase_space",
+        cfg.out / "phase_space",
         title=f"{cfg.activation}, lam = {cfg.ridge:g}, noise = {cfg.noise:g}",
     )
-    typer.echo(
-        f"wrote {path} ({int(grid['converged'].sum())}/{grid['converged'].size} points converged)"
-    )
+    done = int(grid["converged"].sum())
+    if request.json:
+        typer.echo(
+            json.dumps({"figure": str(path), "converged": done, "points": grid["converged"].size})
+        )
+    else:
+        typer.echo(f"wrote {path} ({done}/{grid['converged'].size} points converged)")
 
 
 @app.command()
 def reproduce(
-    quick: QuickOpt = False,
     out: OutOpt = Path("runs/randfeat_reproduce"),
+    scale: Annotated[
+        str, typer.Option("--scale", help="quick (minutes on a CPU) | full | paper.")
+    ] = "quick",
+    quick: Annotated[
+        bool, typer.Option("--quick", hidden=True, help="Same as --scale quick.")
+    ] = False,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Draw each paper's main figure (theory lines, simulation points) and a phase space."""
-    from dltheory.core.device import resolve_device
+    """The three papers' figures (theory lines, simulation points), the trained networks, phase
+    spaces and the claims scoreboard (claims.json)."""
+    from dltheory.randfeat.errors import require
     from dltheory.randfeat.reproduce import reproduce as run_reproduce
 
-    rep = run_reproduce(out, quick=quick, device=resolve_device(device))
-    typer.echo(f"wrote {out / 'manifest.json'}")
+    require(
+        scale in ("quick", "full", "paper"), f"--scale must be quick, full or paper, not {scale!r}"
+    )
+    require(not quick or scale == "quick", "--quick means --scale quick; give one of them")
+    rep = run_reproduce(out, scale=scale, device=device)
+    typer.echo(f"wrote {out / 'manifest.json'} and {out / 'claims.json'}")
     for key, value in rep.metrics.items():
         typer.echo(f"  {key}: {value}")

@@ -15,6 +15,10 @@ class ConvergenceWarning(RuntimeWarning):
     """A fixed point or root search stopped before reaching its tolerance."""
 
 
+class RidgeAtBoundWarning(UserWarning):
+    """An optimisation over the ridge ended at an end of its search interval."""
+
+
 def warn_not_converged(
     what: str, n_bad: int, n_total: int, residual: float, iterations: int
 ) -> None:

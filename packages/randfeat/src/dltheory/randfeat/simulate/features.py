@@ -21,12 +21,18 @@ from dltheory.randfeat.theory.conventions import convert_ridge
 INPUT_KINDS = ("gaussian", "sphere")
 
 
-def activation_torch(activation: str | float) -> Callable[[torch.Tensor], torch.Tensor]:
+def activation_torch(activation) -> Callable[[torch.Tensor], torch.Tensor]:
     """Torch activation matching the theory: centred (mu0 subtracted, the GET drops the mean).
 
     Names are those of :data:`ACTIVATIONS`; a degree of linearity ``r`` (float or "r=0.5") gives the
-    unit-variance family relu(x) + alpha relu(-x), centred (2006.03509 numerics).
+    unit-variance family relu(x) + alpha relu(-x), centred (2006.03509 numerics). A Python callable
+    is applied to the pre-activation tensor (it must accept torch tensors, e.g. ``torch.tanh`` or
+    ``lambda h: h**3 - h``) and centred by its mu0 computed by quadrature.
     """
+    if callable(activation):
+        mu0 = resolve_coefficients(_numpy_view(activation)).mu0
+        fn = activation
+        return lambda h: torch.as_tensor(fn(h), dtype=h.dtype, device=h.device) - mu0
     if isinstance(activation, str) and not activation.startswith("r="):
         require(
             activation in ACTIVATIONS,
@@ -50,8 +56,23 @@ def activation_torch(activation: str | float) -> Callable[[torch.Tensor], torch.
     return lambda h: (torch.nn.functional.leaky_relu(h, -alpha) - mean) / std
 
 
-def coefficients_for(activation: str | float):
+def _numpy_view(fn: Callable) -> Callable[[float], float]:
+    """A float -> float view of a torch-or-numpy callable, for the quadrature of its GET coefficients."""
+
+    def scalar(h):
+        try:
+            return float(fn(torch.as_tensor(float(h), dtype=torch.float64)))
+        except TypeError:
+            return float(np.asarray(fn(np.asarray(h, dtype=float))))
+
+    scalar.__name__ = getattr(fn, "__name__", "activation")
+    return scalar
+
+
+def coefficients_for(activation):
     """The GET coefficients the theory uses for ``activation`` (as accepted by the simulations)."""
+    if callable(activation):
+        return resolve_coefficients(_numpy_view(activation))
     if isinstance(activation, str) and activation.startswith("r="):
         return resolve_coefficients(activation)
     return resolve_coefficients(activation if isinstance(activation, str) else float(activation))

@@ -8,13 +8,14 @@ sigma(h) with h ~ N(0, v) is replaced by mu0 + mu1 h + mu_star xi, xi ~ N(0, 1) 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import integrate, optimize, special
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import RandfeatInputError, require
 
 ACTIVATIONS = ("relu", "tanh", "erf", "sign", "abs", "linear")
 
@@ -89,6 +90,34 @@ def get_coefficients(name: str) -> GETCoefficients:
     return get_coefficients_quadrature(activation_function(name))
 
 
+def callable_coefficients(sigma: Callable) -> GETCoefficients:
+    """GET coefficients of a user callable, evaluated on floats; a one-line error if it fails or is
+    not finite."""
+
+    def scalar(h: float) -> float:
+        try:
+            return float(np.asarray(sigma(np.asarray(h, dtype=float)), dtype=float))
+        except TypeError:
+            torch = sys.modules.get("torch")  # a torch-only callable (torch.relu): torch is loaded
+            if torch is None:
+                raise
+            return float(sigma(torch.as_tensor(h, dtype=torch.float64)))
+
+    name = getattr(sigma, "__name__", type(sigma).__name__)
+    try:
+        coef = get_coefficients_quadrature(scalar)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RandfeatInputError(
+            f"activation callable {name!r} cannot be evaluated on floats: {msg}"
+        ) from None
+    require(
+        all(math.isfinite(v) for v in (coef.mu0, coef.mu1, coef.mustar)),
+        f"activation callable {name!r} has no finite Gaussian moments",
+    )
+    return coef
+
+
 def linearity_coefficients(r: float) -> GETCoefficients:
     """Unit-variance activation with degree of linearity r: (mu1, mu*) = (sqrt r, sqrt(1-r)) (2006.03509)."""
     require(0.0 <= r <= 1.0, f"degree of linearity r must lie in [0, 1], got {r}")
@@ -119,10 +148,15 @@ def leaky_family_activation(alpha: float) -> Callable[[np.ndarray], np.ndarray]:
     return lambda h: (np.maximum(h, 0) + alpha * np.maximum(-h, 0) - mean) / std
 
 
-def resolve_coefficients(activation: str | float | GETCoefficients | tuple) -> GETCoefficients:
-    """Accept an activation name, a degree of linearity r in [0, 1], a (mu1, mu*) pair, or coefficients."""
+def resolve_coefficients(
+    activation: str | float | GETCoefficients | tuple | Callable,
+) -> GETCoefficients:
+    """Accept an activation name, a degree of linearity r in [0, 1], a (mu1, mu*) pair, coefficients,
+    or a Python callable sigma (its GET coefficients by quadrature at unit input variance)."""
     if isinstance(activation, GETCoefficients):
         return activation
+    if callable(activation):
+        return callable_coefficients(activation)
     if isinstance(activation, str):
         if activation.startswith("r="):
             return linearity_coefficients(float(activation[2:]))

@@ -22,6 +22,7 @@ from dltheory.randfeat.theory.channels import (
 )
 from dltheory.randfeat.theory.conventions import to_replica_ridge
 from dltheory.randfeat.theory.numerics import anderson_fixed_point, damped_fixed_point
+from dltheory.randfeat.theory.ridge import check_ratios
 from dltheory.randfeat.theory.spectra import block_resolvent
 
 _STATE = ("m", "q", "v", "qw", "vw")
@@ -108,6 +109,7 @@ def block_rf(
     step at lam = 1e-3, N >> P), and 0 otherwise.
     """
     require(task in ("regression", "classification"), f"unknown task {task!r}")
+    require(loss in ("square", "logistic"), f"unknown loss {loss!r}; use 'square' or 'logistic'")
     if isinstance(structure, str):
         require(
             structure in CASES, f"unknown structure {structure!r}; choose one of {', '.join(CASES)}"
@@ -117,6 +119,14 @@ def block_rf(
     require(coef.mu1 > 0, "block theory needs mu1 > 0")
     mu1, mus = coef.mu1, coef.mustar
     psi1, psi2, noise = np.broadcast_arrays(*(np.asarray(a, float) for a in (psi1, psi2, noise)))
+    check_ratios(psi1, psi2)
+    if task == "regression":
+        require(bool(np.all(noise >= 0)), "noise (label-noise variance) must be non-negative")
+    else:  # the same domain as rf_ridge's classification channel
+        require(
+            bool(np.all((noise >= 0) & (noise < 0.5))),
+            "label flip probability must lie in [0, 0.5)",
+        )
     lam = to_replica_ridge(ridge, psi1, psi2, ridge_convention)
     psi1, psi2, noise, lam = np.broadcast_arrays(psi1, psi2, noise, lam)
     d, c, b = structure.fractions, structure.input_variances, structure.teacher_variances

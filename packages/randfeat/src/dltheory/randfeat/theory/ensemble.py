@@ -14,11 +14,12 @@ averaged. With rho = 1 the test error is (2003.01054, eq. of E_g(K), reference n
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import RidgeAtBoundWarning, require
 from dltheory.randfeat.theory.activations import GETCoefficients, resolve_coefficients
 from dltheory.randfeat.theory.conventions import to_replica_ridge
 from dltheory.randfeat.theory.numerics import bisect
@@ -110,6 +111,10 @@ def ensemble_error(
     """
     k = np.asarray(k, float)
     require(bool(np.all(k >= 1)), "the number of estimators K must be >= 1")
+    require(
+        bool(np.all(np.asarray(noise, float) >= 0)),
+        "noise (label-noise variance tau^2) must be non-negative",
+    )
     t = psi_terms(psi1, psi2, ridge, activation=activation, ridge_convention=ridge_convention)
     inv_k = 1.0 / k
     f1, fs = teacher_linear**2, teacher_nonlinear**2
@@ -140,8 +145,18 @@ def optimal_ridge(
     ridge_convention: str = "mm",
     bounds=(1e-8, 1e3),
 ) -> tuple[float, float]:
-    """(ridge, test error) minimising the ensemble test error over the ridge by a 1-D search in log ridge."""
+    """(ridge, test error) minimising the ensemble test error over the ridge by a 1-D search in log ridge.
+
+    When the minimum lies at an end of ``bounds`` (the error still decreases there, e.g. towards zero
+    ridge without noise far from the peak, or towards infinite ridge when K = 1 sits on the peak with
+    much noise) a :class:`RidgeAtBoundWarning` says which end: the returned ridge is then that bound,
+    not an interior optimum.
+    """
     from scipy.optimize import minimize_scalar
+
+    require(
+        len(bounds) == 2 and 0 < bounds[0] < bounds[1], "bounds must be (low, high), 0 < low < high"
+    )
 
     def objective(log_ridge):
         return float(
@@ -157,8 +172,27 @@ def optimal_ridge(
         )
 
     grid = np.linspace(np.log(bounds[0]), np.log(bounds[1]), 45)
-    values = [objective(x) for x in grid]
+    values = ensemble_error(
+        psi1,
+        psi2,
+        np.exp(grid),
+        k=k,
+        activation=activation,
+        ridge_convention=ridge_convention,
+        noise=noise,
+    )["test_error"]
     best = int(np.argmin(values))
     lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
     res = minimize_scalar(objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
-    return float(np.exp(res.x)), float(res.fun)
+    ridge, error = float(np.exp(res.x)), float(res.fun)
+    for edge, name in ((0, "lower"), (len(grid) - 1, "upper")):
+        if best == edge and abs(np.log(ridge) - grid[edge]) < 1e-3:
+            warnings.warn(
+                f"optimal_ridge: the minimum is at the {name} search bound {bounds[edge // (len(grid) - 1)]:g} "
+                f"({ridge_convention} convention); widen bounds to find the optimum",
+                RidgeAtBoundWarning,
+                stacklevel=2,
+            )
+            ridge = float(bounds[edge // (len(grid) - 1)])
+            error = objective(np.log(ridge))
+    return ridge, error

@@ -44,9 +44,14 @@ class RidgeTheory:
     extra: dict = field(default_factory=dict)
 
 
-def _check_ratios(psi1, psi2):
-    require(bool(np.all(np.asarray(psi1) > 0)), "psi1 = P/D must be positive")
-    require(bool(np.all(np.asarray(psi2) > 0)), "psi2 = N/D must be positive")
+def check_ratios(psi1, psi2):
+    """psi1 = P/D and psi2 = N/D must be finite and positive (one-line error otherwise)."""
+    for name, value in (("psi1 = P/D", psi1), ("psi2 = N/D", psi2)):
+        value = np.asarray(value, float)
+        require(
+            bool(np.all(np.isfinite(value) & (value > 0))),
+            f"{name} must be positive, got {value.min() if value.size else value}",
+        )
 
 
 def _channel(task: str, noise, rho):
@@ -167,7 +172,7 @@ def rf_ridge(
     require(
         method in ("reduced", "iterate"), f"unknown method {method!r}; use 'reduced' or 'iterate'"
     )
-    _check_ratios(psi1, psi2)
+    check_ratios(psi1, psi2)
     coef = resolve_coefficients(activation)
     require(
         coef.mu1 > 0, "mu1 = 0 (e.g. abs or r = 0): the features carry no linear signal; use r > 0"
@@ -216,7 +221,7 @@ def mm_ridge(
     Returns test_error, bias B = E1/E0 and variance V = E2/E0 with
     R = F1^2 B + (tau^2 + F*^2) V + F*^2. Needs mu* > 0 and a positive ridge.
     """
-    _check_ratios(psi1, psi2)
+    check_ratios(psi1, psi2)
     coef = resolve_coefficients(activation)
     require(coef.mustar > 0, "the Mei-Montanari closed form needs mu* > 0 (a nonlinear activation)")
     psi1, psi2, noise = np.broadcast_arrays(*(np.asarray(a, float) for a in (psi1, psi2, noise)))
