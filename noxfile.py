@@ -24,8 +24,11 @@ PLUGINS = sorted(
 )
 
 
-def _tool(name: str) -> str:
-    return str(VENV_BIN / name)
+def _tool(name: str, session: nox.Session | None = None) -> str:
+    path = VENV_BIN / name
+    if session is not None and not path.exists():
+        session.error(f"{path} missing: .venv/bin/python -m pip install -r dev/requirements.txt")
+    return str(path)
 
 
 @nox.session(venv_backend="none")
@@ -49,9 +52,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def typecheck(session: nox.Session) -> None:
-    """mypy: strict on dltheory.core and dltheory.cli."""
-    args = session.posargs or ["--strict", "-p", "dltheory.core", "-p", "dltheory.cli"]
-    session.run(_tool("mypy"), *args, external=True)
+    """mypy: strict on dltheory.core and dltheory.cli, basic on the subpackages."""
+    mypy = _tool("mypy", session)
+    if session.posargs:
+        session.run(mypy, *session.posargs, external=True)
+        return
+    session.run(mypy, "--strict", "-p", "dltheory.core", "-p", "dltheory.cli", external=True)
+    packages = [arg for name in PLUGINS for arg in ("-p", f"dltheory.{name}")]
+    session.run(mypy, *packages, external=True)
 
 
 @nox.session(venv_backend="none")
@@ -73,7 +81,7 @@ def build(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The API reference site (mkdocs + mkdocstrings) into site/, offline and --strict."""
     shutil.rmtree(REPO / "site", ignore_errors=True)
-    session.run(_tool("mkdocs"), "build", "--strict", *session.posargs, external=True)
+    session.run(_tool("mkdocs", session), "build", "--strict", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")
