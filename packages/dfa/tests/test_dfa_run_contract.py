@@ -15,6 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from dltheory.cli.app import run_app
 from dltheory.core.errors import ConfigError
 from dltheory.core.session import Session
 from dltheory.dfa.cli import app
@@ -33,14 +34,11 @@ def _weights(folder):
     return torch.load(folder / "last.pt", weights_only=True)
 
 
-def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "dltheory.dfa", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "DLTHEORY_THREADS": "1"},
-    )
+def _cli(capsys, *args):
+    """Run `dltheory dfa ARGS` in this process through the CLI's error handling."""
+    with pytest.raises(SystemExit) as info:
+        run_app(app, "dfa", list(args))
+    return info.value.code, capsys.readouterr().err
 
 
 def test_resume_keeps_logging_and_saving_and_is_exact(tmp_path):
@@ -139,26 +137,26 @@ def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path):
     assert step > 0  # saved at the interruption, although no cadence or log point was due
 
 
-def test_sweep_bad_value_and_bad_choice_are_one_line_errors(tmp_path):
-    proc = _cli("sweep", "--param", "width=abc", "--out", str(tmp_path / "sw"))
-    assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("error:")
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert "width" in proc.stderr
+def test_sweep_bad_value_and_bad_choice_are_one_line_errors(tmp_path, capsys):
+    code, err = _cli(capsys, "sweep", "--param", "width=abc", "--out", str(tmp_path / "sw"))
+    assert code == 2
+    assert err.strip().startswith("error:")
+    assert len(err.strip().splitlines()) == 1
+    assert "width" in err
     assert not (tmp_path / "sw").exists()
 
 
-def test_cli_errors_for_bad_shapes_and_feedback_init_are_one_line(tmp_path):
+def test_cli_errors_for_bad_shapes_and_feedback_init_are_one_line(tmp_path, capsys):
     too_small = _cli(
-        "train", "--model", "cnn", "--n-hidden", "4", "--out", str(tmp_path / "a"), "--threads", "1"
+        capsys, "train", "--model", "cnn", "--n-hidden", "4", "--out", str(tmp_path / "a")
     )
-    bad_init = _cli("train", "--feedback-init", "xavier", "--out", str(tmp_path / "b"))
-    for proc in (too_small, bad_init):
-        assert proc.returncode == 2
-        assert len(proc.stderr.strip().splitlines()) == 1
-    assert "too small for 4 conv layers" in too_small.stderr
+    bad_init = _cli(capsys, "train", "--feedback-init", "xavier", "--out", str(tmp_path / "b"))
+    for code, err in (too_small, bad_init):
+        assert code == 2
+        assert len(err.strip().splitlines()) == 1
+    assert "too small for 4 conv layers" in too_small[1]
     for choice in ("gaussian", "uniform", "orthogonal", "aligned", "nmf", "svd"):
-        assert choice in bad_init.stderr
+        assert choice in bad_init[1]
 
 
 def test_eval_reloads_the_run_and_reproduces_the_logged_numbers(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -95,11 +95,14 @@ def theory(
     state = initial_state(cfg)
     ode = integrate_ode(cfg, state)
     out.mkdir(parents=True, exist_ok=True)
-    data = {"ode_t": ode["t"], "ode_eg": ode["eg"], "ode_cos_vb": ode["cos_vb"]}
+    data: dict[str, Any] = {"ode_t": ode["t"], "ode_eg": ode["eg"], "ode_cos_vb": ode["cos_vb"]}
     fig, (ax1, ax2) = new_figure(ncols=2, size=(5, 4))
     ax1.loglog(ode["t"][1:], ode["eg"][1:], label="ODE")
     ax2.semilogx(ode["t"][1:], ode["cos_vb"][1:], label="ODE")
-    record = {"final_eg_ode": float(ode["eg"][-1]), "final_cos_vb_ode": float(ode["cos_vb"][-1])}
+    record: dict[str, Any] = {
+        "final_eg_ode": float(ode["eg"][-1]),
+        "final_cos_vb_ode": float(ode["cos_vb"][-1]),
+    }
     if simulate_too:
         sim = simulate(cfg, state)
         data.update(sim_t=sim["t"], sim_eg=sim["eg"], sim_cos_vb=sim["cos_vb"])

@@ -154,7 +154,8 @@ def run_linear_dfa(cfg: LinearDFAConfig) -> dict[str, float]:
         half_mse(net(xs), ys).backward()
         with torch.no_grad():
             for p in params:
-                p -= lr * p.grad
+                if p.grad is not None:
+                    p -= lr * p.grad
     mats = alignment_matrices(net)
     with torch.no_grad():
         final_loss = float(half_mse(net(x), y))

@@ -16,7 +16,7 @@ def align_then_memorise(out: Path, curves: dict[str, dict[str, Any]], n_inputs: 
     """eps_g(t) and cos(v, b), ODE lines and simulation dots, per method (``curves[method]``
     holds ode_t, ode_eg, ode_cos_vb, sim_t, sim_eg, sim_cos_vb)."""
     fig, (ax1, ax2) = new_figure(ncols=2, size=(5, 4))
-    data: dict[str, Sequence[float]] = {}
+    data: dict[str, Any] = {}
     for (method, c), colour in zip(curves.items(), ("C0", "C1", "C2")):
         label = method.upper()
         ax1.loglog(c["ode_t"][1:], c["ode_eg"][1:], colour, label=f"{label} ODE")
@@ -37,7 +37,7 @@ def layerwise(out: Path, rows: list[dict[str, Any]], title: str) -> Path:
     """Train loss, WA and GA per layer against the step (log scale)."""
     steps = [max(r["step"], 1) for r in rows]
     fig, (ax1, ax2, ax3) = new_figure(ncols=3, size=(4.6, 3.8))
-    data: dict[str, Sequence[float]] = {
+    data: dict[str, Any] = {
         "step": [r["step"] for r in rows],
         "train_loss": [r["train_loss"] for r in rows],
     }
@@ -66,7 +66,7 @@ def bottom_to_top(
     half its maximal WA, mean and SE over seeds (``times``: seeds x layers)."""
     fig, (ax1, ax2) = new_figure(ncols=2, size=(5, 4))
     steps = [max(r["step"], 1) for r in rows]
-    data: dict[str, Sequence[float]] = {"step": [r["step"] for r in rows]}
+    data: dict[str, Any] = {"step": [r["step"] for r in rows]}
     for layer in layers:
         wa = np.array([r.get(f"wa_layer{layer}", np.nan) for r in rows], dtype=float)
         peak = np.nanmax(wa) if np.isfinite(wa).any() else np.nan
@@ -109,7 +109,7 @@ def alignment_vs_width(out: Path, rows: list[dict[str, Any]]) -> Path:
         xlabel="hidden width", ylabel="alignment after training", title="DFA: alignment vs width"
     )
     ax.legend()
-    data = {k: [r[k] for r in rows] for k in rows[0]}
+    data: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0]}
     return save_figure(fig, out / "alignment_vs_width", data=data)
 
 
@@ -122,7 +122,8 @@ def degeneracy(out: Path, keys: list[str], columns: dict[str, list[float]]) -> P
     ax.set_xticks(pos, [k.replace("cos_", "") for k in keys])
     ax.set(ylabel="mean cosine between seeds", title="degeneracy breaking: same B, new seeds")
     ax.legend()
-    return save_figure(fig, out / "degeneracy_breaking", data={"layer": keys, **columns})
+    data: dict[str, Any] = {"layer": keys, **columns}
+    return save_figure(fig, out / "degeneracy_breaking", data=data)
 
 
 def conditioning(
@@ -143,7 +144,7 @@ def conditioning(
     ax2.set(xlabel=r"cond($A_2$)", ylabel="1 - WA", title="misalignment vs conditioning")
     ax3.plot(noises, [r["wa_total"] for r in noise_rows], "o-", label="WA total")
     ax3.set(xlabel="label noise", ylabel="weight alignment", title="label noise (one-hot, C=10)")
-    data = {
+    data: dict[str, Any] = {
         "alpha": [r["alpha"] for r in rows],
         "beta": [r["beta"] for r in rows],
         "wa_total": [r["wa_total"] for r in rows],
@@ -162,7 +163,8 @@ def cnn(out: Path, rows: list[dict[str, Any]], dataset: str) -> Path:
     ax.set_xticks(pos, [r["model"] for r in rows], rotation=20, fontsize=7)
     ax.set(title=f"DFA on CNNs fails to align ({dataset})")
     ax.legend()
-    return save_figure(fig, out / "cnn_alignment", data={k: [r[k] for r in rows] for k in rows[0]})
+    data: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0]}
+    return save_figure(fig, out / "cnn_alignment", data=data)
 
 
 def mnist(out: Path, rows: list[dict[str, Any]]) -> Path:
@@ -177,4 +179,5 @@ def mnist(out: Path, rows: list[dict[str, Any]]) -> Path:
     low = min(r["test_acc_mean"] for r in rows)
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.set(ylabel="test accuracy", title="MNIST-t10k, MLP 784-256-256-10")
-    return save_figure(fig, out / "mnist_accuracy", data={k: [r[k] for r in rows] for k in rows[0]})
+    data: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0]}
+    return save_figure(fig, out / "mnist_accuracy", data=data)

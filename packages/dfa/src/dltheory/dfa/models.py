@@ -49,7 +49,7 @@ class MarkedNetwork(nn.Module):
 
     def __init__(
         self,
-        blocks: list[nn.Module],
+        blocks: Sequence[nn.Module],
         head: nn.Module,
         feedback: DirectFeedback,
         flatten_input: bool,

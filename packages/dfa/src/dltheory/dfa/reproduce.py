@@ -137,7 +137,7 @@ def shallow(out: Path, spec: Scale, board: ClaimBoard, report: ReproduceReport) 
 
 
 # ------------------------------------------------------------------------- deep networks
-def _run(cfg: TrainConfig, out: Path, device: str) -> tuple[Any, list[dict], dict]:
+def _run(cfg: TrainConfig, out: Path, device: str) -> tuple[Any, list[dict[str, Any]], dict]:
     model, last = fit(cfg, out, device=device, overwrite=True, quiet=True)
     lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     return model, [json.loads(line) for line in lines if line.strip()], last
@@ -293,7 +293,9 @@ def conditioning(out: Path, spec: Scale, board: ClaimBoard, report: ReproduceRep
     start = time.perf_counter()
     grid = spec.linear_grid
     base = LinearDFAConfig(steps=spec.linear_steps)
-    correlations, first_rows, wa = [], [], np.zeros((len(grid), len(grid)))
+    correlations: list[float] = []
+    first_rows: list[dict[str, Any]] = []
+    wa = np.zeros((len(grid), len(grid)))
     for fb_seed in range(spec.linear_seeds):
         rows = []
         for i, alpha in enumerate(grid):
@@ -359,7 +361,7 @@ def cnn_failure(
     acc_gap = [
         b["test_acc"] - c["test_acc"] for b, c in zip(results["CNN BP"], results["CNN random B"])
     ]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "model": name,
             "seeds": len(recs),
@@ -397,7 +399,7 @@ def mnist_vs_bp(
     """MLP 784-256-256-10 on MNIST: DFA vs BP test accuracy, paired by seed."""
     start = time.perf_counter()
     cfg = replace(base, width=256, n_hidden=2, lr=0.003, epochs=spec.mnist_epochs, log_points=2)
-    acc: dict[str, list[float]] = {"dfa": [], "bp": [], "fa": []}
+    acc: dict[str, list[dict[str, Any]]] = {"dfa": [], "bp": [], "fa": []}
     for seed in range(spec.mnist_seeds):
         for method in acc:
             folder = out / "runs" / f"mnist_{method}_{seed}"

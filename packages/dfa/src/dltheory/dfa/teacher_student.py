@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import erf
@@ -180,7 +181,7 @@ def simulate(cfg: TeacherStudentConfig, state: InitialState | None = None) -> di
     t_mat = tw @ tw.T / n
     total_steps = round(cfg.time * n)
     log_steps = set(np.round(_log_times(cfg.time, cfg.n_logs) * n).astype(int).tolist())
-    hist = {key: [] for key in ("t", "eg", "cos_vb", "q", "r", "v")}
+    hist: dict[str, list[Any]] = {key: [] for key in ("t", "eg", "cos_vb", "q", "r", "v")}
     chunk = 512
     step = 0
     eta_w, eta_v, sqrt_n = cfg.lr / math.sqrt(n), cfg.lr / n, math.sqrt(n)
@@ -228,7 +229,7 @@ def integrate_ode(
     q, r, t_mat = state.order_parameters()
     v, a, b = state.v.copy(), state.teacher_a, state.b
     log_times = _log_times(cfg.time, cfg.n_logs)
-    hist = {key: [] for key in ("t", "eg", "cos_vb", "q", "r", "v")}
+    hist: dict[str, list[Any]] = {key: [] for key in ("t", "eg", "cos_vb", "q", "r", "v")}
     t, next_log = 0.0, 0
     n_steps = math.ceil(cfg.time / dt - 1e-9)
     for step in range(n_steps + 1):

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from dltheory.core.config import config_to_dict
-from dltheory.core.distributed import unwrap_model, wrap_ddp
+from dltheory.core.distributed import wrap_ddp
 from dltheory.core.errors import ConfigError
 from dltheory.core.progress import ProgressLog
 from dltheory.core.runs import train_state
@@ -222,7 +222,7 @@ def fit(
         if not record and s.is_writer and s.run is not None:
             rows = s.run.read_metrics()
             record = rows[-1] if rows else log_now()
-    return unwrap_model(net), record | {"config": config_to_dict(cfg)}
+    return model, record | {"config": config_to_dict(cfg)}
 
 
 def sweep_point(settings: dict) -> dict:
