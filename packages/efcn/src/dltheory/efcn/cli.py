@@ -157,7 +157,9 @@ def reproduce(
     ] = "quick",
     quick: Annotated[bool, typer.Option("--quick", hidden=True)] = False,
     device: DeviceOpt = "auto",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (at least 2).")] = "0,1",
+    seeds: Annotated[
+        str, typer.Option(help="Comma-separated seeds, at least 2 [quick: 0,1,2; full: 0,1].")
+    ] = "",
     data_root: Annotated[
         str, typer.Option(help="Dataset folder (MNIST-t10k IDX for full, CIFAR-10 for paper).")
     ] = "",
