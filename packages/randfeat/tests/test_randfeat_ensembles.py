@@ -10,15 +10,22 @@ from dltheory.randfeat.theory import ensemble_error
 
 
 @pytest.mark.parametrize(
-    ("activation", "ridge", "noise"),
-    [("tanh", 0.1, 0.25), ("relu", 0.01, 0.01)],
+    ("activation", "ridge", "noise", "ks", "seeds"),
+    [("tanh", 0.1, 0.25, (1, 2, 10, 40), 6), ("relu", 0.01, 0.01, (1, 2, 10), 8)],
 )
-def test_real_ensembles_match_the_theory_within_3_se(activation, ridge, noise):
-    ks = (1, 2, 10, 50)
+def test_real_ensembles_match_the_theory_within_3_se(activation, ridge, noise, ks, seeds):
     sim = simulate_ensemble(
-        100, 100, 100, [ridge], ks=ks, activation=activation, noise=noise, n_seeds=8, n_test=1000
+        100,
+        100,
+        100,
+        [ridge],
+        ks=ks,
+        activation=activation,
+        noise=noise,
+        n_seeds=seeds,
+        n_test=1000,
     )
-    assert sim["members"] == 100
+    assert sim["members"] == 2 * ks[-1]
     for k in ks:
         theory = ensemble_error(1.0, 1.0, ridge, k=k, activation=activation, noise=noise)
         for name in SPLIT:

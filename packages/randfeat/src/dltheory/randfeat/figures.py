@@ -133,8 +133,8 @@ def figure_triple_descent(out: Path, scale: str = "quick", device="cpu") -> tupl
         data[f"theory_r{r}"] = e
         ax.plot(psi2, e, color=f"C{j}", label=f"r = {r}")
         metrics[f"triple_descent_peaks_r{r}"] = [round(float(x), 3) for x in local_maxima(psi2, e)]
-    d = 30 if quick else 100
-    sim_psi2 = np.logspace(-1, 2, 9 if quick else 16)
+    d = 30 if quick else 60
+    sim_psi2 = np.logspace(-1, 2, 9 if quick else 13)
     rel = []
     for j, r in enumerate((0.5, 0.9)):
         m, s = [], []
@@ -221,7 +221,7 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
     data, rel, notes, dropped_total = {"N_over_D": psi2}, [], [], 0
     z_all: list = []
     z_where: list = []
-    d_loss = {"square": 150 if quick else 1000, "logistic": 150 if quick else 300}
+    d_loss = {"square": 150 if quick else 1000, "logistic": 150 if quick else 200}
     for ax, case in zip(axes, ("isotropic", "aligned")):
         for j, loss in enumerate(("square", "logistic")):
             res = block_curve(
@@ -248,7 +248,7 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
                     structure=case,
                     activation="tanh",
                     loss=loss,
-                    n_seeds=3 if quick else 6,
+                    n_seeds=3 if quick else 4,
                     n_test=2000,
                     device=device,
                 )
@@ -281,7 +281,7 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
         "randfeat.ds.simulation": dict(
             value=float(z_all[worst]),
             uncertainty=0.0,
-            seeds=3 if quick else 6,
+            seeds=3 if quick else 4,
             details={"worst_point": z_where[worst], "median_abs_z": float(np.median(z_all))},
         )
     }
@@ -665,7 +665,7 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
     ax.legend(fontsize=7)
     # (2) inputs on the sphere against the theory (which assumes Gaussian inputs)
     ax = axes[1]
-    d = 30 if quick else 100
+    d = 30 if quick else 60
     psi2 = np.logspace(-1, 2, 300)
     th = rf_ridge(psi1, psi2, lam, activation=0.9, ridge_convention="replica", noise=noise)
     ax.plot(psi2, th.test_error, color="C1", label="theory (r = 0.9)")
@@ -713,7 +713,10 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
         uncertainty=0.0,
         details={"peaks_at": [float(x) for x in local_maxima(psi2, e)]},
     )
-    metrics["triple_descent_relative_prominences"] = [round(lin_rel, 4), round(nl_rel, 4)]
+    metrics["triple_descent_relative_prominences"] = [
+        round(float(lin_rel), 4),
+        round(float(nl_rel), 4),
+    ]
     # (3) peak heights against the ridge
     ax = axes[2]
     ridges = np.logspace(-4, -1, 7)
@@ -917,8 +920,8 @@ def figure_real_structure(
     quick = scale == "quick"
     root = require_mnist(root)
     d, lam, n_test = (50 if quick else 100), 1e-3, 2000
-    n_grid = np.unique(np.round(np.logspace(1, np.log10(8000), 7 if quick else 14)).astype(int))
-    seeds = 2 if quick else 5
+    n_grid = np.unique(np.round(np.logspace(1, np.log10(8000), 7 if quick else 10)).astype(int))
+    seeds = 2 if quick else 4
     fig, axes = new_figure(ncols=3, size=(4.0, 3.6))
     data: dict = {"N": n_grid}
     metrics: dict = {}

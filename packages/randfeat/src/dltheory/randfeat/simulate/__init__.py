@@ -1,6 +1,7 @@
 """Finite-size simulations of random-features models (torch, float64, CPU or GPU)."""
 
 from dltheory.randfeat.simulate.decomposition import simulate_ensemble_decomposition
+from dltheory.randfeat.simulate.ensembles import simulate_ensemble
 from dltheory.randfeat.simulate.experiments import (
     SimulationResult,
     simulate_block_classification,
@@ -27,6 +28,7 @@ __all__ = [
     "draw_inputs",
     "parity_pca_data",
     "simulate_block_classification",
+    "simulate_ensemble",
     "simulate_ensemble_decomposition",
     "simulate_network_real_data",
     "simulate_network_teacher",
