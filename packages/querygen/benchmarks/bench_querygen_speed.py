@@ -4,7 +4,11 @@ Anchors measured in the same process: the one-query-per-forward generation loop 
 code generates in one batch, but a naive user loop is the usual baseline) and an LSA fitted on the
 whole reservoir with every n-gram, instead of a 5k-sentence sample and 30k n-grams.
 
-    python packages/querygen/benchmarks/bench_querygen_speed.py [--quick] [--out FILE.json]
+    python packages/querygen/benchmarks/bench_querygen_speed.py [--quick] [--threads 1]
+        [--device cpu] [--out FILE.json]
+
+Results go to ``benchmarks/results/local-bench_querygen_speed.json`` (git-ignored) unless
+``--out`` names a file; the JSON records the machine, threads, torch version and git commit.
 """
 
 from __future__ import annotations
@@ -39,10 +43,12 @@ def bench_training(bundle: GeneratorBundle, steps: int) -> dict:
     model = bundle.model
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     v = bundle.tokenizer.vocab_size
+    device = next(model.parameters()).device
     x = torch.randint(4, v, (32, 12))
     x[:, 0] = 2
+    x = x.to(device)
     lengths = torch.full((32,), 12)
-    labels = torch.randint(0, len(bundle.classes), (32,))
+    labels = torch.randint(0, len(bundle.classes), (32,)).to(device)
 
     def step():
         o = model(x, lengths)
@@ -53,7 +59,7 @@ def bench_training(bundle: GeneratorBundle, steps: int) -> dict:
             o["logv"],
             o["log_q_y"],
             labels,
-            torch.ones(32),
+            torch.ones(32, device=device),
             pad_id=0,
             kl_weight=0.5,
             label_weight=0.5,
@@ -148,6 +154,29 @@ def bench_selection(n: int) -> list[dict]:
     ]
 
 
+def record_provenance(path: Path, device) -> None:
+    """Add the machine, thread count, device and git commit to the JSON written by write_bench."""
+    import json
+    import platform
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    data = json.loads(path.read_text())
+    data["environment"].update(
+        machine=platform.platform(),
+        host_cpus=__import__("os").cpu_count(),
+        threads=torch.get_num_threads(),
+        device=str(device),
+        git_commit=commit,
+    )
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -159,9 +188,18 @@ def main() -> None:
         "--only-selection", action="store_true", help="only the 100k selection rows"
     )
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).with_name("bench_querygen_speed.json")
+        "--out",
+        type=Path,
+        default=Path(__file__).parent / "results" / "local-bench_querygen_speed.json",
     )
+    parser.add_argument("--threads", type=int, default=None, help="default: DLTHEORY_THREADS")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    from dltheory.core.device import resolve_device
+    from dltheory.core.threads import configure_threads
+
+    configure_threads(args.threads)
+    device = resolve_device(args.device)
     if args.only_selection:
         rows = bench_selection(20_000 if args.quick else 100_000)
         print(
@@ -169,8 +207,10 @@ def main() -> None:
                 rows, args.out, title=f"querygen selection ({torch.get_num_threads()} threads)"
             )
         )
+        record_provenance(args.out, device)
         return
     bundle = GeneratorBundle.load(args.model) if args.model else make_bundle()
+    bundle.model.to(device)
     rows = [] if args.only_generation else [bench_training(bundle, 5 if args.quick else 20)]
     rows += bench_generation(bundle, 1400 if args.quick else 10_000, 70 if args.quick else 350)
     if not args.only_generation:
@@ -181,6 +221,7 @@ def main() -> None:
             rows, args.out, title=f"querygen speed ({model}, {torch.get_num_threads()} threads)"
         )
     )
+    record_provenance(args.out, device)
 
 
 if __name__ == "__main__":

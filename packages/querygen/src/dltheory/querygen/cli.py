@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -82,7 +82,7 @@ def train(cfg: TrainConfig, request: RunRequest) -> None:
         if issubclass(w.category, QueryGenWarning):
             typer.echo(f"warning: {w.message}", err=True)
     last = result.history[-1] if result.history else {}
-    summary = {
+    summary: dict[str, Any] = {
         "out": str(cfg.out),
         "model": str(cfg.out / "model.pt"),
         "training_queries": len(result.prepared.training),
@@ -209,7 +209,7 @@ def transfer(
     rows = [
         {
             "group": g,
-            "best_intent": max(c, key=c.get),
+            "best_intent": max(c, key=lambda k: c[k]),
             "max_cosine": max(c.values()),
             "kept": g in sel.kept,
         }

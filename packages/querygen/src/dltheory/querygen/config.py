@@ -95,8 +95,8 @@ class TrainConfig(TrainerFields):
 
     def validate(self) -> TrainConfig:
         """Refuse values that cannot train, with one line naming the key."""
-        positive = ("epochs", "batch_size", "train_size", "hidden_size", "embedding_dim")
-        positive += ("latent_size", "max_len", "vocab_size", "folds")
+        positive: tuple[str, ...] = ("epochs", "batch_size", "train_size", "hidden_size")
+        positive += ("embedding_dim", "latent_size", "max_len", "vocab_size", "folds")
         for key in positive:
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1 (got {getattr(self, key)})")

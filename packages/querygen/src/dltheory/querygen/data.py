@@ -207,7 +207,7 @@ def parse_snips_json(path: Path) -> list[Utterance]:
                     f"{path}:{line}: utterance {i} of {intent!r} needs a non-empty 'data' list of "
                     f"{{'text': str, 'entity'?: str}} chunks"
                 )
-            chunks = tuple((c["text"], c.get("slot_name", c.get("entity"))) for c in data)
+            chunks = tuple((c["text"], c.get("slot_name", c.get("entity"))) for c in data or [])
             u = Utterance(chunks, intent)
             if not u.tokens:
                 raise DatasetFormatError(

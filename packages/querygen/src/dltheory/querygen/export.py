@@ -16,7 +16,7 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from dltheory.core.errors import ConfigError
@@ -120,9 +120,13 @@ def export_queries(
         )
     if fmt not in FORMATS:
         raise ConfigError(f"export format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    text = {"jsonl": to_jsonl, "csv": to_csv, "rasa": to_rasa, "snips": to_snips}[fmt](
-        list(utterances)
-    )
+    writers: dict[str, Callable[[list[Utterance]], str]] = {
+        "jsonl": to_jsonl,
+        "csv": to_csv,
+        "rasa": to_rasa,
+        "snips": to_snips,
+    }
+    text = writers[fmt](list(utterances))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
     return path

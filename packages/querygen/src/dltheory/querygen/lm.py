@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -31,7 +31,7 @@ BOS, EOS, UNK, PAD = "<s>", "</s>", "<unk>", "<pad>"
 
 class GruLM(nn.Module):
     def __init__(
-        self, vocab: Sequence[str], emb: int = 64, hidden: int = 128, dropout: float = 0.3
+        self, vocab: Iterable[str], emb: int = 64, hidden: int = 128, dropout: float = 0.3
     ):
         super().__init__()
         self.itos = [PAD, BOS, EOS, UNK, *sorted(set(vocab) - {PAD, BOS, EOS, UNK})]

@@ -23,6 +23,7 @@ import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -200,7 +201,7 @@ def evaluate_generations(
         }
     keys = ["intent_accuracy", "bleu_quality", "bleu_diversity", "originality", "novelty"]
     keys += ["copied_transferred", "transfer"]
-    summary = {k: _nanmean(v[k] for v in per_intent.values()) for k in keys}
+    summary: dict[str, Any] = {k: _nanmean(v[k] for v in per_intent.values()) for k in keys}
     summary["diversity_by_count"] = {
         str(n): _nanmean(v[f"diversity_{n}"] for v in per_intent.values()) for n in counts
     }
@@ -234,18 +235,17 @@ class KneserNeyBigramLM:
 
     def fit(self, texts: Iterable[str]) -> KneserNeyBigramLM:
         self._vocab_set = set(self.vocab)
-        bigrams = Counter()
+        bigrams: Counter[tuple[str, str]] = Counter()
         for t in texts:
-            w = self._words(t)
-            bigrams.update(itertools.pairwise(w))
+            bigrams.update(itertools.pairwise(self._words(t)))
         self.c_bigram = bigrams
-        self.c_context = Counter()
-        self.n_follow = Counter()
-        n_precede = Counter()
-        for (v, w), c in bigrams.items():
-            self.c_context[v] += c
-            self.n_follow[v] += 1
-            n_precede[w] += 1
+        self.c_context: Counter[str] = Counter()
+        self.n_follow: Counter[str] = Counter()
+        n_precede: Counter[str] = Counter()
+        for (prev, word), c in bigrams.items():
+            self.c_context[prev] += c
+            self.n_follow[prev] += 1
+            n_precede[word] += 1
         total_types = len(bigrams)
         self.p_cont = {w: (n_precede[w] + 1) / (total_types + len(self.vocab)) for w in self.vocab}
         return self

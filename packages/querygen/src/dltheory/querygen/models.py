@@ -53,6 +53,7 @@ class QueryCVAE(nn.Module):
         self.hidden2logv = nn.Linear(cfg.hidden_size, cfg.latent_size)
         self.hidden2cat = nn.Linear(cfg.hidden_size, cfg.n_classes)
         cond = cfg.latent_size + cfg.n_classes
+        self.decoder: nn.Module
         if cfg.decoder == "gru":
             self.latent2hidden = nn.Linear(cond, cfg.hidden_size)
             self.decoder = nn.GRU(cfg.embedding_dim, cfg.hidden_size, batch_first=True)

@@ -94,7 +94,7 @@ def load_source(cfg: TrainConfig) -> tuple[list[Utterance], list[Utterance], lis
             raise ConfigError(
                 f"min_per_intent={cfg.min_per_intent} leaves fewer than two chatterbot categories"
             )
-        ood = [u for u in ood if u.group.split("/", 1)[1] not in targets]
+        ood = [u for u in ood if str(u.group).split("/", 1)[1] not in targets]
         # a fixed split (seed 0) so that every run is scored against the same validation queries
         full, valid = _split_validation(
             [u for u in rows if u.intent in targets], cfg.valid_per_intent, seed=0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from dltheory.core.errors import DltheoryError
 
@@ -109,6 +110,7 @@ class QueryTokenizer:
         from tokenizers import decoders, models, trainers
 
         texts = list(texts)
+        trainer: Any
         if kind == "word":
             tok = _base_tokenizer(models.WordLevel(unk_token=UNK))
             trainer = trainers.WordLevelTrainer(

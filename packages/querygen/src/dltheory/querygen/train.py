@@ -8,6 +8,7 @@ the classifier's accuracy on the labelled training queries, and sentences per se
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ def kl_weight(cfg: TrainConfig, step: int, total_steps: int) -> float:
 class TrainResult:
     bundle: GeneratorBundle
     prepared: PreparedData
-    run: RunDir
+    run: RunDir | None
     history: list[dict]
 
 
@@ -250,7 +251,7 @@ def _train_loop(cfg: TrainConfig, s: Session, prepared: PreparedData | None, qui
         if (epoch + 1) % max(cfg.checkpoint_every, 1) == 0 or epoch + 1 == cfg.epochs:
             s.checkpoint(state(epoch + 1))
         else:
-            s.maybe_checkpoint(step, lambda e=epoch + 1: state(e))
+            s.maybe_checkpoint(step, functools.partial(state, epoch + 1))
     bundle = GeneratorBundle(
         model, tokenizer, classes, prepared.intents, prepared.realiser, config_to_dict(cfg)
     )

@@ -189,7 +189,7 @@ def transfer_queries(
     if embedder is None:
         embedder = LsaEmbedder(seed=seed).fit(train_texts + res_texts)
     targets = group_means(embedder(train_texts), [u.intent for u in train])
-    groups = group_means(embedder(res_texts), [u.group for u in reservoir])
+    groups = group_means(embedder(res_texts), [str(u.group) for u in reservoir])
     sel = select_groups(targets, groups, threshold)
     pool = [u for u in reservoir if u.group in sel.kept]
     random.Random(seed).shuffle(pool)
