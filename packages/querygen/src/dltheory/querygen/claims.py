@@ -7,8 +7,8 @@ queries and chatterbot first turns, never a target-intent sentence), as a paired
 
 from dltheory.core.claims import Claim, above, below, within
 
-PAPER = "arXiv:1911.03698"
-PAPER_LM = "arXiv:2011.02143"
+PAPER = "1911.03698"
+PAPER_LM = "2011.02143"
 
 CLAIMS = (
     Claim(
