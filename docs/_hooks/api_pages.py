@@ -3,16 +3,23 @@
 Nothing is hard-coded: every `packages/<name>/` with a `pyproject.toml` (and `cli/`) gets a page
 `api/<name>.md` that documents the package docstring and each public module (files and
 subpackages not starting with `_`, except `__main__`), so a renamed or added module appears on
-the next build without editing the docs. The navigation is built here too.
+the next build without editing the docs. Each page opens with the command-line reference, read
+from the Typer app's click commands (torch-free), and the navigation is built here too.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
+import click
 from mkdocs.structure.files import File, Files
+
+log = logging.getLogger("mkdocs.hooks.api_pages")
 
 REPO = Path(__file__).resolve().parents[2]
 ORDER = ["core", "cli"]  # then the paper subpackages, alphabetically
@@ -46,6 +53,76 @@ def _modules(package_dir: Path, dotted: str) -> list[str]:
     return names
 
 
+def _cell(text: object) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _option_rows(command: click.Command) -> list[str]:
+    rows = ["| option | type | default | help |", "|---|---|---|---|"]
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.hidden:
+            continue
+        flags = " / ".join(f"`{opt}`" for opt in (*param.opts, *param.secondary_opts))
+        kind = "flag" if param.is_flag else param.type.name.upper()
+        default = param.default
+        shown = "" if default is None or callable(default) or default == () else f"`{default}`"
+        rows.append(f"| {flags} | {kind} | {_cell(shown)} | {_cell(param.help or '')} |")
+    return rows
+
+
+def _command_sections(command: click.Command, path: str, level: int) -> list[str]:
+    lines = [f"{'#' * level} `{path}`", ""]
+    if command.help:
+        lines += [command.help.strip(), ""]
+    args = [p for p in command.params if isinstance(p, click.Argument)]
+    if args:
+        usage = " ".join(a.make_metavar(click.Context(command)) for a in args)
+        lines += [f"Arguments: `{usage}`", ""]
+    rows = _option_rows(command)
+    if len(rows) > 2:
+        lines += [*rows, ""]
+    if isinstance(command, click.Group):
+        for sub_name, sub in sorted(command.commands.items()):
+            if not sub.hidden:
+                lines += _command_sections(sub, f"{path} {sub_name}", level + 1)
+    return lines
+
+
+def _cli_reference(name: str) -> list[str]:
+    """The command-line reference of `dltheory <name>` (or of the root command for cli)."""
+    with warnings.catch_warnings():  # typer's imports of deprecated click helpers
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import typer
+
+    try:
+        if name == "cli":
+            app = importlib.import_module("dltheory.cli.app").app
+            prog = "dltheory"
+        else:
+            app = importlib.import_module(f"dltheory.{name}.cli").app
+            prog = f"dltheory {name}"
+        group = typer.main.get_command(app)
+    except Exception as exc:  # a broken CLI must not pass unnoticed: --strict fails on this
+        log.warning("api_pages: cannot load the command line of %s: %s", name, exc)
+        return []
+    lines = ["## Command line", ""]
+    if name == "cli":
+        lines += [
+            "`dltheory --help` lists the installed subpackages; the commands below are the "
+            "root command's own.",
+            "",
+        ]
+    if isinstance(group, click.Group):
+        if group.help and name != "cli":
+            lines += [group.help.strip(), ""]
+        for sub_name, sub in sorted(group.commands.items()):
+            if not sub.hidden:
+                lines += _command_sections(sub, f"{prog} {sub_name}", 3)
+    else:
+        lines += _command_sections(group, prog, 3)
+    return lines
+
+
 def _page(name: str, folder: Path) -> str:
     dotted = f"dltheory.{name}"
     package_dir = folder / "src" / "dltheory" / name
@@ -65,8 +142,9 @@ def _page(name: str, folder: Path) -> str:
         "      show_root_toc_entry: false",
         "",
     ]
-    if name != "cli":
-        lines += [f"The command line: `dltheory {name} --help` (module `{dotted}.cli`).", ""]
+    if (package_dir / "cli.py").is_file():
+        lines += _cli_reference(name)
+        lines += ["## Library", ""]
     for module in _modules(package_dir, dotted):
         if name != "cli" and module == f"{dotted}.cli":
             continue  # a Typer app: its reference is `--help`
