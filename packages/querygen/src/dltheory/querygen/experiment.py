@@ -34,7 +34,10 @@ def run_one(
     """Train, generate ``n_per_intent`` queries per intent, score; cached in ``out/result.json``."""
     done = out / "result.json"
     if done.exists():
-        return json.loads(done.read_text())
+        cached = json.loads(done.read_text())
+        if "seconds" not in cached and (out / "config.json").exists():  # older result files
+            cached["seconds"] = done.stat().st_mtime - (out / "config.json").stat().st_mtime
+        return cached
     start = time.perf_counter()
     prepared = prepare_data(cfg)
     key = (cfg.data, cfg.input_type, cfg.min_per_intent, cfg.valid_per_intent)

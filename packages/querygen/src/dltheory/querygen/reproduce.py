@@ -6,8 +6,8 @@ Scales (SNIPS 2017-06; 200 few-shot queries of the fold's target intents, 200 tr
 * ``quick``: 2 folds x 1 seed, no transfer and query transfer only, 15 epochs, 62 queries per
   intent (under a minute of CPU time; an under-trained model: a check of the pipeline, not of the
   paper); the pseudo-labelling and alpha claims need ``full``;
-* ``full``: 2 folds x 1 seed, all five settings (no transfer, query transfer alpha = 0 / 0.2 / 1,
-  pseudo-labelling), 50 epochs, 100 queries per intent: 10 runs, the largest setting that fits
+* ``full``: 2 folds x 2 seeds, all five settings (no transfer, query transfer alpha = 0 / 0.2 / 1,
+  pseudo-labelling), 50 epochs, 100 queries per intent: 20 runs, the largest setting that fits
   this shared 2-core machine (a 50-epoch run takes 1-5 min of wall time with 7 users); the
   paper averaged 5 seeds (``--seeds`` adds more; finished runs are reused);
 * ``paper``: 2 folds x 5 seeds (seeds 1-5 as the authors), otherwise as ``full`` (50 runs,
@@ -81,7 +81,7 @@ SCALE_PLANS = {
     },
     "full": {
         "folds": 2,
-        "seeds": (0,),
+        "seeds": (0, 1),
         "settings": ("none", "qt", "pseudo", "qt_a0", "qt_a1"),
         "epochs": 50,
         "n_per_intent": 100,
