@@ -4,7 +4,7 @@ Ours: one factorisation of the Gram matrix (RidgePath), then O(k) or O(k^2) work
 tridiagonal reduction (default on CPU) and the full eigendecomposition, both timed.
 Anchor: scikit-learn ``Ridge(alpha=lam, fit_intercept=False)`` fitted once per lambda. Both in float64
 on the same features; accuracy is the largest relative difference of the 30 test errors.
-Run: .venv/bin/python packages/randfeat/benchmarks/bench_randfeat_ridge_path.py [--size 2000] [--out DIR]
+Run: .venv/bin/python packages/randfeat/benchmarks/bench_randfeat_ridge_path.py [--size 2000] [--out FILE] [--threads N]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from randfeat_bench_env import add_environment, default_out
 
 from dltheory.core.bench import time_callable, write_bench
 from dltheory.randfeat.simulate import RidgePath, activation_torch, draw_features, draw_inputs
@@ -75,17 +76,26 @@ def main(size: int, out: Path, repeats: int = 1) -> str:
                 "max_rel_diff_test_error": diff,
             }
         )
-    return write_bench(
-        rows, out / "bench_randfeat_ridge_path.json", title=f"ridge path, D = N = P = {size}"
-    )
+    return write_bench(rows, out, title=f"ridge path, D = N = P = {size}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=2000)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default_out("ridge_path"),
+        help="JSON file to write (default: benchmarks/results/local-ridge_path.json, untracked)",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: policy)")
     parser.add_argument(
         "--repeats", type=int, default=1, help="timed runs of the anchor (ours: 3x as many)"
     )
     args = parser.parse_args()
+    from dltheory.core.threads import configure_threads
+
+    threads = configure_threads(args.threads)
     print(main(args.size, args.out, args.repeats))
+    add_environment(args.out, threads)
+    print(f"wrote {args.out} ({threads} thread(s))")

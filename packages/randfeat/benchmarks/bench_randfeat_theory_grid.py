@@ -1,8 +1,9 @@
 """Benchmark (a): a 40 x 40 (psi1, psi2) grid of the replica theory, vectorised vs a per-point loop.
 
-Run: .venv/bin/python packages/randfeat/benchmarks/bench_randfeat_theory_grid.py [--out DIR]
+Run: .venv/bin/python packages/randfeat/benchmarks/bench_randfeat_theory_grid.py [--out FILE] [--threads N]
 Prints a markdown table of seconds and the speed-up over the anchor (the same solver called point by
-point) and writes bench_randfeat_theory_grid.json.
+point) and writes the JSON to --out
+(default benchmarks/results/local-theory_grid.json, untracked, with machine, threads and commit).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from randfeat_bench_env import add_environment, default_out
 
 from dltheory.core.bench import time_callable, write_bench
 from dltheory.randfeat.theory import rf_ridge
@@ -47,12 +49,24 @@ def main(out: Path) -> str:
     ]
     return write_bench(
         rows,
-        out / "bench_randfeat_theory_grid.json",
+        out,
         title="40 x 40 theory grid (tanh, lam_MM = 1e-3)",
     )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
-    print(main(parser.parse_args().out))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default_out("theory_grid"),
+        help="JSON file to write (default: benchmarks/results/local-theory_grid.json, untracked)",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: policy)")
+    args = parser.parse_args()
+    from dltheory.core.threads import configure_threads
+
+    threads = configure_threads(args.threads)
+    print(main(args.out))
+    add_environment(args.out, threads)
+    print(f"wrote {args.out} ({threads} thread(s))")
