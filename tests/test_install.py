@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import site
 import subprocess
 import sys
 import sysconfig
@@ -74,6 +75,15 @@ def test_dev_version_agrees():
     assert result.stdout.strip() == _projects()["core"]["version"]
 
 
+def _site_dirs() -> list[Path]:
+    """This interpreter's site-packages folders, its own first (a venv made with
+    --system-site-packages also sees the base interpreter's)."""
+    dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    dirs += site.getsitepackages()
+    unique = dict.fromkeys(Path(d).resolve() for d in dirs)
+    return [d for d in unique if d.is_dir()]
+
+
 def _torch_base_env(root: Path) -> Path:
     """A fresh environment with this interpreter's third-party packages (torch) and no dltheory.
 
@@ -93,8 +103,7 @@ def _torch_base_env(root: Path) -> Path:
             text=True,
         ).stdout.strip()
     )
-    sources = {Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["platlib"])}
-    for source in sources:
+    for source in _site_dirs():
         for entry in source.iterdir():
             if "dltheory" in entry.name.lower() or entry.name == "__pycache__":
                 continue
@@ -139,6 +148,10 @@ def test_wheelhouse_installs_dfa_with_core_and_cli_in_a_fresh_env(tmp_path):
     )
     wheels = sorted(p.name for p in wheelhouse.glob("*.whl"))
     assert [re.sub(r"-.*", "", w) for w in wheels] == [f"dltheory_{d}" for d in DISTS]
+    for typed in ("core", "cli"):  # typed packages ship their marker (PEP 561)
+        wheel = next(wheelhouse.glob(f"dltheory_{typed}-*.whl"))
+        with zipfile.ZipFile(wheel) as zf:
+            assert f"dltheory/{typed}/py.typed" in zf.namelist(), f"{wheel.name} lacks py.typed"
     dfa_wheel = next(wheelhouse.glob("dltheory_dfa-*.whl"))
     with zipfile.ZipFile(dfa_wheel) as zf:
         names = zf.namelist()
