@@ -234,3 +234,32 @@ def test_wheelhouse_installs_dfa_with_core_and_cli_in_a_fresh_env(tmp_path):
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert metrics, "the run logged nothing"
+
+
+def test_dev_version_set_rewrites_versions_and_pins_only(tmp_path):
+    (tmp_path / "dev").mkdir()
+    script = tmp_path / "dev" / "version"
+    script.write_text((REPO / "dev" / "version").read_text())
+    originals = {}
+    for path in PYPROJECTS:
+        copy = tmp_path / path.relative_to(REPO)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(path.read_text())
+        originals[copy] = path.read_text()
+    result = subprocess.run(
+        [sys.executable, str(script), "set", "1.2.3"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "1.2.3"
+    for copy, before in originals.items():
+        project = tomllib.loads(copy.read_text())["project"]
+        assert project["version"] == "1.2.3"
+        for line in project.get("dependencies", []):
+            if line.startswith("dltheory-"):
+                assert str(Requirement(line).specifier) == "<2,>=1.2"
+        changed = [
+            (a, b)
+            for a, b in zip(before.splitlines(), copy.read_text().splitlines(), strict=True)
+            if a != b
+        ]
+        assert all("version" in a or "dltheory-" in a for a, _ in changed), changed
