@@ -3,7 +3,8 @@
 Nothing is hard-coded: every `packages/<name>/` with a `pyproject.toml` (and `cli/`) gets a page
 `api/<name>.md` that documents the package docstring and each public module (files and
 subpackages not starting with `_`, except `__main__`), so a renamed or added module appears on
-the next build without editing the docs. Each page opens with the command-line reference, read
+the next build without editing the docs. CONTRIBUTING.md and CHANGELOG.md are
+published as they are. Each page opens with the command-line reference, read
 from the Typer app's click commands (torch-free), and the navigation is built here too.
 """
 
@@ -158,12 +159,16 @@ def on_config(config: Any) -> Any:
         {"Home": "index.md"},
         {"Installing": "install.md"},
         {"Threads": "threads.md"},
+        {"Contributing": "contributing.md"},
+        {"Changelog": "changelog.md"},
         {"API reference": api},
     ]
     return config
 
 
 def on_files(files: Files, config: Any) -> Files:
+    for page, source in (("contributing.md", "CONTRIBUTING.md"), ("changelog.md", "CHANGELOG.md")):
+        files.append(File.generated(config, page, content=(REPO / source).read_text()))
     for name, folder in _distributions().items():
         files.append(File.generated(config, f"api/{name}.md", content=_page(name, folder)))
     return files
