@@ -8,7 +8,6 @@ from dltheory.core.errors import DatasetNotFoundError, DltheoryError
 from dltheory.querygen.data import (
     DatasetFormatError,
     Utterance,
-    heldout_reservoir,
     load_chatterbot,
     load_labelled_file,
     load_reservoir,
@@ -219,15 +218,6 @@ def test_stratified_subset_balanced_and_seeded():
     assert sub != stratified_subset(rows, 40, seed=4)
     with pytest.raises(DltheoryError):
         stratified_subset(rows, 1000)
-
-
-def test_heldout_reservoir_excludes_subset():
-    rows = [Utterance.plain(f"q {k} {i}", k) for k in "ab" for i in range(20)]
-    sub = stratified_subset(rows, 10, seed=0)
-    res = heldout_reservoir(rows, sub, per_group=5)
-    assert Counter(u.group for u in res) == {"a": 5, "b": 5}
-    assert all(u.intent == "None" for u in res)
-    assert not {u.text for u in res} & {u.text for u in sub}
 
 
 def test_reservoir_jsonl_and_folder(tmp_path):

@@ -39,7 +39,6 @@ _EXPORTS = {
     "intent_classifier": ".metrics",
     "kl_per_dimension": ".losses",
     "lm_augmentation": ".lm",
-    "lm_perplexity_gain": ".metrics",
     "load_chatterbot": ".data",
     "load_labelled_file": ".data",
     "load_reservoir": ".data",

@@ -242,7 +242,7 @@ def evaluate(
         "evaluation.json"
     ),
 ):
-    """Intent accuracy, BLEU quality, 1 - self-BLEU, originality, transfer, distinct-n, augmentation, LM perplexity."""
+    """Intent accuracy, BLEU quality, 1 - self-BLEU, originality, novelty, transfer, augmentation, LM perplexity."""
     from dltheory.core.config import resolve_config
     from dltheory.core.device import resolve_device
     from dltheory.core.errors import DltheoryError

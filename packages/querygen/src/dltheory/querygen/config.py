@@ -6,7 +6,7 @@ marks the keys that may change on ``--resume`` (total epochs, device, threads, o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from dltheory.core.config import TrainerFields, option
@@ -148,7 +148,3 @@ class GenerateConfig:
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be positive (got {self.temperature})")
         return self
-
-
-def config_keys(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))

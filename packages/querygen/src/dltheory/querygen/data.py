@@ -474,24 +474,6 @@ def stratified_subset(utterances: Sequence[Utterance], size: int, seed: int = 0)
     return chosen
 
 
-def heldout_reservoir(
-    full: Sequence[Utterance],
-    subset: Sequence[Utterance],
-    per_group: int | None = None,
-    seed: int = 0,
-) -> list[Utterance]:
-    """Queries of ``full`` not in ``subset``, relabelled "None" and grouped by their source intent."""
-    taken = {(u.normalised, u.intent) for u in subset}
-    rng = random.Random(seed)
-    out = []
-    for intent, rows in by_intent(full).items():
-        rows = [u for u in rows if (u.normalised, u.intent) not in taken]
-        if per_group is not None:
-            rows = rng.sample(rows, min(per_group, len(rows)))
-        out += [Utterance(u.chunks, NONE_INTENT, intent) for u in rows]
-    return out
-
-
 # ----------------------------------------------------------------------- leave-intents-out folds
 
 

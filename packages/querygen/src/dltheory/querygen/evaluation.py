@@ -3,7 +3,7 @@ and extrinsic ones (realised text: classifier augmentation, bigram-LM perplexity
 
 from __future__ import annotations
 
-from .generation import GeneratedQuery, GeneratorBundle
+from .generation import GeneratedQuery
 from .metrics import augmentation_accuracy, evaluate_generations, intent_classifier
 from .pipeline import PreparedData
 
@@ -39,10 +39,3 @@ class Evaluator:
                 [t for t, _ in real], [t for t, _ in gen], [t for t, _ in valid], self.seed
             )
         return result
-
-
-def generate_and_score(
-    bundle: GeneratorBundle, evaluator: Evaluator, n_per_intent: int, seed: int = 0, **gen_kwargs
-) -> tuple[list[GeneratedQuery], dict]:
-    generated = bundle.generate({i: n_per_intent for i in bundle.intents}, seed=seed, **gen_kwargs)
-    return generated, evaluator.score(generated)

@@ -267,11 +267,3 @@ class KneserNeyBigramLM:
                 logp += math.log(self.prob(x, v))
                 n += 1
         return math.exp(-logp / n)
-
-
-def lm_perplexity_gain(real: Sequence[str], generated: Sequence[str], test: Sequence[str]) -> dict:
-    """Test perplexity of a bigram LM trained on real vs real + generated (one shared vocabulary)."""
-    vocab = {w for t in list(real) + list(generated) for w in t.split()}
-    ppl_real = KneserNeyBigramLM(vocab).fit(real).perplexity(test)
-    ppl_aug = KneserNeyBigramLM(vocab).fit(list(real) + list(generated)).perplexity(test)
-    return {"perplexity_real": ppl_real, "perplexity_augmented": ppl_aug}

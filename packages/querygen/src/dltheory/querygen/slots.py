@@ -70,9 +70,6 @@ class SurfaceRealiser:
             self.by_intent[intent][key] = list(values)
             self.values.setdefault(key, list(values))
 
-    def is_placeholder(self, word: str) -> bool:
-        return word in self.values
-
     def choices(self, word: str, intent: str) -> list[str]:
         own = self.by_intent.get(intent, {}).get(word)
         return own if own else self.values[word]
