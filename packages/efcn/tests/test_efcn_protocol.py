@@ -375,3 +375,26 @@ def test_paper_scale_is_refused_without_a_gpu(tmp_path):
     with pytest.raises(DltheoryError, match="CUDA GPU"):
         reproduce(tmp_path / "p", scale="paper", device="cpu")
     assert not (tmp_path / "p" / "claims.json").exists()
+
+
+def test_cli_resume_rebuilds_the_config_from_the_run_folder(tmp_path):
+    """`--resume` starts from config.json (exactly the config dataclass) and only lets the
+    mutable keys change."""
+    runner = CliRunner()
+    args = ["--epochs", "1", "--channels", "3", "--data-size", "60", "--batch-size", "30"]
+    out = str(tmp_path / "cnn")
+    res = runner.invoke(app, ["train", "--out", out, *args, "--n-saves", "1", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["train", "--out", out, "--resume", "--epochs", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["epoch"] == 2
+    sw = str(tmp_path / "sw")
+    res = runner.invoke(app, ["switch", "--from", out, "--at", "1", "--out", sw, "--to", "elcn"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["switch", "--out", sw, "--resume", "--relax-epochs", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout)
+    assert (result["branch"], result["epoch"]) == ("elcn", 3)
+    res = runner.invoke(app, ["switch", "--out", sw, "--resume", "--lr", "0.3"])
+    assert res.exit_code != 0
+    assert "lr (saved 0.1, now 0.3)" in str(res.exception)

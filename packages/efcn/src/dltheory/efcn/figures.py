@@ -22,7 +22,7 @@ def efcn_runs(sweep_dir: Path, kind: str = "efcn") -> dict[int, Path]:
     runs = {}
     for folder in sorted(Path(sweep_dir).glob(f"{kind}_tw*")):
         config = json.loads((folder / "config.json").read_text())
-        runs[int(config["t_w"])] = folder
+        runs[int(config.get("at", config.get("t_w")))] = folder  # t_w: older runs
     return dict(sorted(runs.items()))
 
 

@@ -239,7 +239,7 @@ def train_cnn(
     cfg = replace(cfg, out=Path(out if out is not None else cfg.out), net="cnn")
     cfg.validate()
     data, _, dtype = _data(cfg)
-    config = {**asdict(cfg), "branch": "cnn"}
+    config = asdict(cfg)  # exactly the config: `--resume` rebuilds it from config.json
     with _session(cfg, config, cfg.out, resume, overwrite, cfg.seed, TRAIN_MUTABLE) as s:
         cnn = make_cnn(cfg, data.input_shape).to(s.device, dtype)
         saves = tuple(switch_epochs(cfg.epochs, cfg.n_saves))
@@ -257,7 +257,7 @@ def train_fcn(
     cnn = make_cnn(cfg, data.input_shape).to(dtype=dtype)
     plan = plan_embedding(cnn, data.input_shape, cfg.fold_padding)
     _announce_size("FCN twin", plan.dense_params, plan, cfg, dtype, device)
-    config = {**asdict(cfg), "branch": "fcn"}
+    config = asdict(cfg)
     with _session(cfg, config, cfg.out, resume, overwrite, cfg.seed, TRAIN_MUTABLE) as s:
         cnn = make_cnn(cfg, data.input_shape).to(s.device, dtype)
         twin = fcn_twin(cnn, data.input_shape, cfg.fold_padding, cfg.max_params or None)
@@ -329,7 +329,7 @@ def switch(
     plan = plan_embedding(cnn, data.input_shape, scfg.fold_padding)
     n_params = plan.dense_params if scfg.to == "efcn" else plan.local_params
     _announce_size({"efcn": "eFCN", "elcn": "eLCN"}[scfg.to], n_params, plan, scfg, dtype, device)
-    config = {**asdict(scfg), "branch": scfg.to, "t_w": scfg.at}
+    config = asdict(scfg)
     seed = scfg.seed + 1 + scfg.at
     with _session(scfg, config, scfg.out, resume, overwrite, seed, SWITCH_MUTABLE) as s:
         model = switched_model(scfg, cnn.to(s.device), data.input_shape, scfg.to)
@@ -377,7 +377,7 @@ def evaluate_run(run: Path, device: str = "auto", threads: int | None = None) ->
     configure_threads(threads)
     fields = TrainConfig.__dataclass_fields__
     cfg = replace(TrainConfig(), **{k: v for k, v in saved.items() if k in fields and k != "out"})
-    branch = saved.get("branch", cfg.net)
+    branch = saved.get("to") or saved.get("branch") or cfg.net  # switch runs save `to`
     data = load_data(cfg.dataset, cfg.data_root, cfg.data_size, cfg.download)
     model = build_branch_model(cfg, branch, data.input_shape)
     state = load_checkpoint(run / "last.pt", map_location="cpu")
@@ -395,7 +395,7 @@ def evaluate_run(run: Path, device: str = "auto", threads: int | None = None) ->
     return {
         "run": str(run),
         "branch": branch,
-        "t_w": saved.get("t_w"),
+        "t_w": saved.get("at", saved.get("t_w")),
         "step": state.get("step"),
         **row,
     }
