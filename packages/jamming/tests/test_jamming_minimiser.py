@@ -123,6 +123,9 @@ def test_one_nstar_decision_rule():
     assert decide_width([sat, unsat, unsat], "majority") == "unsat"
     assert decide_width([unsat, capped], "any") == "undecided"
     assert decide_width([unsat, unsat], "any") == "unsat"
+    # a dead-unit trap (every unsatisfied point sees only the output bias) is not UNSAT
+    trap = {"outcome": "unsat", "n_delta": 3, "n_dead": 3, "n_params": 10}
+    assert decide_width([trap, unsat], "any") == "undecided"
     # the authors' rule: N_Delta <= 0.1 N counts as SAT whatever the outcome
     assert decide_width([capped], "any", "authors") == "sat"
     assert decide_width([unsat], "any", "authors") == "unsat"

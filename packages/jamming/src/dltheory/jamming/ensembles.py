@@ -62,6 +62,7 @@ def train_widths(
     # turns those into "sat" or a converged "unsat" (or says it could not)
     outcome = ["sat" if s >= 0 else "unconverged" for s in result.stop_step]
     lm_iters = [0] * net.n_nets
+    n_dead = [0] * net.n_nets
     if cfg.optimizer == "lm":
         todo = [e for e, o in enumerate(outcome) if o != "sat"]
         if todo:
@@ -75,6 +76,7 @@ def train_widths(
                 outcome[e] = res.outcome[j]
                 result.n_delta[e], result.loss[e] = res.n_delta[j], res.loss[j] / data.n_train
                 lm_iters[e] = res.iterations[j]
+                n_dead[e] = res.n_dead[j]
     records = []
     for e, spec in enumerate(net.specs):
         records.append(
@@ -88,6 +90,7 @@ def train_widths(
                 "fitted": outcome[e] == "sat",
                 "loss": result.loss[e],
                 "lm_iterations": lm_iters[e],
+                "n_dead": n_dead[e],
             }
         )
     return net, result, records

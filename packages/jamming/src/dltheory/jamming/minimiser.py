@@ -58,6 +58,7 @@ class MinimiserConfig:
     gtol: float = 1e-7
     ftol: float = 1e-12
     lambda0: float = 1e-3
+    max_output_step: float = 0.5  # trust region: largest |J delta| of an accepted step
     lambda_escape: float = 1e4  # damping beyond which LM only takes tiny gradient steps
     stall_window: int = 20
     candidate: float = 1.0  # points with Delta > -candidate enter the step's hinge model
@@ -92,6 +93,9 @@ class MinimiseResult:
     predicted_decrease: list[float]  # relative, of the last Gauss-Newton step
     config: dict = field(default_factory=dict)
     escapes: list[int] = field(default_factory=list)
+    # unsatisfied points that no weight can move (all last-layer units off there): a minimum
+    # whose N_Delta is all dead points is a dead-unit trap, not a jamming (UNSAT) minimum
+    n_dead: list[int] = field(default_factory=list)
 
     @property
     def sat(self) -> list[bool]:
@@ -310,14 +314,18 @@ def levenberg_marquardt(
         lam_r = torch.where(torch.isnan(lam_r), torch.full_like(lam_r, cfg.lambda0), lam_r)
         step = _hinge_step(jr, rc, D, lam_r, cfg.inner_iter)
         # predicted decrease of the hinge model 1/2 sum max(0, r + J delta)^2
-        model_new = 0.5 * torch.relu(rc + torch.bmm(jr, step.unsqueeze(2)).squeeze(2)).pow(2)
+        j_step = torch.bmm(jr, step.unsqueeze(2)).squeeze(2)
+        model_new = 0.5 * torch.relu(rc + j_step).pow(2)
+        # a trust region in output space: a step that moves some output by more than
+        # max_output_step is refused like a failed one (large jumps kill ReLU units)
+        small = j_step.abs().amax(dim=1) <= cfg.max_output_step
         pred = 0.5 * r.pow(2).sum(1) - model_new.sum(1)
         trial = theta[rows] + step
         with torch.no_grad():
             f_new = model.forward(x, trial, rows)
         loss_new = _hinge(f_new, y, margin)
         rho = (loss - loss_new) / pred.clamp_min(1e-300)
-        accept = torch.isfinite(loss_new) & (rho > 1e-4) & (pred > 0)
+        accept = torch.isfinite(loss_new) & (rho > 1e-4) & (pred > 0) & small
         # Nielsen's damping update
         lam_acc = lam_r * torch.clamp(1 - (2 * rho - 1) ** 3, min=1 / 3)
         nu_r = nu[rows]
@@ -367,6 +375,10 @@ def levenberg_marquardt(
     model.set(theta, all_rows)
     with torch.no_grad():
         f = model.forward(x, theta, all_rows)
+        # dead points: unsatisfied, and every weight's derivative is 0 there (all units of the
+        # last hidden layer off): only the output bias sees them, so the gradient cannot act
+        jac = model.jacobian(x, theta, all_rows)
+        dead = ((cfg.kappa - y * f) > 0) & (jac[:, :, :-1].abs().amax(dim=2) == 0)
     return MinimiseResult(
         outcome=outcome,
         n_delta=((cfg.kappa - y * f) > 0).sum(dim=1).tolist(),
@@ -375,6 +387,7 @@ def levenberg_marquardt(
         grad_cosine=cosine,
         predicted_decrease=pred_rel,
         config=asdict(cfg),
+        n_dead=dead.sum(dim=1).tolist(),
     )
 
 
@@ -412,7 +425,15 @@ def minimise_ensemble(
     x = x.to(device=net.device, dtype=net.dtype)
     y = y.to(device=net.device, dtype=net.dtype)
     E = net.n_nets
-    keys = ("outcome", "n_delta", "loss", "iterations", "grad_cosine", "predicted_decrease")
+    keys = (
+        "outcome",
+        "n_delta",
+        "loss",
+        "iterations",
+        "grad_cosine",
+        "predicted_decrease",
+        "n_dead",
+    )
     out: dict[str, list] = {k: [None] * E for k in keys}
     escapes = [0] * E
     for index in groups.values():

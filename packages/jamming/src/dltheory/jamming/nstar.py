@@ -41,7 +41,10 @@ def net_is_sat(record: dict, criterion: str = "exact", unsat_fraction: float = 0
     """One network: True (SAT), False (UNSAT) or None (undecided).
 
     ``exact``: SAT when N_Delta = 0 was reached, UNSAT only at a converged minimum with loss > 0
-    (outcome ``unsat`` of the minimiser); a run stopped by a step cap is undecided.
+    (outcome ``unsat`` of the minimiser); a run stopped by a step cap is undecided, and so is a
+    dead-unit trap (a stationary point whose unsatisfied points all have every last-layer unit
+    off, so that only the output bias sees them: not a jamming minimum, whose N_Delta live
+    constraints hold the loss up).
     ``authors``: SAT when N_Delta <= unsat_fraction * N at the end of training (arXiv:1809.09349's
     "lower h until N_Delta > 0.1 N"), UNSAT otherwise.
     """
@@ -52,6 +55,8 @@ def net_is_sat(record: dict, criterion: str = "exact", unsat_fraction: float = 0
             f"unknown sat_criterion {criterion!r}; choose one of {', '.join(SAT_CRITERIA)}"
         )
     outcome = record.get("outcome", "sat" if record.get("fitted") else "unconverged")
+    if outcome == "unsat" and record.get("n_dead", 0) >= record["n_delta"] > 0:
+        return None  # a dead-unit trap: every unsatisfied point sees only the output bias
     return True if outcome == "sat" else (False if outcome == "unsat" else None)
 
 
