@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 from typer.testing import CliRunner
 
 from dltheory.randfeat.cli import app
@@ -214,3 +215,76 @@ def test_phase_writes_figure(tmp_path):
     assert res.exit_code == 0, res.output
     assert (tmp_path / "phase_space.png").stat().st_size > 1000
     assert (tmp_path / "phase_space.csv").read_text().count("\n") == 37
+
+
+def test_networks_command_teacher_and_mnist(tmp_path, mnist_t10k_dir):
+    from dltheory.randfeat.theory import rf_ridge
+
+    common = ["--n-seeds", "2", "--n-test", "300", "--steps", "100", "--device", "cpu", "--json"]
+    res = runner.invoke(
+        app,
+        [
+            "networks",
+            "--d",
+            "8",
+            "--width",
+            "16",
+            "--n-min",
+            "8",
+            "--n-max",
+            "64",
+            "--num",
+            "3",
+            "--k",
+            "2",
+            "--out",
+            str(tmp_path),
+            *common,
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["n"] for r in rows] == [8, 23, 64]
+    # the random-features column is the theory at the same width (replica ridge 0.1, Delta = 5)
+    theory = rf_ridge(
+        2.0,
+        np.array([1.0, 23 / 8, 8.0]),
+        0.1,
+        activation=0.9,
+        ridge_convention="replica",
+        noise=5.0,
+    ).test_error
+    np.testing.assert_allclose([r["random_features"] for r in rows], theory, rtol=1e-10)
+    assert (tmp_path / "networks_teacher.png").is_file()
+    res = runner.invoke(
+        app,
+        [
+            "networks",
+            "--data",
+            "mnist",
+            "--root",
+            str(mnist_t10k_dir),
+            "--d",
+            "20",
+            "--width",
+            "20",
+            "--activation",
+            "relu",
+            "--ridge",
+            "0.01",
+            "--n-min",
+            "200",
+            "--n-max",
+            "1000",
+            "--num",
+            "2",
+            "--k",
+            "1",
+            *common,
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    # MNIST parity after PCA to D = 20: both nets and random features far below chance (0.5)
+    assert rows[-1]["net_k1"] < 0.35
+    assert rows[-1]["random_features"] < 0.35

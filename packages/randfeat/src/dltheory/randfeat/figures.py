@@ -947,3 +947,35 @@ def figure_real_structure(
         )
         ax.legend(fontsize=7)
     return save_figure(fig, out / "mnist_structure", data=data), metrics
+
+
+def draw_network_curve(rows: list[dict], ks, cfg, out_stem) -> Path:
+    """Test error of trained nets (single, K-ensembles) and random features against N, from
+    :func:`dltheory.randfeat.evaluate.network_curve` rows, with its data as CSV."""
+    from dltheory.core.plotting import new_figure, save_figure
+
+    fig, ax = new_figure(size=(5.0, 3.8))
+    n = np.array([r["n"] for r in rows])
+    data: dict = {"N": n}
+    rf = np.array([r["random_features"] for r in rows])
+    rf_sem = np.array([r["random_features_sem"] for r in rows])
+    label = "random features (theory)" if cfg.data == "teacher" else "random features (sim.)"
+    ax.errorbar(n, rf, yerr=rf_sem, color="gray", label=label, capsize=2)
+    data["random_features"], data["random_features_sem"] = rf, rf_sem
+    for j, k in enumerate(ks):
+        m = np.array([r[f"net_k{k}"] for r in rows])
+        se = np.array([r[f"net_k{k}_sem"] for r in rows])
+        _err(ax, n, m, se, color=f"C{j}", label=f"trained nets, K = {k}")
+        data[f"net_k{k}"], data[f"net_k{k}_sem"] = m, se
+    if cfg.data == "teacher":
+        for x, style, name in ((cfg.d, ":", "N = D"), (cfg.width, "--", "N = P")):
+            ax.axvline(x, color="gray", ls=style, lw=0.8, label=name)
+    ax.set(
+        xscale="log",
+        yscale="log" if cfg.data == "teacher" else "linear",
+        xlabel="N (training samples)",
+        ylabel="test error",
+        title=f"{cfg.data}: D = {cfg.d}, P = {cfg.width}",
+    )
+    ax.legend(fontsize=7)
+    return save_figure(fig, out_stem, data=data)
