@@ -65,3 +65,21 @@ def test_quick_reproduce_measures_every_quick_claim(tmp_path):
     assert "NaN" not in (tmp_path / "claims.json").read_text()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest
+
+
+def test_paper_scale_refuses_without_its_data_in_one_line(tmp_path, monkeypatch):
+    from dltheory.randfeat import RandfeatInputError
+    from dltheory.randfeat.reproduce import reproduce
+
+    monkeypatch.setenv("DLTHEORY_SHARED_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(RandfeatInputError, match=r"MNIST-t10k.*CIFAR-10") as info:
+        reproduce(tmp_path / "out", scale="paper", device="cpu")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists()  # refused before writing anything
+    proc = subprocess.run(
+        [sys.executable, "-m", "dltheory.randfeat", "reproduce", "--scale", "huge"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:")
