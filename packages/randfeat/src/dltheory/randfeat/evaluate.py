@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,20 +77,21 @@ def evaluate_theory(cfg: TheoryConfig) -> list[dict]:
         )
         return _r_beta_curve(cfg)
     g = _grid(cfg)
-    common = dict(activation=cfg.activation, ridge_convention=cfg.ridge_convention)
+    common: dict[str, Any] = dict(activation=cfg.activation, ridge_convention=cfg.ridge_convention)
+    cols: dict[str, Any]
     if cfg.model == "ridge":
         r = rf_ridge(g["psi1"], g["psi2"], g["ridge"], noise=cfg.noise, task=cfg.task, **common)
         cols = dict(test_error=r.test_error, train_error=r.train_error, m=r.m, q=r.q, v=r.v)
     elif cfg.model == "ensemble":
         require(cfg.task == "regression", "ensembles are solved for regression")
-        r = ensemble_error(g["psi1"], g["psi2"], g["ridge"], k=cfg.k, noise=cfg.noise, **common)
+        ens = ensemble_error(g["psi1"], g["psi2"], g["ridge"], k=cfg.k, noise=cfg.noise, **common)
         single = rf_ridge(g["psi1"], g["psi2"], g["ridge"], noise=cfg.noise, **common)
         cols = {
-            key: r[key] for key in ("test_error", "bias", "var_init", "var_noise", "var_sampling")
+            key: ens[key] for key in ("test_error", "bias", "var_init", "var_noise", "var_sampling")
         }
         cols["train_error"] = single.train_error if cfg.k == 1 else np.full(len(g["psi1"]), np.nan)
     else:
-        r = block_rf(
+        blk = block_rf(
             g["psi1"],
             g["psi2"],
             g["ridge"],
@@ -100,20 +102,22 @@ def evaluate_theory(cfg: TheoryConfig) -> list[dict]:
             **common,
         )
         cols = dict(
-            test_error=r.test_error,
+            test_error=blk.test_error,
             train_error=np.full(len(g["psi1"]), np.nan),
-            m=r.m,
-            q=r.q,
-            v=r.v,
+            m=blk.m,
+            q=blk.q,
+            v=blk.v,
         )
     rows = []
     for i in range(len(g["psi1"])):
-        row = {
+        row: dict[str, Any] = {
             "psi1": float(g["psi1"][i]),
             "psi2": float(g["psi2"][i]),
             "ridge": float(g["ridge"][i]),
         }
         row.update({k: float(np.asarray(v)[i]) for k, v in cols.items()})
+        if cfg.model == "block":  # block regression is the full MSE (paper (c) plots half of it)
+            row["error_kind"] = "mse" if cfg.task == "regression" else "0-1"
         rows.append(row)
     return rows
 
@@ -377,7 +381,7 @@ def network_curve(cfg, device) -> tuple[list[dict], object]:
         rf, rf_sem = sim["test_mean"], sim["test_sem"]
     rows = []
     for i, n in enumerate(n_grid):
-        row = {"n": int(n)}
+        row: dict[str, Any] = {"n": int(n)}
         for j, k in enumerate(ks):
             row[f"net_k{k}"] = float(curve.test_mean[i, j])
             row[f"net_k{k}_sem"] = float(curve.test_sem[i, j])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,13 +35,15 @@ def figure_double_trouble(out: Path, scale: str = "quick", device="cpu") -> tupl
     ridge, tau2, ks = 1e-4, 0.01, (1, 2, 10)
     ratio = np.logspace(-1, 1, 200)
     fig, (ax, ax2) = new_figure(ncols=2, size=(4.8, 3.8))
-    data, agreement = {"P_over_N": ratio}, []
+    data: dict[str, Any] = {"P_over_N": ratio}
+    agreement: list[float] = []
     for k in (*ks, np.inf):
         e = ensemble_error(ratio, 1.0, ridge, k=k, noise=tau2)["test_error"]
         data[f"theory_K{k}"] = e
         ax.plot(ratio, e, label=f"K = {k}")
     sim_ratio = np.logspace(-1, 1, 7 if quick else 15)
-    means, sems = [], []
+    mean_list: list[Any] = []
+    sem_list: list[Any] = []
     for r in sim_ratio:
         res = simulate_rf_ridge(
             d,
@@ -54,9 +57,9 @@ def figure_double_trouble(out: Path, scale: str = "quick", device="cpu") -> tupl
             n_test=1000,
             device=device,
         )
-        means.append(res.test_mean[0])
-        sems.append(res.test_sem[0])
-    means, sems = np.array(means), np.array(sems)
+        mean_list.append(res.test_mean[0])
+        sem_list.append(res.test_sem[0])
+    means, sems = np.array(mean_list), np.array(sem_list)
     for j, k in enumerate(ks):
         _err(ax, sim_ratio, means[:, j], sems[:, j], color=f"C{j}")
         data[f"sim_K{k}"], data[f"sim_K{k}_sem"] = means[:, j], sems[:, j]
@@ -125,7 +128,8 @@ def figure_triple_descent(out: Path, scale: str = "quick", device="cpu") -> tupl
     psi1, lam, noise = 10.0, 0.1, 5.0
     psi2 = np.logspace(-1, 2, 300)
     fig, (ax, ax2) = new_figure(ncols=2, size=(4.8, 3.8))
-    data, metrics = {"N_over_D": psi2}, {}
+    data: dict[str, Any] = {"N_over_D": psi2}
+    metrics: dict[str, Any] = {}
     for j, r in enumerate((0.5, 0.9, 0.99)):
         e = rf_ridge(
             psi1, psi2, lam, activation=r, ridge_convention="replica", noise=noise
@@ -137,7 +141,8 @@ def figure_triple_descent(out: Path, scale: str = "quick", device="cpu") -> tupl
     sim_psi2 = np.logspace(-1, 2, 9 if quick else 13)
     rel = []
     for j, r in enumerate((0.5, 0.9)):
-        m, s = [], []
+        ml: list[float] = []
+        sl: list[float] = []
         for p2 in sim_psi2:
             res = simulate_rf_ridge(
                 d,
@@ -151,9 +156,9 @@ def figure_triple_descent(out: Path, scale: str = "quick", device="cpu") -> tupl
                 n_test=1000,
                 device=device,
             )
-            m.append(res.test_mean[0, 0])
-            s.append(res.test_sem[0, 0])
-        m, s = np.array(m), np.array(s)
+            ml.append(res.test_mean[0, 0])
+            sl.append(res.test_sem[0, 0])
+        m, s = np.array(ml), np.array(sl)
         _err(ax, sim_psi2, m, s, color=f"C{j}")
         data[f"sim_r{r}"], data[f"sim_r{r}_sem"] = m, s
         th = rf_ridge(
@@ -218,7 +223,10 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
     psi2 = np.union1d(np.logspace(-1, 1.5, 16 if quick else 60), sim_psi2)
     at_sim = np.searchsorted(psi2, sim_psi2)
     fig, axes = new_figure(ncols=2, size=(4.6, 3.8))
-    data, rel, notes, dropped_total = {"N_over_D": psi2}, [], [], 0
+    data: dict[str, Any] = {"N_over_D": psi2}
+    rel: list[float] = []
+    notes: list[str] = []
+    dropped_total = 0
     z_all: list = []
     z_where: list = []
     d_loss = {"square": 150 if quick else 1000, "logistic": 150 if quick else 200}
@@ -237,7 +245,8 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
                     f"at N/D = {', '.join(f'{x:.3g}' for x in psi2[~ok])}; dropped from the plot"
                 )
             ax.plot(psi2, th, color=f"C{j}", label=f"{loss} (theory)")
-            m, s = [], []
+            ml: list[float] = []
+            sl: list[float] = []
             d = d_loss[loss]
             for p2 in sim_psi2:
                 sim = simulate_block_classification(
@@ -252,9 +261,9 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
                     n_test=2000,
                     device=device,
                 )
-                m.append(sim.test_mean[0, 0])
-                s.append(sim.test_sem[0, 0])
-            m, s = np.array(m), np.array(s)
+                ml.append(sim.test_mean[0, 0])
+                sl.append(sim.test_sem[0, 0])
+            m, s = np.array(ml), np.array(sl)
             _err(ax, sim_psi2, m, s, color=f"C{j}")
             data[f"sim_{case}_{loss}"], data[f"sim_{case}_{loss}_sem"] = m, s
             thp = th[at_sim]
@@ -271,7 +280,7 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
         )
         ax.legend(fontsize=8)
     data["sim_N_over_D"] = sim_psi2
-    metrics = {
+    metrics: dict[str, Any] = {
         "data_structure_median_rel_error": float(np.median(rel)) if rel else float("nan"),
         "data_structure_lambda": lam,
         "data_structure_theory_points_dropped": dropped_total,
@@ -313,7 +322,8 @@ def figure_networks(out: Path, scale: str = "quick", device="cpu") -> tuple[Path
 
     seeds, ks = (2 if quick else 4), (1, 4)
     fig, (ax, ax2) = new_figure(ncols=2, size=(4.8, 3.8))
-    data, metrics = {}, {}
+    data: dict[str, Any] = {}
+    metrics: dict[str, Any] = {}
     # left: linear teacher with label noise
     d, p, lam, noise, act = 10, 100, 0.1, 5.0, "r=0.9"
     n_grid = np.unique(np.round(np.logspace(np.log10(3), 3, 9 if quick else 13)).astype(int))
@@ -385,11 +395,11 @@ def figure_networks(out: Path, scale: str = "quick", device="cpu") -> tuple[Path
         float(curve.test_mean[-1, 1] / curve.test_mean[-1, 0]), 3
     )
     # right: digits parity, networks vs random features of the same width
-    x, y = parity_pca_data("digits", d=20)
+    xd, yd = parity_pca_data("digits", d=20)
     p2, n_test = 50, 400
     n_real = np.unique(
         np.round(
-            np.logspace(np.log10(20), np.log10(x.shape[0] - n_test), 6 if quick else 10)
+            np.logspace(np.log10(20), np.log10(xd.shape[0] - n_test), 6 if quick else 10)
         ).astype(int)
     )
     real_spec = NetworkSpec(
@@ -401,9 +411,11 @@ def figure_networks(out: Path, scale: str = "quick", device="cpu") -> tuple[Path
         ridge=1e-2,
     )
     real = simulate_network_real_data(
-        x.float(), y.float(), n_real, real_spec, ks=ks, n_seeds=seeds, n_test=n_test
+        xd.float(), yd.float(), n_real, real_spec, ks=ks, n_seeds=seeds, n_test=n_test
     )
-    rf = simulate_real_data(x, y, p2, n_real, 1e-2, activation="relu", n_seeds=seeds, n_test=n_test)
+    rf = simulate_real_data(
+        xd, yd, p2, n_real, 1e-2, activation="relu", n_seeds=seeds, n_test=n_test
+    )
     _err(
         ax2,
         n_real,
@@ -457,7 +469,7 @@ def draw_phase(grid: dict, out_stem, title: str = ""):
     ax.set_ylabel("P / D")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    data = {
+    data: dict[str, Any] = {
         "psi2": grid["psi2"].ravel(),
         "psi1": grid["psi1"].ravel(),
         "test_error": grid["test_error"].ravel(),
@@ -540,12 +552,12 @@ def figure_ensembles(out: Path, scale: str = "quick", device="cpu") -> tuple[Pat
     ax.legend(fontsize=7)
     # (3) the split at tau = 1
     ax = axes[2]
-    ratio = np.logspace(-1, 1, 200)
-    split = ensemble_error(ratio, 1.0, lam, k=1, noise=1.0)
-    data["tau1_P_over_N"] = ratio
+    p_over_n = np.logspace(-1, 1, 200)
+    split = ensemble_error(p_over_n, 1.0, lam, k=1, noise=1.0)
+    data["tau1_P_over_N"] = p_over_n
     for j, name in enumerate(("bias", "var_init", "var_sampling", "var_noise", "test_error")):
         data[f"tau1_{name}"] = split[name]
-        ax.plot(ratio, split[name], color=f"C{j}", label=name)
+        ax.plot(p_over_n, split[name], color=f"C{j}", label=name)
     ax.axvline(1, color="gray", ls=":")
     ax.set(
         xscale="log",
@@ -670,7 +682,8 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
     th = rf_ridge(psi1, psi2, lam, activation=0.9, ridge_convention="replica", noise=noise)
     ax.plot(psi2, th.test_error, color="C1", label="theory (r = 0.9)")
     sim_psi2 = np.logspace(-1, 2, 7 if quick else 13)
-    m, s = [], []
+    ml: list[float] = []
+    sl: list[float] = []
     for p2 in sim_psi2:
         res = simulate_rf_ridge(
             d,
@@ -685,9 +698,9 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
             n_test=1000,
             device=device,
         )
-        m.append(res.test_mean[0, 0])
-        s.append(res.test_sem[0, 0])
-    m, s = np.array(m), np.array(s)
+        ml.append(res.test_mean[0, 0])
+        sl.append(res.test_sem[0, 0])
+    m, s = np.array(ml), np.array(sl)
     _err(ax, sim_psi2, m, s, color="C1", label=f"sphere inputs, D = {d}")
     at = rf_ridge(psi1, sim_psi2, lam, activation=0.9, ridge_convention="replica", noise=noise)
     z = np.abs(m - at.test_error) / s
@@ -703,15 +716,15 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
     )
     ax.legend(fontsize=7)
     # two peaks on the r = 0.9 curve: the smaller relative prominence of the two
-    e = th.test_error
-    lin, i_lin, _ = _prominence(psi2, e, 1.0, 1.0, psi1)
-    nonlin, i_nl, _ = _prominence(psi2, e, psi1, psi1, psi2[-1])
-    lin_rel = lin / e[i_lin]
-    nl_rel = nonlin / e[i_nl]
+    curve = th.test_error
+    lin, i_lin, _ = _prominence(psi2, curve, 1.0, 1.0, psi1)
+    nonlin, i_nl, _ = _prominence(psi2, curve, psi1, psi1, psi2[-1])
+    lin_rel = lin / curve[i_lin]
+    nl_rel = nonlin / curve[i_nl]
     metrics["claims"]["randfeat.td.two_peaks"] = dict(
         value=float(min(lin_rel, nl_rel)),
         uncertainty=0.0,
-        details={"peaks_at": [float(x) for x in local_maxima(psi2, e)]},
+        details={"peaks_at": [float(x) for x in local_maxima(psi2, curve)]},
     )
     metrics["triple_descent_relative_prominences"] = [
         round(float(lin_rel), 4),
@@ -720,7 +733,7 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
     # (3) peak heights against the ridge
     ax = axes[2]
     ridges = np.logspace(-4, -1, 7)
-    heights = {"N = D": [], "N = P": []}
+    heights: dict[str, list[float]] = {"N = D": [], "N = P": []}
     for lam_ in ridges:
         e_ = rf_ridge(psi1, psi2, lam_, activation=0.9, ridge_convention="replica", noise=noise)
         heights["N = D"].append(float(e_.test_error[np.argmin(np.abs(np.log(psi2)))]))

@@ -9,7 +9,7 @@ import numpy as np
 from dltheory.randfeat.config import PhaseConfig
 from dltheory.randfeat.errors import require
 from dltheory.randfeat.evaluate import block_structure, uses_block_model
-from dltheory.randfeat.theory import block_rf, rf_ridge
+from dltheory.randfeat.theory import BlockTheory, RidgeTheory, block_rf, rf_ridge
 
 
 def phase_grid(cfg: PhaseConfig) -> dict[str, np.ndarray]:
@@ -17,6 +17,7 @@ def phase_grid(cfg: PhaseConfig) -> dict[str, np.ndarray]:
     require(0 < cfg.lo < cfg.hi and cfg.num >= 2, "phase needs 0 < lo < hi and num >= 2")
     axis = np.logspace(math.log10(cfg.lo), math.log10(cfg.hi), int(cfg.num))
     psi1, psi2 = np.meshgrid(axis, axis, indexing="xy")  # rows: psi2, columns: psi1
+    res: BlockTheory | RidgeTheory
     if cfg.loss == "logistic" or uses_block_model(cfg):
         res = block_rf(
             psi1,

@@ -119,8 +119,8 @@ def simulate_ensemble(
             for j in range(1, k_max + 1):
                 f = draw_features(p, d, gen, dtype, device)
                 path = RidgePath(random_features(x, f, sigma), labels)
-                pred = path.predict(random_features(x_test, f, sigma), lams)
-                pred = pred.reshape(n_test, n_l, 2).cpu().numpy()
+                out = path.predict(random_features(x_test, f, sigma), lams)
+                pred = out.reshape(n_test, n_l, 2).cpu().numpy()
                 run_c += pred[..., 0]
                 run_e += pred[..., 1]
                 if j in clean:

@@ -28,8 +28,10 @@ def _load_images(
             root is not None,
             "MNIST needs --root: a folder with t10k-images-idx3-ubyte(.gz) and labels",
         )
+        assert root is not None
         return data.load_mnist_idx(root)
     require(root is not None, "CIFAR-10 needs --root (add --download to fetch it there)")
+    assert root is not None
     ds = data.load_torchvision_dataset("cifar10", root, train=False, download=download)
     images = torch.tensor(np.asarray(ds.data), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
     return images, torch.tensor(ds.targets, dtype=torch.int64)
