@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dltheory.efcn.landscape import barrier, interpolate, path_barriers
+from dltheory.efcn.landscape import barrier, interpolate, path_barriers, rise
 
 pytestmark = pytest.mark.usefixtures("float64_default")
 
@@ -26,6 +26,12 @@ def test_barrier_of_known_curves():
     acc = [0.9 - 0.1 * a for a in alphas]
     acc[5] -= 0.3
     assert barrier(alphas, acc, higher_is_worse=False) == pytest.approx(0.3)
+    # a monotone smoothstep descent 1 - 3a^2 + 2a^3: above its chord 1 - a by a(1 - a)(1 - 2a),
+    # 0.2 * 0.8 * 0.6 = 0.096 at a = 0.2 on this grid, but never above its start
+    descent = [1 - 3 * a**2 + 2 * a**3 for a in alphas]
+    assert barrier(alphas, descent) == pytest.approx(0.096)
+    assert rise(descent) == 0.0
+    assert rise([1 + 4 * a * (1 - a) for a in alphas]) == pytest.approx(1.0)
 
 
 def _linear_pair(seed=0):

@@ -10,7 +10,8 @@ joined by a path, and the loss and accuracy are measured along it:
 The *barrier* of a path is how far it rises above the straight line between its ends,
 ``max_a [L(a) - ((1 - a) L(0) + a L(1))]`` for the loss, and for the accuracy how far it falls below,
 ``max_a [((1 - a) acc(0) + a acc(1)) - acc(a)]`` (Frankle et al.'s error barrier). A barrier near
-zero means the two ends lie in one convex-looking basin.
+zero means the two ends lie in one convex-looking basin. The *rise* ``max_a L(a) - max(L(0), L(1))``
+separates a bump from a monotone but non-convex descent (which has a barrier and no rise).
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ def barrier(
     chord = (1 - a) * v[0] + a * v[-1]
     excess = v - chord if higher_is_worse else chord - v
     return float(excess.max().clamp(min=0.0))
+
+
+def rise(values: Sequence[float]) -> float:
+    """How far the path climbs above its higher end, ``max_a L(a) - max(L(0), L(1))`` (>= 0).
+
+    Unlike :func:`barrier`, a monotone path has no rise even when it is not convex.
+    """
+    v = torch.as_tensor(values, dtype=torch.float64)
+    return float((v.max() - torch.maximum(v[0], v[-1])).clamp(min=0.0))
 
 
 def _check_same_layout(state_a: dict, state_b: dict) -> None:
@@ -124,5 +134,6 @@ def path_barriers(rows: list[dict], splits: Sequence[str] = ("train", "test")) -
         if f"{s}_loss" not in rows[0]:
             continue
         out[f"{s}_loss_barrier"] = barrier(alphas, [r[f"{s}_loss"] for r in rows])
+        out[f"{s}_loss_rise"] = rise([r[f"{s}_loss"] for r in rows])
         out[f"{s}_acc_barrier"] = barrier(alphas, [r[f"{s}_acc"] for r in rows], False)
     return out
