@@ -158,8 +158,9 @@ def reproduce(
         str,
         typer.Option(
             "--scale",
-            help="quick (about 2 min of one core: digits, 3 fractions x 3 seeds), full (about "
-            "10-15 min: MNIST-t10k at 28x28), paper (ImageNet on 8 GPUs; refused without them).",
+            help="quick (about 2.5 min of one core: digits, 2 fractions x 3 seeds), full (about "
+            "7 min: MNIST-t10k at 28x28, 3 fractions x 3 seeds), paper (ImageNet on 8 GPUs; "
+            "refused without them).",
         ),
     ] = "quick",
     quick: Annotated[bool, typer.Option("--quick", hidden=True, help="= --scale quick")] = False,
