@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from dltheory.dfa import convnet, mlp, set_mode
-from dltheory.dfa.alignment import gradient_alignment, weight_alignment, weight_cosines
+from dltheory.dfa.alignment import (
+    alignment_times,
+    gradient_alignment,
+    order_slope,
+    weight_alignment,
+    weight_cosines,
+)
 from dltheory.dfa.structured import (
     conv_connectivity,
     conv_to_dense,
@@ -167,3 +174,29 @@ def test_fa_gradient_alignment_is_one_when_feedback_equals_the_weights():
     ga = gradient_alignment(net, x, target, F.cross_entropy)
     assert ga["ga_layer1"] == pytest.approx(1.0, abs=1e-12)
     assert ga["update_cos_layer2"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_alignment_times_and_bottom_to_top_slope_by_hand():
+    rows = [
+        {"step": 0, "wa_layer2": 0.0, "wa_layer3": 0.0},
+        {"step": 10, "wa_layer2": 0.3, "wa_layer3": 0.05},
+        {"step": 100, "wa_layer2": 0.4, "wa_layer3": 0.3},
+        {"step": 1000, "wa_layer2": 0.5, "wa_layer3": 0.4},
+    ]
+    # half of the maxima 0.5 and 0.4 is first reached at steps 10 and 100
+    assert alignment_times(rows, [2, 3]) == [10.0, 100.0]
+    assert order_slope([10.0, 100.0], [2, 3]) == pytest.approx(1.0)  # one decade per layer
+    assert order_slope([100.0, 10.0, 1.0], [2, 3, 4]) == pytest.approx(-1.0)
+    never = [{"step": s, "wa_layer2": -0.1} for s in (0, 5)]
+    assert math.isnan(alignment_times(never, [2])[0])
+
+
+def test_jackknife_se_of_a_mean_is_the_usual_standard_error():
+    import statistics
+
+    from dltheory.dfa.reproduce import jackknife
+
+    values = [0.3, 1.2, -0.4, 2.2, 0.9]
+    mean, se = jackknife(values, lambda v: sum(v) / len(v))
+    assert mean == pytest.approx(statistics.mean(values))
+    assert se == pytest.approx(statistics.stdev(values) / math.sqrt(len(values)), rel=1e-12)

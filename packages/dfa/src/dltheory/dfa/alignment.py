@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ WEIGHT_LAYER_TYPES = (nn.Linear, nn.Conv2d)
 
 @dataclass
 class LayerCall:
-    module: nn.Module
+    module: Any  # an nn.Linear or nn.Conv2d
     in_shape: tuple[int, ...]  # per sample
     out_shape: tuple[int, ...]
 
@@ -69,7 +70,7 @@ def trace_segments(model: nn.Module, example: torch.Tensor) -> list[Segment]:
     return segments
 
 
-def _apply_linear_map(layer: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+def _apply_linear_map(layer: Any, inputs: torch.Tensor) -> torch.Tensor:
     """The layer's weight acting on ``inputs`` (no bias): W x for Linear, W * x for Conv2d."""
     if isinstance(layer, nn.Conv2d):
         return F.conv2d(
@@ -78,7 +79,7 @@ def _apply_linear_map(layer: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     return F.linear(inputs, layer.weight)
 
 
-def efcn_weight_norm_sq(layer: nn.Module, in_shape: tuple[int, ...]) -> torch.Tensor:
+def efcn_weight_norm_sq(layer: Any, in_shape: tuple[int, ...]) -> torch.Tensor:
     """||W||_F^2 of the layer's equivalent fully connected matrix."""
     if isinstance(layer, nn.Conv2d):
         ones = torch.ones(1, *in_shape, dtype=layer.weight.dtype, device=layer.weight.device)

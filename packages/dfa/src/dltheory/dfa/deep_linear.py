@@ -155,7 +155,7 @@ def run_linear_dfa(cfg: LinearDFAConfig) -> dict[str, float]:
         with torch.no_grad():
             for p in params:
                 if p.grad is not None:
-                    p -= lr * p.grad
+                    p.sub_(lr * p.grad)
     mats = alignment_matrices(net)
     with torch.no_grad():
         final_loss = float(half_mse(net(x), y))

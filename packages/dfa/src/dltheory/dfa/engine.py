@@ -43,6 +43,7 @@ The feedback matrix is materialised at the first forward from the shapes seen at
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -121,6 +122,8 @@ class DirectFeedback(nn.Module):
             per (output, channel), repeated over space) for 4-D activations.
         scale: multiplies B (e.g. ``1/sqrt(width)``); does not change any alignment cosine.
     """
+
+    feedback: Any  # the (C, sum_l m_l) buffer, None until the first forward
 
     def __init__(
         self,
@@ -391,20 +394,22 @@ class FAConv2d(nn.Conv2d):
         return super().forward(x)
 
 
-def _to_fa_layer(module: nn.Module, engine: DirectFeedback, gen: torch.Generator) -> nn.Module:
+def _to_fa_layer(module: Any, engine: DirectFeedback, gen: torch.Generator) -> nn.Module:
     """A FA twin of ``module`` that shares its very Parameters (so optimizers stay valid)."""
     has_bias = module.bias is not None
+    new: Any
     if isinstance(module, nn.Conv2d):
         if module.padding_mode != "zeros" or isinstance(module.padding, str):
             raise ConfigError("FA supports Conv2d with numeric zero padding only")
+        conv: Any = module  # its tuples are 2-tuples
         new = FAConv2d(
-            module.in_channels,
-            module.out_channels,
-            module.kernel_size,
-            module.stride,
-            module.padding,
-            module.dilation,
-            module.groups,
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
             has_bias,
             device="meta",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def init_weights(layers: Sequence[nn.Module], kind: str) -> None:
+def init_weights(layers: Sequence[Any], kind: str) -> None:
     """``default`` keeps PyTorch's init; ``zero`` (deep-linear theory); ``gaussian`` sd 1/sqrt(fan_in)."""
     if kind not in WEIGHT_INITS:
         raise ConfigError(f"unknown weight init {kind!r}; choose one of {WEIGHT_INITS}")
@@ -65,9 +66,10 @@ class MarkedNetwork(nn.Module):
         attach_feedback(self)
 
     @property
-    def weight_layers(self) -> list[nn.Module]:
+    def weight_layers(self) -> list[Any]:
         """The weight layer of every block, then the head (the paper's W_1 ... W_L)."""
-        return [block[0] for block in self.blocks] + [self.head]
+        blocks: Any = self.blocks
+        return [block[0] for block in blocks] + [self.head]
 
     def _check_input(self, x: torch.Tensor) -> None:
         expected = self.input_shape

@@ -8,6 +8,8 @@ re-exported here). Small nets only: n_in x n_out entries.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +22,7 @@ from .engine import find_engine
 from .feedback import unit_norm_rows
 
 
-def conv_connectivity(conv: nn.Conv2d, in_shape: tuple[int, ...]) -> torch.Tensor:
+def conv_connectivity(conv: nn.Conv2d, in_shape: Any) -> torch.Tensor:
     """0/1 receptive-field mask of the eFCN: which input units each output unit sees."""
     ones = torch.ones_like(conv.weight)
     return (conv_to_dense(conv, in_shape, kernel=ones) > 0).to(conv.weight.dtype)
@@ -92,7 +94,8 @@ def set_factorised_conv_feedback(
             top = torch.from_numpy(nmf.fit_transform(mask)).T  # (C, n_l)
             bottom = torch.from_numpy(nmf.components_)  # (C, n_{l-1})
         else:
-            dense = conv_to_dense(call.module, call.in_shape).double().cpu()
+            in_shape: Any = call.in_shape  # (C, H, W)
+            dense = conv_to_dense(call.module, in_shape).double().cpu()
             u, s, vh = torch.linalg.svd(dense, full_matrices=False)
             top = (u[:, :c] * s[:c].sqrt()).T
             bottom = vh[:c] * s[:c, None].sqrt()
