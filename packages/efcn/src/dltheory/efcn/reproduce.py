@@ -46,7 +46,7 @@ FULL = SweepConfig(
     epochs=8,
     batch_size=50,
     lr=0.1,
-    n_saves=4,  # switch times 0, 1, 2, 4, 8
+    n_saves=4,  # switch times 0, 1, 2, 4, 7 (int(10**log10(8)) = 7, as in the authors' code)
     local_times=[2],
     landscape_points=7,
     landscape_examples=300,
