@@ -104,8 +104,8 @@ def test_mnist_t10k_split_at_28px(mnist_t10k_dir):
     x, _ = train[0]
     assert tuple(x.shape) == (1, 28, 28)
     sub, _, _, _ = build_datasets("mnist-t10k", str(mnist_t10k_dir), sampling_ratio=0.05)
-    # floor(0.05 n_c) per class: between 10 x floor(0.05 x 700) and 10 x 0.05 x 1000
-    assert 350 <= len(sub) <= 400
+    per_class = [sum(1 for t in train.targets if t == c) for c in range(10)]
+    assert len(sub) == sum(int(0.05 * n) for n in per_class)  # floor(f n_c) per class
 
 
 def test_miniature_reproduce_writes_judged_claims(tmp_path, monkeypatch):

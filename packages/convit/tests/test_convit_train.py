@@ -38,6 +38,19 @@ def _rows(folder):
     return [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
+def _hand_top1(run_dir) -> float:
+    """Top-1 (%) of a run's model.pt on the held-out digits, computed here without the trainer."""
+    from dltheory.convit.data import build_datasets
+    from dltheory.convit.train import load_run_model
+
+    model = load_run_model(run_dir).eval()
+    _, val, _, _ = build_datasets("digits", img_size=model.spec.img_size[0])
+    x = torch.stack([val[i][0] for i in range(len(val))])
+    y = torch.tensor([int(val[i][1]) for i in range(len(val))])
+    with torch.no_grad():
+        return 100.0 * (model(x).argmax(1) == y).double().mean().item()
+
+
 def _same_weights(a_dir, b_dir):
     a = torch.load(a_dir / "model.pt", weights_only=True)["model"]
     b = torch.load(b_dir / "model.pt", weights_only=True)["model"]
@@ -193,7 +206,7 @@ def test_cli_train_eval_analyze(tmp_path):
     result = runner.invoke(app, ["eval", str(out), "--device", "cpu", "--json"])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output.strip().splitlines()[-1])
-    assert 0 <= metrics["top1"] <= 100
+    assert metrics["top1"] == pytest.approx(_hand_top1(out), abs=1e-9)
     assert metrics["top5"] >= metrics["top1"]
     result = runner.invoke(
         app,
@@ -290,7 +303,7 @@ def test_ema_and_frozen_gates_run(tmp_path):
             tmp_path / "ema", epochs=1, ema=True, ema_decay=0.5, freeze_gates=True, gate_init=0.0
         )
     )
-    assert 0 <= final["ema_top1"] <= 100
+    assert final["ema_top1"] == pytest.approx(_hand_top1(tmp_path / "ema"), abs=1e-9)
     assert final["gates"] == [[0.5, 0.5, 0.5, 0.5]]  # frozen at lambda = 0
     state = torch.load(tmp_path / "ema" / "last.pt", weights_only=True)
     assert state["extra"]["ema"] is not None

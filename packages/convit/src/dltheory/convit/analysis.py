@@ -37,7 +37,9 @@ def layer_attention(
         captured.append(attn.mean(0) if reduce_batch else attn)
 
     for blk in model.blocks:
-        hooks.append(blk.attn.register_forward_pre_hook(hook))
+        attn = blk.attn
+        assert isinstance(attn, torch.nn.Module)
+        hooks.append(attn.register_forward_pre_hook(hook))
     was_training = model.training
     try:
         model.eval()
@@ -59,13 +61,15 @@ def nonlocality(model: ConViT, images: torch.Tensor | Iterable[torch.Tensor]) ->
         raise ValueError("nonlocality needs at least one batch of images")
     device = next(model.parameters()).device
     dist = relative_offsets(model.grid_size, device=device)[..., 2].sqrt()
-    total, count = None, 0
+    total: torch.Tensor | None = None
+    count = 0
     for batch in batches:
         batch = batch.to(device)
         maps = layer_attention(model, batch)
         per_head = torch.stack([torch.einsum("nm,hnm->h", dist, a) / a.shape[-1] for a in maps])
         total = per_head * len(batch) if total is None else total + per_head * len(batch)
         count += len(batch)
+    assert total is not None
     per_head = (total / count).cpu()
     return {
         "per_head": per_head,

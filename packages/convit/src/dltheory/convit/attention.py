@@ -92,7 +92,10 @@ class GPSA(nn.Module):
         self.pos_proj = nn.Linear(3, num_heads)
         self.proj_drop = nn.Dropout(proj_drop)
         self.gating_param = nn.Parameter(torch.ones(num_heads))
-        self._grid: tuple[int, int] = tuple(grid_size) if grid_size else (0, 0)
+        self._grid: tuple[int, int] = (
+            (int(grid_size[0]), int(grid_size[1])) if grid_size else (0, 0)
+        )
+        self.rel_offsets: torch.Tensor
         self.register_buffer(
             "rel_offsets",
             relative_offsets(grid_size) if grid_size else torch.zeros(0, 0, 3),

@@ -199,7 +199,12 @@ def build_datasets(
         )
         num_classes, in_chans = len(train.classes), 3
     if sampling_ratio < 1.0:
-        train = Subset(train, per_class_prefix(_targets(train), sampling_ratio))
+        return (
+            Subset(train, per_class_prefix(_targets(train), sampling_ratio)),
+            val,
+            num_classes,
+            in_chans,
+        )
     return train, val, num_classes, in_chans
 
 

@@ -4,6 +4,7 @@ plus the plotted data as CSV)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -16,7 +17,7 @@ def plot_nonlocality_history(history: list[dict], path, title: str = "Nonlocalit
     epochs = [row["epoch"] for row in history]
     per_layer = list(zip(*[row["nonlocality"] for row in history]))
     fig, ax = new_figure(size=(5, 3.6))
-    data = {"epoch": epochs}
+    data: dict[str, Sequence[Any]] = {"epoch": epochs}
     cmap = _cmap(len(per_layer))
     for i, values in enumerate(per_layer):
         ax.plot(epochs, values, color=cmap[i], label=f"layer {i + 1}")
@@ -34,7 +35,7 @@ def plot_gates(gates: torch.Tensor, path, title: str = "Gate sigma(lambda) per G
 
     fig, ax = new_figure(size=(5, 3.6))
     layers = list(range(1, gates.shape[0] + 1))
-    data = {"layer": layers}
+    data: dict[str, Sequence[Any]] = {"layer": layers}
     for h in range(gates.shape[1]):
         ax.scatter(layers, gates[:, h].tolist(), s=12, alpha=0.6)
         data[f"head{h}"] = gates[:, h].tolist()
@@ -78,7 +79,7 @@ def plot_sample_efficiency(rows: Sequence[dict], path, gpsa_layers: int):
     ax.set_ylabel("validation top-1 (%)")
     ax.set_title("Sample efficiency (cf. paper Table 2)")
     ax.legend()
-    data = {"fraction": fr}
+    data: dict[str, Sequence[Any]] = {"fraction": fr}
     for key in (
         "deit_top1",
         "deit_top1_se",

@@ -96,6 +96,7 @@ class Block(nn.Module):
         super().__init__()
         self.use_gpsa = use_gpsa
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn: GPSA | MHSA
         if use_gpsa:
             self.attn = GPSA(
                 dim,
@@ -191,10 +192,12 @@ class ConViT(nn.Module):
     def set_fast(self, fast: bool = True, flush_subnormals: bool | None = None) -> ConViT:
         """Switch every attention layer between the fast and the reference forward."""
         for b in self.blocks:
-            b.attn.use_fast = fast
-            if flush_subnormals is not None and isinstance(b.attn, GPSA):
-                b.attn.flush_subnormals = flush_subnormals
-                b.attn._pos_cache = None
+            attn = b.attn
+            assert isinstance(attn, (GPSA, MHSA))
+            attn.use_fast = fast
+            if flush_subnormals is not None and isinstance(attn, GPSA):
+                attn.flush_subnormals = flush_subnormals
+                attn._pos_cache = None
         return self
 
     def freeze_gates(self, frozen: bool = True) -> None:

@@ -9,9 +9,11 @@ per evaluation), last.pt and model.pt. Works single-process or under torchrun (D
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +48,8 @@ def model_spec(cfg: TrainConfig, num_classes: int, in_chans: int) -> ConViTSpec:
 def param_groups(model: ConViT, weight_decay: float) -> list[dict]:
     """AdamW groups: no decay on 1-D parameters (norms, biases, gates) and on pos_embed/cls_token."""
     skip = model.no_weight_decay()
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -191,11 +194,11 @@ def locality_metrics(model: ConViT, analysis_x: torch.Tensor) -> dict:
     }
 
 
-def save_weights(model: ConViT, path: Path) -> None:
+def save_weights(model: torch.nn.Module, spec: ConViTSpec, path: Path) -> None:
     """Weights + spec only: loadable with weights_only=True by ``eval``/``analyze``."""
     from dltheory.core.runs import atomic_torch_save
 
-    atomic_torch_save({"model": model.state_dict(), "spec": model.spec.to_dict()}, path)
+    atomic_torch_save({"model": model.state_dict(), "spec": spec.to_dict()}, path)
 
 
 def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict:
@@ -207,7 +210,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
     """
     from dltheory.core.config import mutable_keys
     from dltheory.core.device import seed_everything
-    from dltheory.core.distributed import cleanup_distributed, unwrap_model, wrap_ddp
+    from dltheory.core.distributed import cleanup_distributed, wrap_ddp
     from dltheory.core.progress import ProgressLog
     from dltheory.core.runs import restore_rng_state, train_state
     from dltheory.core.session import Session
@@ -263,7 +266,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
         analysis_x = torch.stack(
             [val_set[i][0] for i in range(min(cfg.analysis_images, len(val_set)))]
         ).to(device)
-        net = wrap_ddp(model, env, device)
+        net: Any = wrap_ddp(model, env, device)
         if cfg.compile:
             net = torch.compile(net)
         steps_per_epoch = len(train_loader)
@@ -323,13 +326,12 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
                 loss_sum += loss.item() * len(x)
                 log.update(loss=loss.item(), epoch=epoch)
                 if i + 1 < steps_per_epoch:
-                    session.maybe_checkpoint(step, lambda done=i + 1: state(done))
+                    session.maybe_checkpoint(step, functools.partial(state, i + 1))
             elapsed = time.perf_counter() - t0
             epoch, done_in_epoch = epoch + 1, 0
             if epoch % cfg.eval_every and epoch < cfg.epochs:
                 session.maybe_checkpoint(step, lambda: state(0))
                 continue
-            core_model = unwrap_model(model)
             metrics = evaluate(net, val_loader, device, precision)
             final = {
                 "epoch": epoch,  # epochs completed
@@ -341,15 +343,15 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
                 "val_loss": metrics["loss"],
                 "top1": metrics["top1"],
                 "top5": metrics["top5"],
-                **locality_metrics(core_model, analysis_x),
+                **locality_metrics(model, analysis_x),
             }
             if ema is not None:
                 final["ema_top1"] = evaluate(ema.module, val_loader, device, precision)["top1"]
             session.log(**final)
             session.checkpoint(state(0))
             if session.is_writer:
-                weights = ema.module if ema is not None else core_model
-                save_weights(weights, session.run.path / MODEL_FILE)
+                weights = ema.module if ema is not None else model
+                save_weights(weights, model.spec, Path(cfg.out) / MODEL_FILE)
             if session.stop_requested:  # a SIGINT/SIGTERM during evaluation: stop here
                 session.maybe_checkpoint(step, lambda: state(0))
         return final
