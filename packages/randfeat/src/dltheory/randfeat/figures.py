@@ -229,7 +229,7 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
     dropped_total = 0
     z_all: list = []
     z_where: list = []
-    d_loss = {"square": 150 if quick else 1000, "logistic": 150 if quick else 200}
+    d_loss = {"square": 150 if quick else 1000, "logistic": 150 if quick else 1000}
     for ax, case in zip(axes, ("isotropic", "aligned")):
         for j, loss in enumerate(("square", "logistic")):
             res = block_curve(
