@@ -107,7 +107,7 @@ CLAIMS = (
         "theory = simulation",
         below(3.0, sigmas=0),
         min_scale="full",
-        requires="square-loss simulations at D = 1000: the aligned salient block has D/10 "
-        "dimensions, and at the quick scale's D = 150 finite-size effects exceed 3 SE",
+        requires="simulations at D = 1000: the aligned salient block has D/10 dimensions, and at "
+        "the quick scale's D = 150 finite-size effects exceed 3 SE",
     ),
 )
