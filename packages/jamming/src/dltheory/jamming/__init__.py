@@ -7,6 +7,13 @@ from dltheory.core.lazy import lazy_exports
 _EXPORTS = {
     "BinaryDataset": ".data",
     "EnsembleTrainer": ".train",
+    "LinearEnsemble": ".minimiser",
+    "MinimiseResult": ".minimiser",
+    "MinimiserConfig": ".minimiser",
+    "decide_width": ".nstar",
+    "find_nstar": ".nstar",
+    "levenberg_marquardt": ".minimiser",
+    "minimise_ensemble": ".minimiser",
     "NetSpec": ".models",
     "OptimConfig": ".train",
     "StackedFC": ".models",

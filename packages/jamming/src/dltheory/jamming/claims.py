@@ -20,7 +20,8 @@ CLAIMS = (
             "The jamming point is linear in P: N*/P reaches a plateau of about 0.3. Measured as the "
             "mean N*/P over the searches of the largest P values (N* = the bracket midpoint of the "
             "smallest SAT N, exact criterion: N_Delta = 0 / converged UNSAT minimum), SE from the "
-            "brackets' half-widths and the spread across P."
+            "brackets' half-widths and the spread across P. Measured here at d = 10, L = 2 (the "
+            "paper's L = 5, d = h search is not run: see the README)."
         ),
         paper_value="N*/P ~ 0.3 (P = 500 to 60k)",
         rule=within(0.3, rel=0.15, sigmas=2),
