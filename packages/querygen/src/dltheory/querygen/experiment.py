@@ -12,16 +12,6 @@ from .evaluation import Evaluator
 from .pipeline import prepare_data
 from .train import train
 
-METRICS = (
-    "intent_accuracy",
-    "bleu_quality",
-    "bleu_diversity",
-    "originality",
-    "transfer",
-    "distinct_1",
-    "distinct_2",
-)
-
 
 def run_one(
     cfg: TrainConfig,
