@@ -26,7 +26,7 @@ class EnsembleConfig:
     data_root: str | None = None
     download: bool = False
     n_train: int = 200  # P
-    n_test: int = 500
+    n_test: int | None = 500
     d: int = 10
     depth: int = 2  # L hidden layers
     widths: list[float] = field(default_factory=lambda: [8.0])

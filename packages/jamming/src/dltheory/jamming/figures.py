@@ -46,7 +46,14 @@ def plot_phase(rows: list[dict], stem: Path, title: str = "") -> Path:
     ax.set_title(title or "jamming phase diagram (SAT above, UNSAT below)")
     ax.legend(fontsize=8)
     return save_figure(
-        fig, stem, data={"P": p, "n_star": n, "n_star_low": n - lo, "n_star_high": n + hi}
+        fig,
+        stem,
+        data={
+            "P": p.tolist(),
+            "n_star": n.tolist(),
+            "n_star_low": (n - lo).tolist(),
+            "n_star_high": (n + hi).tolist(),
+        },
     )
 
 
@@ -127,4 +134,4 @@ def plot_scaling(result: dict, stem: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, stem, data=data)
+    return save_figure(fig, stem, data={k: list(v) for k, v in data.items()})  # type: ignore[call-overload]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 
@@ -157,9 +158,9 @@ class StackedAdaptor:
         jw: list[torch.Tensor] = [None] * (net.depth + 1)  # type: ignore[list-item]
         jb: list[torch.Tensor] = [None] * (net.depth + 1)  # type: ignore[list-item]
         for layer in range(net.depth, -1, -1):
-            s = scales[layer].view(E, 1, 1, 1) if ntk else 1.0
+            sc: torch.Tensor | float = scales[layer].view(E, 1, 1, 1) if ntk else 1.0
             # df/dW_l[o, i] = delta_l[o] a_{l-1}[i] (times the NTK scale), df/db_l = delta_l
-            jw[layer] = (delta.unsqueeze(3) * acts[layer].unsqueeze(2) * s).flatten(2)
+            jw[layer] = (delta.unsqueeze(3) * acts[layer].unsqueeze(2) * sc).flatten(2)
             jb[layer] = delta
             if layer > 0:
                 delta = torch.bmm(delta, w_effs[layer]) * (pre[layer - 1] > 0)
@@ -471,7 +472,7 @@ def minimise_ensemble(
         for k in keys:
             for i, e in enumerate(index):
                 out[k][e] = getattr(res, k)[i]
-    result = MinimiseResult(**out, config=asdict(cfg))  # type: ignore[arg-type]
+    result = MinimiseResult(**out, config=asdict(cfg))
     result.escapes = escapes
     return result
 
@@ -482,8 +483,8 @@ def copy_rows(dst: StackedFC, src: StackedFC, index: list[int]) -> None:
     with torch.no_grad():
         for p, q in zip(dst.parameters(), src.parameters()):
             p[idx] = 0.0
-            sl = tuple(slice(0, n) for n in q.shape[1:])
-            p[(idx, *sl)] = q
+            key: tuple[Any, ...] = (idx, *(slice(0, n) for n in q.shape[1:]))
+            p[key] = q
 
 
 def _adam_burst(net: StackedFC, x, y, cfg: MinimiserConfig, offset) -> None:

@@ -102,7 +102,8 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
     _, _, records = train_widths(cfg, data, widths, device)
     by_width = {h: [r for r in records if r["h"] == h] for h in widths}
     sat = {h: _is_sat(by_width[h], cfg) for h in widths}
-    h_hi = h_lo = None
+    h_hi: float | None = None
+    h_lo: float | None = None
     for h in widths:  # descending: the last SAT width before the first UNSAT one
         if sat[h]:
             h_hi = h
@@ -110,10 +111,12 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
             h_lo = h
             break
     for _ in range(cfg.n_bisect if (h_hi is not None and h_lo is not None) else 0):
-        n_lo, n_hi = count_weights(d, h_lo, cfg.depth), count_weights(d, h_hi, cfg.depth)
-        h_mid = width_for_count(0.5 * (n_lo + n_hi), d, cfg.depth)
+        assert h_lo is not None
+        assert h_hi is not None
+        c_lo, c_hi = count_weights(d, h_lo, cfg.depth), count_weights(d, h_hi, cfg.depth)
+        h_mid = width_for_count(0.5 * (c_lo + c_hi), d, cfg.depth)
         n_mid = count_weights(d, h_mid, cfg.depth)
-        if n_mid in (n_lo, n_hi):
+        if n_mid in (c_lo, c_hi):
             break
         _, _, mid_records = train_widths(cfg, data, [h_mid], device)
         records += mid_records
@@ -121,8 +124,8 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
             h_hi = h_mid
         else:
             h_lo = h_mid
-    n_hi = count_weights(d, h_hi, cfg.depth) if h_hi is not None else math.nan
-    n_lo = count_weights(d, h_lo, cfg.depth) if h_lo is not None else math.nan
+    n_hi = float(count_weights(d, h_hi, cfg.depth)) if h_hi is not None else math.nan
+    n_lo = float(count_weights(d, h_lo, cfg.depth)) if h_lo is not None else math.nan
     if h_hi is None:
         status = "above_grid"  # even the largest width failed: N* > max_factor * P
     elif h_lo is None:

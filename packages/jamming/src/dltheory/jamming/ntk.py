@@ -23,8 +23,8 @@ def jacobians(net: StackedFC, x: torch.Tensor) -> torch.Tensor:
     f = net.forward(x.to(net.dtype), params)
     rows = []
     for mu in range(f.shape[1]):
-        grads = torch.autograd.grad(f[:, mu].sum(), params, retain_graph=mu + 1 < f.shape[1])
-        grads = net.mask_gradients(list(grads))
+        raw = torch.autograd.grad(f[:, mu].sum(), params, retain_graph=mu + 1 < f.shape[1])
+        grads = net.mask_gradients(list(raw))
         rows.append(torch.cat([g.flatten(1) for g in grads], dim=1))
     return torch.stack(rows, dim=1)
 

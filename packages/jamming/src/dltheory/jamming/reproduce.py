@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 from dltheory.core.errors import DltheoryError
 
@@ -29,7 +30,7 @@ SCALES = ("quick", "full", "paper")
 def presets(scale: str, device: str = "cpu") -> tuple[PhaseConfig, ScalingConfig]:
     """The phase-diagram and scaling configurations of a scale."""
     if scale == "quick":
-        common = {"device": device, "executor": "serial", "max_workers": 1}
+        common: dict[str, Any] = {"device": device, "executor": "serial", "max_workers": 1}
         phase = PhaseConfig(
             dataset="random",
             d=10,

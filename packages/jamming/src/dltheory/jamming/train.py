@@ -17,8 +17,10 @@ A frozen network is removed from the computation: its rows are neither evaluated
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -79,7 +81,7 @@ class TrainResult:
 
 
 def _row_norm_sq(ts: list[torch.Tensor]) -> torch.Tensor:
-    return sum(t.pow(2).flatten(1).sum(1) for t in ts)
+    return torch.stack([t.pow(2).flatten(1).sum(1) for t in ts]).sum(0)
 
 
 class EnsembleTrainer:
@@ -119,7 +121,7 @@ class EnsembleTrainer:
             self.exp_avg_sq = [z.clone() for z in zeros]
         else:
             self.dt = torch.full((E,), cfg.flow_dt, dtype=net.dtype, device=dev)
-            self.grad = None  # gradient at the current point, rows of all networks
+            self.grad: list[torch.Tensor] | None = None  # gradient at the current point
             self.time = torch.zeros(E, dtype=net.dtype, device=dev)
 
     # -- one evaluation ---------------------------------------------------------------------
@@ -154,9 +156,9 @@ class EnsembleTrainer:
                 self._union_fraction = unsat.any(dim=0).float().mean().item()
                 per_point = per_point * unsat
             loss = per_point.sum(dim=1) / P
-        grads = torch.autograd.grad(loss.sum(), params)
+        raw = torch.autograd.grad(loss.sum(), params)
         masks = [m[rows] for m in net.parameter_masks()]
-        grads = [g * m for g, m in zip(grads, masks)]
+        grads = [g * m for g, m in zip(raw, masks)]
         return f.detach(), loss.detach(), grads
 
     # -- stopping --------------------------------------------------------------------------
@@ -223,6 +225,7 @@ class EnsembleTrainer:
             if len(rows) == 0:
                 return
             params = [p[rows] for p in self.net.parameters()]
+        assert self.grad is not None
         g = [gr[rows] for gr in self.grad]
         dt = self.dt[rows]
         shape = [(-1,) + (1,) * (p.dim() - 1) for p in params]
@@ -307,7 +310,7 @@ class EnsembleTrainer:
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        state = {
+        state: dict[str, Any] = {
             "net": self.net.state_dict(),
             "step_count": self.step_count.cpu(),
             "active": self.active.cpu(),
@@ -469,7 +472,7 @@ def train(cfg, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
                 max_n_delta=max(p["max_n_delta"] for p in parts),
             )
             state = {"step": step, "trainers": _gather(trainer.state_dict(), env)}
-            s.maybe_checkpoint(step, lambda state=state: state)
+            s.maybe_checkpoint(step, functools.partial(dict, state))
         trainer.finish_check()
         shards = _gather(trainer.state_dict(), env)
         s.checkpoint({"step": step, "trainers": shards})
