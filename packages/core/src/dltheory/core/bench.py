@@ -51,13 +51,53 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device | str = "cpu") ->
     return torch.cuda.max_memory_allocated() / 2**20
 
 
+def git_commit(start: str | Path | None = None) -> str | None:
+    """The commit of the checkout holding ``start`` (default: this file), '+dirty' when the tree
+    has uncommitted changes; None outside a git checkout."""
+    import subprocess
+
+    folder = Path(start) if start is not None else Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def environment() -> dict[str, Any]:
+    """Where a benchmark ran: versions, machine, the thread count in force, load, commit."""
+    import os
+
+    from dltheory.core.threads import usable_cpus
+
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = None
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "usable_cpus": usable_cpus(),
+        "load_1min": load,
         "cpu": platform.processor() or platform.machine(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "commit": git_commit(),
     }
 
 

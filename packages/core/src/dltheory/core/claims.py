@@ -244,6 +244,7 @@ class Measurement:
     seeds: int | None = None
     seconds: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    unit: str = "seeds"  # what ``seeds`` counts: "seeds", "fold x seed units", "bootstrap samples"
 
 
 def _json_number(x: Any) -> Any:
@@ -266,7 +267,7 @@ def judge(claim: Claim, measurement: Measurement) -> dict[str, Any]:
         verdict, reason = ("reproduced" if ok else "differs"), why
     extra = []
     if measurement.seeds is not None:
-        extra.append(f"{measurement.seeds} seeds")
+        extra.append(f"{measurement.seeds} {measurement.unit}")
     if measurement.seconds is not None:
         extra.append(f"{measurement.seconds:.0f} s")
     if extra:
@@ -340,10 +341,12 @@ class ClaimBoard:
         *,
         seeds: int | None = None,
         seconds: float | None = None,
+        unit: str = "seeds",
         **details: Any,
     ) -> dict[str, Any]:
         claim = self._claim(claim_id)
-        record = judge(claim, Measurement(value, uncertainty, self.scale, seeds, seconds, details))
+        measurement = Measurement(value, uncertainty, self.scale, seeds, seconds, details, unit)
+        record = judge(claim, measurement)
         self.records[claim_id] = record
         return record
 
