@@ -15,7 +15,7 @@ def test_nstar_end_to_end_tiny(tmp_path):
         app,
         [
             "nstar",
-            "-P",
+            "--n-train",
             "40",
             "--d",
             "4",
