@@ -143,3 +143,13 @@ def test_ensemble_statistics_and_nstar_estimate():
         for n, dec in [(10, "unsat"), (20, "undecided"), (40, "sat"), (80, "sat")]
     ]
     assert estimate_nstar(rows) == 30
+
+
+def test_train_with_the_minimiser_states_every_outcome(tmp_path):
+    args = _train_args(tmp_path / "lm", "--max-steps", "60", "--optimizer", "lm", "--json")
+    res = runner.invoke(app, [*args, "--lm-escape-rounds", "1"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output[res.output.index("[") :])
+    assert {r["outcome"] for r in rows} <= {"sat", "unsat", "unconverged"}
+    assert all(r["n_delta"] == 0 for r in rows if r["outcome"] == "sat")
+    assert all(r["n_delta"] > 0 for r in rows if r["outcome"] != "sat")

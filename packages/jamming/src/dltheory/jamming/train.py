@@ -474,13 +474,29 @@ def train(cfg, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
             state = {"step": step, "trainers": _gather(trainer.state_dict(), env)}
             s.maybe_checkpoint(step, functools.partial(dict, state))
         trainer.finish_check()
+        outcomes = ["sat" if st >= 0 else "unconverged" for st in trainer.stop_step.tolist()]
+        if cfg.optimizer == "lm":  # the minimiser decides the nets Adam did not fit
+            from .minimiser import copy_rows, minimise_ensemble
+
+            todo = [i for i, o in enumerate(outcomes) if o != "sat"]
+            if todo:
+                sub = net.subset(todo)
+                off = None if f0_train is None else f0_train[todo]
+                res = minimise_ensemble(sub, x, y, cfg.minimiser(), off)
+                copy_rows(net, sub, todo)
+                for j, i in enumerate(todo):
+                    outcomes[i] = res.outcome[j]
+                    trainer.n_delta[i] = res.n_delta[j]
+                    trainer.loss[i] = res.loss[j] / len(y)
         shards = _gather(trainer.state_dict(), env)
         s.checkpoint({"step": step, "trainers": shards})
         rows = sorted(
             (
-                r
-                for part in _gather(_rows(cfg, net, trainer, data, f0_test, index), env)
-                for r in part
+                {**r, "outcome": o}
+                for part in _gather(
+                    list(zip(_rows(cfg, net, trainer, data, f0_test, index), outcomes)), env
+                )
+                for r, o in part
             ),
             key=lambda r: r["net"],
         )
