@@ -246,6 +246,7 @@ def test_train_refuses_bad_values_in_one_line(tmp_path):
         (["--num-gpsa-layers", "12"], "num_gpsa_layers"),
         (["--precision", "fp8"], "precision"),
         (["--set", "dataset=imagenet"], "unknown dataset"),
+        (["--dataset", "mnist-t10k", "--data-root", str(tmp_path / "none")], "not found"),
     ):
         result = runner.invoke(app, ["train", "--out", str(tmp_path / "x"), *args])
         assert result.exit_code != 0

@@ -216,6 +216,16 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
     from dltheory.core.session import Session
 
     cfg.validate()
+    # the data first: a missing or corrupt dataset is refused before the run folder is touched
+    train_set, val_set, num_classes, in_chans = build_datasets(
+        cfg.dataset,
+        cfg.data_root,
+        cfg.img_size,
+        cfg.sampling_ratio,
+        cfg.download,
+        cfg.augment,
+        cfg.seed,
+    )
     session = Session(
         cfg,
         out=cfg.out,
@@ -234,15 +244,6 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
         device, env, precision = session.device, session.env, session.precision
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        train_set, val_set, num_classes, in_chans = build_datasets(
-            cfg.dataset,
-            cfg.data_root,
-            cfg.img_size,
-            cfg.sampling_ratio,
-            cfg.download,
-            cfg.augment,
-            cfg.seed,
-        )
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         model = build_model(cfg, num_classes, in_chans).to(device)
         if cfg.channels_last:
