@@ -143,3 +143,39 @@ def test_meaningless_fits_are_refused():
     good = fit_power_law(np.geomspace(10, 1000, 6), 3 * np.geomspace(10, 1000, 6) ** -0.25)
     assert good.exponent == pytest.approx(-0.25)
     assert math.isfinite(good.ci_low)
+
+
+def test_gauss_newton_spectrum_at_a_minimum():
+    """The spectrum of J_A^T J_A at a minimum, against one built from torch.func.jacrev."""
+    from dltheory.jamming.spectrum import gauss_newton_spectrum
+
+    ds = random_gaussian(30, 3, 2, seed=6)
+    net = StackedFC(3, [NetSpec(3.0, 0)], depth=1)
+    minimise_ensemble(net, ds.x_train, ds.y_train, MinimiserConfig(escape_steps=200))
+    ours = gauss_newton_spectrum(net, ds.x_train, ds.y_train)[0]
+    adaptor = StackedAdaptor(net)
+    theta = adaptor.get()[0]
+
+    def loss(th):
+        f = adaptor.forward(ds.x_train, th.unsqueeze(0), torch.arange(1))[0]
+        return 0.5 * torch.relu(1 - ds.y_train * f).pow(2).sum()
+
+    jac = torch.func.jacrev(
+        lambda th: adaptor.forward(ds.x_train, th.unsqueeze(0), torch.arange(1))[0]
+    )(theta)
+    f = adaptor.forward(ds.x_train, theta.unsqueeze(0), torch.arange(1))[0]
+    active = (1 - ds.y_train * f) > 0
+    ref = torch.linalg.eigvalsh(jac[active].T @ jac[active])
+    torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
+    assert loss(theta) > 0
+
+
+def test_density_exponent_recovers_a_known_power_law():
+    from dltheory.jamming.spectrum import density_exponent
+
+    rng = np.random.default_rng(0)
+    u = rng.random(20000)
+    for a in (0.3, -0.2):  # p(v) ~ v^a on (0, 1): v = u^(1 / (1 + a))
+        fit = density_exponent(u ** (1 / (1 + a)), fraction=0.5)
+        assert fit.ci_low <= a <= fit.ci_high
+        assert abs(fit.exponent - a) < 0.05

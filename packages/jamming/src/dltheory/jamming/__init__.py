@@ -11,6 +11,8 @@ _EXPORTS = {
     "MinimiseResult": ".minimiser",
     "MinimiserConfig": ".minimiser",
     "decide_width": ".nstar",
+    "density_exponent": ".spectrum",
+    "gauss_newton_spectrum": ".spectrum",
     "find_nstar": ".nstar",
     "levenberg_marquardt": ".minimiser",
     "minimise_ensemble": ".minimiser",
