@@ -16,6 +16,7 @@ points are unsatisfied (what the unsatisfied-points-only gradient buys against A
 from __future__ import annotations
 
 import argparse
+import subprocess
 from pathlib import Path
 
 import torch
@@ -144,7 +145,7 @@ def main() -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(__file__).with_name("results") / "bench_jamming_ensemble.json",
+        default=Path(__file__).with_name("results") / "local-bench_jamming_ensemble.json",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -152,6 +153,11 @@ def main() -> None:
     rows = ensemble_rows(32, 32.0, 3, 2000, args.steps, args.repeats, dev)
     rows += ensemble_rows(32, 8.0, 3, 200, 10 * args.steps, args.repeats, dev)
     rows += late_training_rows(32.0, 3, 2000, 10 * args.steps, args.repeats, dev)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    for r in rows:
+        r["threads"], r["commit"] = args.threads, commit
     title = f"batched ensemble vs loops: float64, {args.device}, {args.threads} thread(s)"
     print(write_bench(rows, args.out, title=title))
 
