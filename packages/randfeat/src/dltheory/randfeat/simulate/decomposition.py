@@ -99,7 +99,9 @@ def simulate_ensemble_decomposition(
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> dict:
-    """Bias / variance split of K-estimator ensembles by simulation, on the linear teacher with noise tau^2.
+    """Bias / variance split of K-estimator ensembles from simulated Psi terms, on the linear teacher with
+    noise tau^2. The Psi terms are measured; the K-dependence is the theory's 1/K combination (exact for
+    K = 1). For ensembles actually built and measured at each K use :func:`simulate_ensemble`.
 
     Returns ``{"ridges", "ks", "psi": {...}, "train_error", "train_error_sem", K: {component: mean,
     component_sem: jackknife SE}}`` with arrays over ``ridges``; every component for every K comes from
