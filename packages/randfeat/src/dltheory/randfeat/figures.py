@@ -526,7 +526,7 @@ def figure_ensembles(out: Path, scale: str = "quick", device="cpu") -> tuple[Pat
     ax = axes[1]
     ks_opt, opt_tau2 = np.array([1, 2, 3, 5, 10, 20, 50, 100, 1000]), 0.5
     for j, ratio in enumerate((0.5, 1.0, 2.0)):
-        lams, errs = [], []
+        lams, errs, at_bound = [], [], []
         for k in ks_opt:
             kk = np.inf if k == 1000 else k
             with warnings.catch_warnings(record=True) as caught:
@@ -538,16 +538,22 @@ def figure_ensembles(out: Path, scale: str = "quick", device="cpu") -> tuple[Pat
                 )
             lams.append(best)
             errs.append(err)
+            at_bound.append(bool(caught))
         data[f"optimal_ridge_P_over_N_{ratio:g}"] = lams
         data[f"optimal_error_P_over_N_{ratio:g}"] = errs
-        ax.plot(ks_opt, lams, "o-", ms=3, color=f"C{j}", label=f"P/N = {ratio:g}")
+        data[f"optimal_at_bound_P_over_N_{ratio:g}"] = np.array(at_bound, int)
+        ax.plot(ks_opt, lams, "-", color=f"C{j}", label=f"P/N = {ratio:g}")
+        inner = ~np.array(at_bound)
+        ax.plot(ks_opt[inner], np.array(lams)[inner], "o", ms=3, color=f"C{j}")
+        if not inner.all():  # the minimum is at the search bound: an upper limit, drawn open
+            ax.plot(ks_opt[~inner], np.array(lams)[~inner], "v", ms=5, mfc="none", color=f"C{j}")
     data["optimal_K"] = ks_opt
     ax.set(
         xscale="log",
         yscale="log",
         xlabel="K (1000: K = inf)",
         ylabel="optimal lam_MM",
-        title=f"optimal ridge vs K (tau^2 = {opt_tau2:g})",
+        title=f"optimal ridge vs K (tau^2 = {opt_tau2:g}; v: at bound)",
     )
     ax.legend(fontsize=7)
     # (3) the split at tau = 1
