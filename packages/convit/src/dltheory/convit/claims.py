@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dltheory.core.claims import Claim, above, below, within
 
-PAPER = "d'Ascoli et al. 2021, ConViT (ICML)"
+PAPER = "2103.10697"  # d'Ascoli et al., ConViT, ICML 2021
 
 # Paper Table 1: parameters of ConViT-Ti/S/B (rounded to millions in the paper).
 PAPER_PARAMS_M = {"convit_tiny": 6, "convit_small": 27, "convit_base": 86}
