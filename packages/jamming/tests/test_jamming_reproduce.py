@@ -104,5 +104,16 @@ def test_quick_reproduce_measures_every_claim(tmp_path):
     reproduce(tmp_path, scale="quick", device="cpu")
     records = json.loads((tmp_path / "claims.json").read_text())
     assert {r["id"] for r in records} == {c.id for c in CLAIMS}
-    assert all(r["verdict"] in ("reproduced", "differs") for r in records)
+    verdicts = {r["id"]: r["verdict"] for r in records}
+    assert verdicts.pop("jamming.depth_independence") == "not-run"  # a full-scale claim
+    assert set(verdicts.values()) <= {"reproduced", "differs"}
     assert (tmp_path / "phase_diagram.png").exists()
+
+
+def test_depth_spread():
+    from dltheory.jamming.reproduce import measure_depth_spread
+
+    rows = [_search(320, 90, 110), _search(320, 100, 120), _search(320, 80, 100)]
+    value, se = measure_depth_spread(rows)
+    assert value == pytest.approx((110 - 90) / 100)
+    assert se == pytest.approx(math.hypot(10 / math.sqrt(3), 10 / math.sqrt(3)) / 100)

@@ -84,6 +84,20 @@ CLAIMS = (
         rule=ci_contains(-1.0),
     ),
     Claim(
+        id="jamming.depth_independence",
+        paper=JAMMING,
+        where="fig. 1 (L = 2, 3, 5)",
+        statement=(
+            "At equal N the jamming point does not depend on depth: the relative range "
+            "(max - min) / mean of N* over L = 2, 3, 5 at one P (random data, d = 10), SE from "
+            "the brackets' half-widths."
+        ),
+        paper_value="the same P* for L = 2, 3, 5 at equal N",
+        rule=below(0.25, sigmas=2),
+        min_scale="full",
+        requires="three N* searches at P = 320 (L = 2, 3, 5), a few minutes of CPU",
+    ),
+    Claim(
         id="jamming.ensemble_optimum",
         paper=SCALING,
         where="abstract (ensembling)",

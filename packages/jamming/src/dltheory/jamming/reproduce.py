@@ -25,6 +25,7 @@ from .config import PhaseConfig, ScalingConfig
 from .ensembles import to_json
 
 SCALES = ("quick", "full", "paper")
+DEPTHS = (2, 3, 5)
 
 
 def presets(scale: str, device: str = "cpu") -> tuple[PhaseConfig, ScalingConfig]:
@@ -166,6 +167,18 @@ def measure_sharpness(rows: list[dict]) -> tuple[float, float]:
     return mean, math.sqrt(var / len(windows))
 
 
+def measure_depth_spread(results: list[dict]) -> tuple[float, float]:
+    """(max - min) / mean of N* over the searches, SE from the brackets (uniform: half / sqrt 3)."""
+    ok = [r for r in results if r["status"] == "bracketed"]
+    if len(ok) < 2:
+        return math.nan, math.nan
+    stars = [r["n_star"] for r in ok]
+    mean = sum(stars) / len(stars)
+    halves = [(r["n_star_high"] - r["n_star_low"]) / 2 / math.sqrt(3) for r in ok]
+    i, j = stars.index(max(stars)), stars.index(min(stars))
+    return (stars[i] - stars[j]) / mean, math.hypot(halves[i], halves[j]) / mean
+
+
 def _se_error(row: dict, n_seeds: int) -> float:
     return row["test_error_std"] / math.sqrt(n_seeds)
 
@@ -260,6 +273,31 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
     )
     value, se = measure_sharpness(rows)
     board.measure("jamming.sharp_transition", value, se, seeds=phase_cfg.n_seeds, seconds=t_phase)
+
+    if board.wants("jamming.depth_independence"):
+        from dataclasses import asdict
+
+        from .config import NStarConfig
+        from .ensembles import config_from_dict
+        from .nstar import find_nstar
+
+        t_depth = time.time()
+        base = {**asdict(phase_cfg), "n_train": 320}
+        searches = [find_nstar(config_from_dict(NStarConfig, {**base, "depth": L})) for L in DEPTHS]
+        depth_rows = [
+            {k: v for k, v in r.items() if k not in ("records", "decisions")} for r in searches
+        ]
+        save_table(depth_rows, out / "depth", title="N* at P = 320 for L = 2, 3, 5")
+        report.add_table(out / "depth.md", "depth independence")
+        value, se = measure_depth_spread(searches)
+        board.measure(
+            "jamming.depth_independence",
+            value,
+            se,
+            seeds=phase_cfg.n_seeds,
+            seconds=time.time() - t_depth,
+            n_star=[r["n_star"] for r in searches],
+        )
 
     t1 = time.time()
     result = run_scaling(scale_cfg)
