@@ -1,4 +1,4 @@
-"""Nonlocality (paper eq. 8), gates and head centres of a ConViT over a real batch of digits.
+"""Nonlocality (paper eq. 8), gates and head centres of a ConViT over a real batch of images.
 
     python examples/convit_locality_analysis.py [RUN_DIR]
 
@@ -6,7 +6,9 @@ With a run folder from `dltheory convit train`, analyses the trained model; with
 freshly initialised 4-block ConViT (its GPSA heads are local by construction).
 """
 
+import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -29,7 +31,11 @@ else:
             embed_dim_per_head=16,
         )
     ).eval()
-_, val, _, _ = build_datasets("digits", img_size=model.spec.img_size[0])
+dataset, root = "digits", ""
+if len(sys.argv) > 1 and (Path(sys.argv[1]) / "config.json").is_file():  # the run's own data
+    saved = json.loads((Path(sys.argv[1]) / "config.json").read_text())
+    dataset, root = saved["dataset"], saved["data_root"]
+_, val, _, _ = build_datasets(dataset, root, img_size=model.spec.img_size[0])
 images = torch.stack([val[i][0] for i in range(64)])
 nl = nonlocality(model, images)
 for layer, (value, gpsa) in enumerate(
