@@ -117,3 +117,10 @@ def test_depth_spread():
     value, se = measure_depth_spread(rows)
     assert value == pytest.approx((110 - 90) / 100)
     assert se == pytest.approx(math.hypot(10 / math.sqrt(3), 10 / math.sqrt(3)) / 100)
+
+
+def test_depth_spread_needs_every_depth_bracketed():
+    from dltheory.jamming.reproduce import measure_depth_spread
+
+    rows = [_search(320, 90, 110), {**_search(320, 320, 330), "status": "above_grid"}]
+    assert math.isnan(measure_depth_spread(rows)[0])

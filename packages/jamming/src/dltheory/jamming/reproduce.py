@@ -170,7 +170,7 @@ def measure_sharpness(rows: list[dict]) -> tuple[float, float]:
 def measure_depth_spread(results: list[dict]) -> tuple[float, float]:
     """(max - min) / mean of N* over the searches, SE from the brackets (uniform: half / sqrt 3)."""
     ok = [r for r in results if r["status"] == "bracketed"]
-    if len(ok) < 2:
+    if len(ok) < 2 or len(ok) < len(results):  # a depth without a bracket: no measurement
         return math.nan, math.nan
     stars = [r["n_star"] for r in ok]
     mean = sum(stars) / len(stars)
@@ -282,7 +282,7 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
         from .nstar import find_nstar
 
         t_depth = time.time()
-        base = {**asdict(phase_cfg), "n_train": 320}
+        base = {**asdict(phase_cfg), "n_train": 320, "max_factor": 2.0, "n_grid": 7}
         searches = [find_nstar(config_from_dict(NStarConfig, {**base, "depth": L})) for L in DEPTHS]
         depth_rows = [
             {k: v for k, v in r.items() if k not in ("records", "decisions")} for r in searches
