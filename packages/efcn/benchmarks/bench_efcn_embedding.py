@@ -15,10 +15,6 @@ Usage: python packages/efcn/benchmarks/bench_efcn_embedding.py [--channels 64] [
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import subprocess
 from pathlib import Path
 
 import torch
@@ -52,16 +48,6 @@ def scatter_fill(dense: torch.Tensor, geometry, weight: torch.Tensor) -> None:
 def ours_fill(dense: torch.Tensor, geometry, weight: torch.Tensor) -> torch.Tensor:
     geometry.__dict__.pop("blocks", None)  # include finding the blocks
     return embed_filter(geometry, weight, out=dense)[0]
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
 
 
 def main() -> None:
@@ -192,11 +178,6 @@ def main() -> None:
             f"{threads} threads)",
         )
     )
-    record = json.loads(args.out.read_text())
-    record["environment"].update(
-        git_commit=_git_commit(), load_average=os.getloadavg()[0], machine=platform.node()
-    )
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nwrote {args.out}")
 
 
