@@ -90,7 +90,8 @@ CLAIMS = (
         statement=(
             "At equal N the jamming point does not depend on depth: the relative range "
             "(max - min) / mean of N* over L = 2, 3, 5 at one P (random data, d = 10), SE from "
-            "the brackets' half-widths."
+            "the brackets' half-widths (grid up to N = 2P; a depth whose search does not "
+            "bracket N* gives no value)."
         ),
         paper_value="the same P* for L = 2, 3, 5 at equal N",
         rule=below(0.25, sigmas=2),
