@@ -7,9 +7,9 @@ are measured as numbers with a standard error (over seeds, or from a fit) and ju
 
 from dltheory.core.claims import Claim, above, below, ci_contains, within
 
-JAMMING = "Geiger, Spigler et al. 2019 (arXiv:1809.09349)"
-SPIGLER = "Spigler, Geiger et al. 2019 (arXiv:1810.09665)"
-SCALING = "Geiger, Jacot, Spigler et al. 2020 (arXiv:1901.01608)"
+JAMMING = "1809.09349"  # Geiger, Spigler et al. 2019 (PRE)
+SPIGLER = "1810.09665"  # Spigler, Geiger et al. 2019 (J. Phys. A)
+SCALING = "1901.01608"  # Geiger, Jacot, Spigler et al. 2020 (J. Stat. Mech.)
 
 CLAIMS = (
     Claim(
