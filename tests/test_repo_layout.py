@@ -14,7 +14,7 @@ def test_no_distribution_ships_dltheory_init():
     offenders = [
         p
         for p in REPO.glob("**/dltheory/__init__.py")
-        if ".venv" not in p.parts and ".iso" not in p.parts
+        if not any(part.startswith(".") for part in p.relative_to(REPO).parts)
     ]
     assert offenders == []
 
@@ -29,7 +29,7 @@ def test_test_file_names_are_unique():
     names = [
         p.name
         for p in REPO.glob("**/tests/test_*.py")
-        if ".venv" not in p.parts and ".iso" not in p.parts
+        if not any(part.startswith(".") for part in p.relative_to(REPO).parts)
     ]
     duplicates = [n for n, c in collections.Counter(names).items() if c > 1]
     assert duplicates == []
