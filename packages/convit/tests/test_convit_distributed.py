@@ -1,24 +1,17 @@
 """DDP: two gloo processes under torchrun train a micro ConViT end to end."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
+
+from dltheory.core.testing import run_torchrun
 
 
 @pytest.mark.distributed
 def test_torchrun_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
+    args = [
         "-m",
         "dltheory.convit",
         "train",
@@ -47,8 +40,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
         "--sampling-ratio",
         "0.2",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = run_torchrun(args, nproc=2, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["step"] == 0  # the untrained model's locality, written once by rank 0

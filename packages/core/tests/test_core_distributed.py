@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from dltheory.core.distributed import DistEnv
+from dltheory.core.testing import run_torchrun
 
 WORKER = textwrap.dedent(
     """
@@ -69,19 +67,7 @@ def test_ddp_averages_gradients_over_two_gloo_processes(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     out = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(script),
-        str(out),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    result = run_torchrun([str(script), str(out)], nproc=2, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     for rank in (0, 1):
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
@@ -91,3 +77,19 @@ def test_ddp_averages_gradients_over_two_gloo_processes(tmp_path):
         assert report["mean_rank"] == pytest.approx(0.5)
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["rank"] for line in lines] == [0]  # rank 0 alone writes
+
+
+def test_child_env_drops_an_enclosing_torchrun_and_runs_one_thread(monkeypatch):
+    from dltheory.core.testing import child_env, run_python
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    env = child_env({"EXTRA": "x"})
+    assert "RANK" not in env
+    assert "MASTER_PORT" not in env
+    assert (env["OMP_NUM_THREADS"], env["EXTRA"]) == ("1", "x")
+    code = "import os; print(os.environ.get('RANK'), os.environ['OMP_NUM_THREADS'])"
+    proc = run_python(["-c", code], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["None", "1"]

@@ -4,7 +4,6 @@ checkpoints on a step cadence, SIGINT saves, config checks on resume, threads, o
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 from dltheory.cli.app import run_app
 from dltheory.core.errors import ConfigError
 from dltheory.core.session import Session
+from dltheory.core.testing import run_torchrun
 from dltheory.dfa.cli import app
 from dltheory.dfa.train import TrainConfig, log_steps, train
 
@@ -189,21 +189,7 @@ def test_torchrun_two_processes_train_like_one(tmp_path):
         "1",
         "--json",
     ]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "dltheory.dfa",
-        *args,
-        "--out",
-        str(out),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = run_torchrun(["-m", "dltheory.dfa", *args, "--out", str(out)], nproc=2, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     single = tmp_path / "single"
     train(replace(SMALL, epochs=0.5, log_points=2), single, quiet=True)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+
+from dltheory.core.testing import run_python, run_torchrun
 
 
 @pytest.mark.distributed
@@ -29,23 +28,9 @@ def test_torchrun_two_processes_match_one(tmp_path):
         "--threads",
         "1",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ddp = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    proc = subprocess.run(
-        [*ddp, "-m", "dltheory.efcn", *args, "--out", str(tmp_path / "two")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    proc = run_torchrun(["-m", "dltheory.efcn", *args, "--out", str(tmp_path / "two")], nproc=2)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    one = subprocess.run(
-        [sys.executable, "-m", "dltheory.efcn", *args, "--out", str(tmp_path / "one")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    one = run_python(["-m", "dltheory.efcn", *args, "--out", str(tmp_path / "one")])
     assert one.returncode == 0, one.stderr[-3000:]
 
     def rows(name):

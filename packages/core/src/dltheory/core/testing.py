@@ -4,6 +4,7 @@ Markers: ``slow`` (run with ``--run-slow``), ``gpu`` (skipped without CUDA), ``d
 (multi-process gloo on CPU). Fixtures: ``shared_data``, ``mnist_t10k_dir``, ``snips_dir``,
 ``tmp_run_dir``, ``float64_default`` (for exactness tests: ``pytestmark =
 pytest.mark.usefixtures("float64_default")``). Torch is imported only if a collected test is marked ``gpu``.
+Helpers: ``run_torchrun`` (a ``distributed`` test's launch) and ``child_env``.
 
 Each test runs with ``DLTHEORY_TEST_THREADS`` torch threads (default 1): test models are tiny,
 and one thread per process avoids oversubscribing small CI machines (and pytest-xdist workers).
@@ -12,8 +13,9 @@ and one thread per process avoids oversubscribing small CI machines (and pytest-
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,53 @@ MARKERS = {
     "gpu": "needs a CUDA device; skipped without one",
     "distributed": "starts several processes (gloo on CPU)",
 }
+
+
+TORCHRUN_VARS = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a test's child process: this one with one OpenMP thread, without the
+    variables of an enclosing torchrun (so the child starts its own process group), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARS}
+    env["OMP_NUM_THREADS"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def run_python(
+    args: Sequence[str], *, timeout: float = 300.0, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in one process with ``child_env(env)``; output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(env),
+        check=False,
+    )
+
+
+def run_torchrun(
+    args: Sequence[str],
+    *,
+    nproc: int = 2,
+    timeout: float = 300.0,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``torchrun --standalone --nproc_per_node nproc *args`` (``args`` is a script and its
+    arguments or ``-m module ...``), with ``child_env(env)``; output captured as text. The caller
+    asserts on ``returncode`` (e.g. ``assert proc.returncode == 0, proc.stderr[-3000:]``)."""
+    launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+    return run_python([*launch, *args], timeout=timeout, env=env)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
