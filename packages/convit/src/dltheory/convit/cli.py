@@ -211,7 +211,9 @@ def _load_any(checkpoint: Path, model: str, img_size: int):
 
 def _print(result: dict, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(result))
+        from dltheory.core.jsonio import dumps
+
+        typer.echo(dumps(result))
     else:
         for key, value in result.items():
             if isinstance(value, float):

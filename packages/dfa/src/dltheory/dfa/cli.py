@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +27,9 @@ app = typer.Typer(
 
 def _print(record: dict, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(record, default=str))
+        from dltheory.core.jsonio import dumps
+
+        typer.echo(dumps(record, default=str))
         return
     for key, value in record.items():
         if key != "config":

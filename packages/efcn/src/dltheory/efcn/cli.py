@@ -25,7 +25,9 @@ app = typer.Typer(
 
 def _print_result(result, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        from dltheory.core.jsonio import dumps
+
+        typer.echo(dumps(result, indent=2, default=str))
     elif isinstance(result, list):
         from dltheory.core.plotting import markdown_table
 

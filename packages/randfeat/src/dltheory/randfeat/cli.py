@@ -22,12 +22,10 @@ app = typer.Typer(
 
 
 def _print_rows(rows: list[dict], as_json: bool, title: str) -> None:
-    from dltheory.randfeat.evaluate import json_safe
-
     if as_json:
-        rows = json_safe(rows)
-        text = json.dumps(rows if len(rows) > 1 else rows[0], indent=2, allow_nan=False)
-        typer.echo(text)
+        from dltheory.core.jsonio import dumps
+
+        typer.echo(dumps(rows if len(rows) > 1 else rows[0], indent=2))
         return
     from rich.console import Console
     from rich.table import Table

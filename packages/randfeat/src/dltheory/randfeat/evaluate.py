@@ -39,14 +39,6 @@ def uses_block_model(cfg) -> bool:
     )
 
 
-def json_safe(rows: list[dict]) -> list[dict]:
-    """Rows with NaN / inf replaced by None (JSON has no NaN: ``--json`` writes null)."""
-    return [
-        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-        for row in rows
-    ]
-
-
 def _grid(cfg, axes=("", "psi1", "psi2", "ridge")) -> dict[str, np.ndarray]:
     require(
         cfg.curve in axes,
