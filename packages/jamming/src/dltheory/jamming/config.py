@@ -95,6 +95,12 @@ class NStarConfig(EnsembleConfig):
     max_factor: float = option(1.0, "Grid top: N = factor * P.")
     min_factor: float = option(0.05, "Grid bottom: N = factor * P.")
     n_bisect: int = option(3, "Bisection refinements of the bracket.")
+    search: str = option(
+        "grid",
+        "grid: every grid width, then bisection; descend: widths one at a time from the top, "
+        "stop at the first one not SAT (rule any: a width stops at its first SAT seed), then "
+        "bisection.",
+    )
 
 
 @dataclass

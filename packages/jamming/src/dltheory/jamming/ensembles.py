@@ -50,9 +50,19 @@ def initial_outputs(net: StackedFC, x: torch.Tensor) -> torch.Tensor:
 
 
 def train_widths(
-    cfg: EnsembleConfig, data: BinaryDataset, widths: list[float], device="cpu"
+    cfg: EnsembleConfig,
+    data: BinaryDataset,
+    widths: list[float],
+    device="cpu",
+    stop_on_sat: bool = False,
 ) -> tuple[StackedFC, TrainResult, list[dict]]:
-    """Train n_seeds nets at each width in one batched ensemble; one record per network."""
+    """Train n_seeds nets at each width in one batched ensemble; one record per network.
+
+    ``stop_on_sat`` (one width, the N* search's any-seed rule): once one net is SAT (after Adam
+    or in the minimiser) the others are not run to a decision (outcome ``stopped``, undecided).
+    """
+    if stop_on_sat and len(widths) != 1:
+        raise ConfigError("stop_on_sat decides one width at a time")
     net = build_ensemble(cfg, data.dim, widths, device)
     data = data.to(device)
     offset = initial_outputs(net, data.x_train) if cfg.subtract_init else None
@@ -65,12 +75,18 @@ def train_widths(
     n_dead = [0] * net.n_nets
     if cfg.optimizer == "lm":
         todo = [e for e, o in enumerate(outcome) if o != "sat"]
+        if stop_on_sat and len(todo) < len(outcome):
+            for e in todo:
+                outcome[e] = "stopped"
+            todo = []
         if todo:
             from .minimiser import copy_rows, minimise_ensemble
 
             sub = net.subset(todo)
             off = None if offset is None else offset[todo]
-            res = minimise_ensemble(sub, data.x_train, data.y_train, cfg.minimiser(), off)
+            mcfg = cfg.minimiser()
+            mcfg.stop_on_first_sat = stop_on_sat
+            res = minimise_ensemble(sub, data.x_train, data.y_train, mcfg, off)
             copy_rows(net, sub, todo)
             for j, e in enumerate(todo):
                 outcome[e] = res.outcome[j]

@@ -47,6 +47,9 @@ from dltheory.core.errors import ConfigError
 from .models import StackedFC
 
 OUTCOMES = ("sat", "unsat", "unconverged")
+# "stopped": not run to a decision because another net of its width reached SAT first
+# (MinimiserConfig.stop_on_first_sat, the N* search's any-seed rule); undecided, never UNSAT
+STOPPED = "stopped"
 
 
 @dataclass
@@ -69,6 +72,7 @@ class MinimiserConfig:
     escape_lr: float = 1e-3
     escape_rtol: float = 0.05
     stall_rtol: float = 1e-8
+    stop_on_first_sat: bool = False  # stop a width's other nets once one of them is SAT
 
     def validate(self) -> None:
         if (
@@ -248,15 +252,26 @@ def _hinge_step(
     """
     S = rc > 0
     step = torch.zeros_like(D)
+    normal = jr.shape[2] <= jr.shape[1]  # more candidate points than parameters
+    A: torch.Tensor | None = None
     for _ in range(max(n_inner, 1)):
         jS = jr * S.unsqueeze(2)
         rS = rc * S
         g = torch.bmm(jS.transpose(1, 2), rS.unsqueeze(2)).squeeze(2)
-        A = torch.bmm(jS.transpose(1, 2), jS) if jS.shape[2] <= jS.shape[1] else None
+        if normal and A is None:
+            A = torch.bmm(jS.transpose(1, 2), jS)  # the one full Gram product of the step
         step = _damped_step(jS, rS, g, A, D, lam)
         S_new = (rc + torch.bmm(jr, step.unsqueeze(2)).squeeze(2)) > 0
-        if bool((S_new == S).all()):
+        changed = S_new != S
+        if not bool(changed.any()):
             break
+        if A is not None:
+            # J_S'^T J_S' = J_S^T J_S + sum over the points that enter (+1) or leave (-1) the
+            # active set: a low-rank update on the few columns that changed, not a new product
+            cols = torch.nonzero(changed.any(dim=0)).flatten()
+            jc = jr[:, cols]
+            sign = S_new[:, cols].to(jr.dtype) - S[:, cols].to(jr.dtype)
+            A = A + torch.bmm((jc * sign.unsqueeze(2)).transpose(1, 2), jc)
         S = S_new
     return step
 
@@ -289,6 +304,10 @@ def levenberg_marquardt(
         for e in torch.nonzero(running & (nd == 0)).flatten().tolist():
             outcome[e] = "sat"
             running[e] = False
+        if cfg.stop_on_first_sat and "sat" in outcome:
+            for e in torch.nonzero(running).flatten().tolist():
+                outcome[e] = STOPPED
+            running[:] = False
         rows = torch.nonzero(running).flatten()
         if len(rows) == 0:
             break
@@ -447,6 +466,10 @@ def minimise_ensemble(
         ]
         for _ in range(cfg.escape_rounds):
             todo = [i for i, o in enumerate(res.outcome) if o in ("stalled", "stuck")]
+            if cfg.stop_on_first_sat and "sat" in res.outcome:
+                for i in todo:
+                    res.outcome[i] = STOPPED
+                todo = []
             if not todo:
                 break
             again = sub.subset(todo)
@@ -466,7 +489,7 @@ def minimise_ensemble(
                         res.outcome[i] = "unsat"
                     stall_loss[i] = min(res2.loss[j], best) if math.isfinite(best) else res2.loss[j]
         # stalls never confirmed, and damping run-aways, are not converged minima
-        res.outcome = [o if o in OUTCOMES else "unconverged" for o in res.outcome]
+        res.outcome = [o if o in (*OUTCOMES, STOPPED) else "unconverged" for o in res.outcome]
         res.iterations = iters
         copy_rows(net, sub, index)
         for k in keys:

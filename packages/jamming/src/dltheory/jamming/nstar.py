@@ -35,6 +35,7 @@ SAT_RULES = ("any", "majority")
 
 
 SAT_CRITERIA = ("exact", "authors")
+SEARCHES = ("grid", "descend")
 
 
 def net_is_sat(record: dict, criterion: str = "exact", unsat_fraction: float = 0.1) -> bool | None:
@@ -99,12 +100,31 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
     device = resolve_torch_device(cfg.device)
     d, P = data.dim, cfg.n_train
     widths = width_grid(cfg, d)
-    _, _, records = train_widths(cfg, data, widths, device)
-    by_width = {h: [r for r in records if r["h"] == h] for h in widths}
-    sat = {h: _is_sat(by_width[h], cfg) for h in widths}
+    if cfg.search not in SEARCHES:
+        raise ConfigError(f"unknown search {cfg.search!r}; choose one of {', '.join(SEARCHES)}")
+    # rule any: a width is SAT at its first SAT seed, the other seeds need not be decided
+    lazy = cfg.search == "descend"
+    stop = lazy and cfg.sat_rule == "any"
+    sat: dict[float, bool] = {}
+    if lazy:
+        # the search only needs the widths down to the first one that is not SAT: the ones
+        # below it (the costly UNSAT side, where the minimiser runs to its caps) are skipped
+        records: list[dict] = []
+        for h in widths:
+            _, _, rec = train_widths(cfg, data, [h], device, stop_on_sat=stop)
+            records += rec
+            sat[h] = _is_sat(rec, cfg)
+            if not sat[h]:
+                break
+    else:
+        _, _, records = train_widths(cfg, data, widths, device)
+        by_width = {h: [r for r in records if r["h"] == h] for h in widths}
+        sat = {h: _is_sat(by_width[h], cfg) for h in widths}
     h_hi: float | None = None
     h_lo: float | None = None
     for h in widths:  # descending: the last SAT width before the first UNSAT one
+        if h not in sat:
+            break
         if sat[h]:
             h_hi = h
         else:
@@ -118,7 +138,7 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
         n_mid = count_weights(d, h_mid, cfg.depth)
         if n_mid in (c_lo, c_hi):
             break
-        _, _, mid_records = train_widths(cfg, data, [h_mid], device)
+        _, _, mid_records = train_widths(cfg, data, [h_mid], device, stop_on_sat=stop)
         records += mid_records
         if _is_sat(mid_records, cfg):
             h_hi = h_mid

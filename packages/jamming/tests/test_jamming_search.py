@@ -1,0 +1,89 @@
+"""The fast N* search: the hinge step with its low-rank Gram updates against a direct convex
+minimisation, the any-seed early stop, and the descending search against the full grid."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+
+from dltheory.core.errors import ConfigError
+from dltheory.jamming.config import NStarConfig
+from dltheory.jamming.data import random_gaussian
+from dltheory.jamming.ensembles import train_widths
+from dltheory.jamming.minimiser import MinimiserConfig, _hinge_step, minimise_ensemble
+from dltheory.jamming.models import NetSpec, StackedFC
+from dltheory.jamming.nstar import decide_width, find_nstar, net_is_sat
+
+
+def test_hinge_step_equals_the_direct_minimum_of_the_hinge_model():
+    """argmin 1/2 sum max(0, r + J d)^2 + lambda/2 d^T D d (convex), by BFGS in float64."""
+    gen = torch.Generator().manual_seed(0)
+    E, n, n_p = 3, 50, 7  # more points than parameters: the normal equations and their updates
+    jr = torch.randn(E, n, n_p, generator=gen, dtype=torch.float64)
+    rc = 0.3 * torch.randn(E, n, generator=gen, dtype=torch.float64)  # points on both sides
+    D = (jr**2).sum(1)
+    lam = torch.tensor([1e-3, 0.1, 1.0], dtype=torch.float64)
+    step = _hinge_step(jr, rc, D, lam, n_inner=50)
+    changed = 0
+    for e in range(E):
+        J, r, De, le = jr[e].numpy(), rc[e].numpy(), D[e].numpy(), float(lam[e])
+
+        def fun(d, J=J, r=r, De=De, le=le):
+            res = np.maximum(0.0, r + J @ d)
+            return 0.5 * res @ res + 0.5 * le * d @ (De * d), J.T @ res + le * De * d
+
+        ref = minimize(fun, np.zeros(n_p), jac=True, method="BFGS", options={"gtol": 1e-12})
+        np.testing.assert_allclose(step[e].numpy(), ref.x, atol=1e-6)
+        changed += int(((r > 0) != (r + J @ ref.x > 0)).sum())
+    assert changed > 0  # the active set moved: the low-rank Gram update was exercised
+
+
+def test_stop_on_first_sat_leaves_the_other_nets_undecided():
+    ds = random_gaussian(30, 4, 2, seed=1)
+    specs = [NetSpec(12.0, s) for s in range(3)]
+    net = StackedFC(4, specs, depth=2)
+    cfg = MinimiserConfig(max_iter=400, stop_on_first_sat=True)
+    res = minimise_ensemble(net, ds.x_train, ds.y_train, cfg)
+    assert "sat" in res.outcome
+    assert set(res.outcome) <= {"sat", "stopped"}
+    with torch.no_grad():  # independent count of the returned nets' unsatisfied margins
+        f = net.forward(ds.x_train)
+    for e, o in enumerate(res.outcome):
+        if o == "sat":
+            assert int(((1.0 - ds.y_train * f[e]) > 0).sum()) == 0
+    records = [
+        {"outcome": o, "n_delta": n, "n_params": 100} for o, n in zip(res.outcome, res.n_delta)
+    ]
+    assert decide_width(records, "any") == "sat"
+    assert net_is_sat({"outcome": "stopped", "n_delta": 3, "n_params": 100}) is None
+
+
+def test_stop_on_sat_decides_one_width_at_a_time():
+    cfg = NStarConfig(n_train=20, d=3, optimizer="lm")
+    ds = random_gaussian(20, 3, 2)
+    with pytest.raises(ConfigError, match="one width"):
+        train_widths(cfg, ds, [3.0, 4.0], stop_on_sat=True)
+
+
+def test_descending_search_brackets_nstar_like_the_full_grid():
+    common = {
+        "n_train": 40,
+        "d": 4,
+        "max_steps": 400,
+        "n_grid": 5,
+        "max_factor": 4.0,
+        "min_factor": 0.1,
+        "n_bisect": 2,
+        "optimizer": "lm",
+        "lm_max_iter": 300,
+        "lm_escape_rounds": 1,
+    }
+    full = find_nstar(NStarConfig(**common, search="grid"))
+    lazy = find_nstar(NStarConfig(**common, search="descend"))
+    assert full["status"] == lazy["status"] == "bracketed"
+    assert (lazy["n_star_low"], lazy["n_star_high"]) == (full["n_star_low"], full["n_star_high"])
+    # the descending search skips the grid widths below its first non-SAT one
+    assert min(r["n_params"] for r in lazy["records"]) > min(r["n_params"] for r in full["records"])
+    assert len(lazy["records"]) < len(full["records"])
+    with pytest.raises(ConfigError, match="unknown search"):
+        find_nstar(NStarConfig(**common, search="bogus"))
