@@ -12,7 +12,13 @@ from dltheory.core.claims import ClaimBoard
 from dltheory.core.errors import ConfigError, DatasetNotFoundError
 from dltheory.querygen.claims import CLAIMS
 from dltheory.querygen.config import TrainConfig
-from dltheory.querygen.reproduce import measure_claims, plan_for
+from dltheory.querygen.reproduce import (
+    SECONDS_PER_RUN,
+    measure_claims,
+    plan_for,
+    run_reproduction,
+    time_estimate,
+)
 
 
 def dltheory(*args, timeout=120):
@@ -38,6 +44,26 @@ def test_train_bad_values_are_one_line_errors(tmp_path, flag, value, message):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("generate", "--resume"), "--resume applies to `train` run folders"),
+        (("transfer", "--overwrite"), "--overwrite applies to `train` run folders"),
+        (("eval", "--resume"), "--resume applies to `train` run folders"),
+        (("generate", "--format", "xml"), "format must be one of jsonl, csv, rasa, snips"),
+        (("generate", "--n-per-intent", "0"), "n_per_intent must be at least 1"),
+        (("transfer", "--fold", "3"), "fold must be in 0..1"),
+    ],
+)
+def test_generate_transfer_eval_refuse_in_one_line(tmp_path, args, message):
+    proc = dltheory("querygen", *args, "--out", tmp_path / "x")
+    assert proc.returncode == 2
+    lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {message}")
+    assert not (tmp_path / "x").exists()
+
+
 def test_config_validation_names_the_key():
     with pytest.raises(ConfigError, match=r"fold must be in 0\.\.1"):
         TrainConfig(fold=2).validate()
@@ -53,6 +79,40 @@ def test_scales_and_paper_scale_refuses_without_data(monkeypatch, tmp_path):
     plan = plan_for("paper", "/some/snips")
     assert plan["seeds"] == (1, 2, 3, 4, 5)
     assert plan["runs"] == 2 * 5 * 5
+
+
+def test_paper_scale_runs_the_paper_setting_when_snips_is_present(monkeypatch, tmp_path):
+    (tmp_path / "snips-nlu-benchmark-2017-06").mkdir()
+    monkeypatch.setenv("DLTHEORY_SHARED_DATA", str(tmp_path))
+    plan = plan_for("paper", None)  # not refused: SNIPS is there
+    assert plan["snips"]
+    assert plan["data"].endswith("snips-nlu-benchmark-2017-06")
+    assert (plan["epochs"], plan["seeds"], plan["runs"]) == (50, (1, 2, 3, 4, 5), 50)
+    # finished runs in --out are reused: seed 1 of a full run leaves 2 folds x 5 settings done
+    out = tmp_path / "out"
+    for fold in (0, 1):
+        for key in plan["settings"]:
+            (out / "runs" / f"fold{fold}_seed1_{key}").mkdir(parents=True)
+            (out / "runs" / f"fold{fold}_seed1_{key}" / "result.json").write_text("{}")
+    est = time_estimate(plan, out)
+    assert (est["done"], est["todo"]) == (10, 40)
+    assert est["wall_seconds"] == pytest.approx(40 * SECONDS_PER_RUN)
+
+    class Stop(Exception):
+        pass
+
+    said = []
+
+    def log(message):  # the estimate comes first, before any data is read or a run trains
+        said.append(message)
+        raise Stop
+
+    with pytest.raises(Stop):
+        run_reproduction(out, scale="paper", log=log)
+    assert "50 runs of 50 epochs" in said[0]
+    assert "200 few-shot" in said[0]
+    assert f"about {40 * SECONDS_PER_RUN / 60:.0f} min" in said[0]
+    assert not (out / "claims.json").exists()
 
 
 def _run(acc, novelty, gru, kn):

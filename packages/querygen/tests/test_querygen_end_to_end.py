@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 import dltheory.querygen.train as trainer_module
@@ -38,9 +39,24 @@ def invoke(*args):
     return result.output
 
 
-def test_train_generate_evaluate_cli(tmp_path, tiny_config):
-    run = tmp_path / "run"
+def strict_json(text):
+    """Parse RFC 8259 JSON: a bare NaN / Infinity fails the test."""
+
+    def refuse(name):
+        raise AssertionError(f"bare {name} in --json output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_config):
+    run = tmp_path_factory.mktemp("qg") / "run"
     out = invoke("train", "--config", tiny_config, "--epochs", 2, "--out", run)
+    return run, out
+
+
+def test_train_generate_evaluate_cli(tmp_path, tiny_run):
+    run, out = tiny_run
     assert "transferred" in out
     assert (run / "model.pt").is_file()
     cfg = json.loads((run / "config.json").read_text())
@@ -98,14 +114,80 @@ def test_train_generate_evaluate_cli(tmp_path, tiny_config):
         "--device",
         "cpu",
     )
-    result = json.loads(scores.read_text())
     assert "intent_accuracy" in out
+    result = strict_json(scores.read_text())
     assert result["n_generated"] == len(rows)
-    for key in ("intent_accuracy", "distinct_1", "originality"):
-        assert 0.0 <= result[key] <= 1.0 or result[key] != result[key]
     for lm in ("kneser_ney", "gru"):
         assert result["language_model"][lm]["perplexity_real"] > 1
-    assert 0 <= result["augmentation"]["accuracy_augmented"] <= 1
+    printed = strict_json(
+        invoke("eval", "--model", run, "--generated", gen, "--out", scores, "--json")
+    )
+    assert printed["n_generated"] == len(rows)
+    assert printed["intent_accuracy"] == strict_json(scores.read_text())["intent_accuracy"]
+
+
+def test_generate_format_from_the_suffix_and_json_summary(tmp_path, tiny_run):
+    run, _ = tiny_run
+    nlu = tmp_path / "nlu.yml"
+    summary = strict_json(
+        invoke("generate", "--model", run, "--n-per-intent", 3, "--out", nlu, "--json")
+    )
+    bundle = GeneratorBundle.load(run)
+    assert summary["queries"] == 3 * len(bundle.intents)
+    assert summary["out"] == str(nlu)
+    doc = yaml.safe_load(nlu.read_text())  # Rasa NLU YAML, not JSONL
+    assert doc["version"] == "3.1"
+    assert {block["intent"] for block in doc["nlu"]} == set(bundle.intents)
+    explicit = tmp_path / "nlu.txt"
+    invoke("generate", "--model", run, "--n-per-intent", 3, "--format", "rasa", "--out", explicit)
+    assert explicit.read_text() == nlu.read_text()
+    dataset = tmp_path / "dataset.json"
+    invoke("generate", "--model", run, "--n-per-intent", 3, "--set", f"out={dataset}")
+    assert set(json.loads(dataset.read_text())) == {"language", "intents", "entities"}
+
+
+def test_commands_options_come_from_their_config_dataclasses():
+    import dataclasses
+
+    import typer
+
+    from dltheory.querygen.config import EvalConfig, GenerateConfig, TransferConfig
+
+    group = typer.main.get_command(app)
+    standard = {"config", "set_", "resume", "overwrite", "json_"}
+    for verb, cls in (
+        ("generate", GenerateConfig),
+        ("transfer", TransferConfig),
+        ("eval", EvalConfig),
+        ("evaluate", EvalConfig),
+        ("train", TrainConfig),
+    ):
+        params = {p.name for p in group.commands[verb].params}
+        assert params == {f.name for f in dataclasses.fields(cls)} | standard, verb
+    assert group.commands["evaluate"].hidden
+
+
+def test_json_text_writes_no_bare_nan():
+    import numpy as np
+
+    from dltheory.querygen.cli import json_text
+
+    value = {
+        "nan": float("nan"),
+        "inf": -float("inf"),
+        "np": np.float32(0.5),
+        "np_nan": np.float64("nan"),
+        "nested": [1, float("nan"), {"b": np.bool_(True)}],
+        "text": "x",
+    }
+    assert strict_json(json_text(value)) == {
+        "nan": None,
+        "inf": None,
+        "np": 0.5,
+        "np_nan": None,
+        "nested": [1, None, {"b": True}],
+        "text": "x",
+    }
 
 
 def test_transfer_command_lists_groups(tmp_path):
@@ -126,6 +208,11 @@ def test_transfer_command_lists_groups(tmp_path):
     assert all(r["kept"] == (r["max_cosine"] > 0.5) for r in rows)
     sel = json.loads((tmp_path / "selection.json").read_text())
     assert sel["added"] == len((tmp_path / "transferred.jsonl").read_text().splitlines()) <= 15
+    # the same settings through --set (generated from TransferConfig) select the same queries
+    other = tmp_path / "set"
+    args = ("train_size=40", "cosine_threshold=0.5", "none_size=15", f"out={other}")
+    invoke("transfer", *(x for a in args for x in ("--set", a)))
+    assert (other / "transferred.jsonl").read_text() == (tmp_path / "transferred.jsonl").read_text()
 
 
 def test_resume_continues_exactly(tmp_path):

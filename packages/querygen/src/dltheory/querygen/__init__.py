@@ -13,6 +13,8 @@ from dltheory.core.lazy import lazy_exports
 _EXPORTS = {
     "CVAEConfig": ".models",
     "DatasetFormatError": ".data",
+    "DataConfig": ".config",
+    "EvalConfig": ".config",
     "Evaluator": ".evaluation",
     "GenerateConfig": ".config",
     "GeneratedQuery": ".generation",
@@ -25,6 +27,7 @@ _EXPORTS = {
     "QueryTokenizer": ".tokenization",
     "SurfaceRealiser": ".slots",
     "TrainConfig": ".config",
+    "TransferConfig": ".config",
     "Utterance": ".data",
     "augmentation_accuracy": ".metrics",
     "bleu_quality": ".metrics",

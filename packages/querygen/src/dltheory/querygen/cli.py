@@ -1,69 +1,74 @@
 """``dltheory querygen train|generate|transfer|eval|reproduce`` (torch imported inside commands).
 
-``evaluate`` stays as a hidden alias of ``eval``; ``reproduce --quick`` of ``--scale quick``.
+The options of train, generate, transfer and eval are generated from their config dataclasses
+(:mod:`dltheory.querygen.config`, one declaration per field) by ``config_command``, with
+``--config FILE`` and ``--set KEY=VALUE``. ``evaluate`` stays as a hidden alias of ``eval``;
+``reproduce --quick`` of ``--scale quick``. ``--json`` prints strict JSON (NaN as null).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dltheory.cli.options import (
-    ConfigOpt,
-    DeviceOpt,
-    JsonOpt,
-    OutOpt,
-    RunRequest,
-    SeedOpt,
-    config_command,
-    explicit_params,
-)
+from dltheory.cli.options import DeviceOpt, OutOpt, RunRequest, config_command
 
-from .config import TrainConfig
+from .config import EvalConfig, GenerateConfig, TrainConfig, TransferConfig
 
 app = typer.Typer(
     help="Conditional VAE query generation with query transfer (arXiv:1911.03698).",
     no_args_is_help=True,
 )
 
-DataOpt = Annotated[
-    str,
-    typer.Option(
-        "--data",
-        help="chatterbot (offline default), a SNIPS 2017-06 folder, "
-        "or a .csv/.jsonl of text,intent[,slots].",
-    ),
-]
-MethodOpt = Annotated[str, typer.Option("--method", help="none | query_transfer | pseudo_label.")]
-TrainSizeOpt = Annotated[
-    int, typer.Option("--train-size", help="Few-shot training queries (balanced, seeded).")
-]
-ReservoirOpt = Annotated[
-    str,
-    typer.Option(
-        "--reservoir",
-        help="JSONL {text, group} or folder of <group>.txt; "
-        "default: held-out queries + chatterbot.",
-    ),
-]
-ThresholdOpt = Annotated[
-    float, typer.Option("--cosine-threshold", help="Keep reservoir groups above this cosine.")
-]
-NoneSizeOpt = Annotated[int, typer.Option("--none-size", help="Transferred reservoir queries.")]
+
+def _finite(value: Any) -> Any:
+    """A JSON-ready copy: non-finite floats become null (never a bare NaN), paths strings."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy / torch scalars
+        value = value.item()
+        if isinstance(value, (bool, int)):
+            return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else None
+
+
+def json_text(value: Any) -> str:
+    """Strict JSON (RFC 8259): NaN and infinities are written as null."""
+    return json.dumps(_finite(value), indent=1, allow_nan=False, ensure_ascii=False)
 
 
 def _print_rows(rows: list[dict], as_json: bool, title: str = "") -> None:
     if as_json:
-        typer.echo(json.dumps(rows, indent=1, default=float))
+        typer.echo(json_text(rows))
         return
     from dltheory.core.plotting import markdown_table
 
     if title:
         typer.echo(f"## {title}")
     typer.echo(markdown_table(rows))
+
+
+def _no_run_folder(request: RunRequest, verb: str) -> None:
+    """--resume / --overwrite concern `train`'s run folders; refuse them elsewhere in one line."""
+    from dltheory.core.errors import ConfigError
+
+    for flag in ("resume", "overwrite"):
+        if getattr(request, flag):
+            raise ConfigError(f"--{flag} applies to `train` run folders; `{verb}` rewrites --out")
 
 
 @config_command(app, TrainConfig, name="train")
@@ -91,7 +96,7 @@ def train(cfg: TrainConfig, request: RunRequest) -> None:
         **{k: last.get(k) for k in ("epoch", "loss", "classifier_accuracy", "active_units")},
     }
     if request.json:
-        typer.echo(json.dumps(summary, indent=1, default=float))
+        typer.echo(json_text(summary))
         return
     typer.echo(
         f"trained {cfg.epochs} epochs on {summary['training_queries']} queries "
@@ -102,58 +107,23 @@ def train(cfg: TrainConfig, request: RunRequest) -> None:
     typer.echo(f"model: {summary['model']}")
 
 
-@app.command()
-def generate(
-    ctx: typer.Context,
-    model: Annotated[Path, typer.Option("--model", help="Run folder or model.pt.")],
-    n_per_intent: Annotated[int, typer.Option("--n-per-intent")] = 100,
-    intents: Annotated[str, typer.Option("--intents", help="Comma-separated; default all.")] = "",
-    strategy: Annotated[
-        str, typer.Option("--strategy", help="greedy (paper) | sample.")
-    ] = "greedy",
-    temperature: Annotated[float, typer.Option("--temperature")] = 1.0,
-    top_p: Annotated[float, typer.Option("--top-p")] = 1.0,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 1024,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    config: ConfigOpt = None,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format", help="jsonl | csv | rasa (Rasa NLU YAML) | snips (snips-nlu dataset JSON)."
-        ),
-    ] = "jsonl",
-    slot_values: Annotated[
-        Path | None,
-        typer.Option(
-            "--slot-values",
-            help="JSON {slot: [values]} / {intent: {slot: [values]}} or CSV [intent,]slot,value.",
-        ),
-    ] = None,
-    out: Annotated[Path, typer.Option("--out", help="File to write.")] = Path("generated.jsonl"),
-):
+@config_command(app, GenerateConfig, name="generate")
+def generate(cfg: GenerateConfig, request: RunRequest) -> None:
     """Generate queries (z ~ N(0, I), chosen intents), refill slots per intent, write them as
     JSONL/CSV with BIO tags, Rasa NLU YAML or a snips-nlu dataset (original casing of values)."""
-    from dltheory.core.config import resolve_config
+    _no_run_folder(request, "generate")
     from dltheory.core.device import resolve_device
-    from dltheory.core.errors import ConfigError
+    from dltheory.core.threads import configure_threads
 
-    from .config import GenerateConfig
     from .data import Utterance, write_jsonl
-    from .export import FORMATS, export_queries
+    from .export import export_queries
     from .generation import GeneratorBundle
     from .slots import load_slot_values
 
-    cfg = resolve_config(
-        GenerateConfig,
-        config,
-        explicit_params(ctx, exclude=("config", "out", "model", "fmt", "slot_values")),
-    ).validate()
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    bundle = GeneratorBundle.load(model, resolve_device(cfg.device))
-    if slot_values is not None:
-        load_slot_values(slot_values, bundle.realiser)
+    configure_threads(cfg.threads)
+    bundle = GeneratorBundle.load(cfg.model, resolve_device(cfg.device))
+    if cfg.slot_values:
+        load_slot_values(cfg.slot_values, bundle.realiser)
     chosen = [i.strip() for i in cfg.intents.split(",") if i.strip()] or bundle.intents
     queries = bundle.generate(
         {i: cfg.n_per_intent for i in chosen},
@@ -163,49 +133,29 @@ def generate(
         seed=cfg.seed,
         batch_size=cfg.batch_size,
     )
-    export_queries([q.realised for q in queries], out, fmt)
-    write_jsonl(
-        [Utterance.plain(q.words, q.intent) for q in queries], out.with_suffix(".delex.jsonl")
-    )
-    typer.echo(
-        f"wrote {len(queries)} queries to {out} (model output in {out.with_suffix('.delex.jsonl')})"
-    )
+    path = export_queries([q.realised for q in queries], cfg.out, cfg.format or None)
+    delex = cfg.out.with_suffix(".delex.jsonl")
+    write_jsonl([Utterance.plain(q.words, q.intent) for q in queries], delex)
+    if request.json:
+        summary = {"out": path, "delexicalised": delex, "queries": len(queries), "intents": chosen}
+        typer.echo(json_text(summary))
+        return
+    typer.echo(f"wrote {len(queries)} queries to {path} (model output in {delex})")
 
 
-@app.command()
-def transfer(
-    data: DataOpt = "chatterbot",
-    train_size: TrainSizeOpt = 200,
-    reservoir: ReservoirOpt = "",
-    method: MethodOpt = "query_transfer",
-    cosine_threshold: ThresholdOpt = 0.15,
-    none_size: NoneSizeOpt = 200,
-    folds: Annotated[int, typer.Option("--folds", help="Leave-intents-out folds (1 = none).")] = 2,
-    fold: Annotated[int, typer.Option("--fold", help="Which fold.")] = 0,
-    seed: SeedOpt = 0,
-    as_json: JsonOpt = False,
-    out: OutOpt = Path("runs/querygen-transfer"),
-):
+@config_command(app, TransferConfig, name="transfer")
+def transfer(cfg: TransferConfig, request: RunRequest) -> None:
     """Show which reservoir groups the selection keeps; write selection.json and transferred.jsonl."""
-    from .config import TrainConfig
+    _no_run_folder(request, "transfer")
+    from dltheory.core.files import atomic_write_text
+
     from .data import write_jsonl
     from .pipeline import prepare_data
 
-    cfg = TrainConfig(
-        data=data,
-        train_size=train_size,
-        reservoir=reservoir,
-        method=method,
-        cosine_threshold=cosine_threshold,
-        none_size=none_size,
-        folds=folds,
-        fold=fold,
-        seed=seed,
-    )
     sel = prepare_data(cfg).selection
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "selection.json").write_text(json.dumps(sel.summary(), indent=1) + "\n")
-    write_jsonl(sel.added, out / "transferred.jsonl")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg.out / "selection.json", json_text(sel.summary()) + "\n")
+    write_jsonl(sel.added, cfg.out / "transferred.jsonl")
     rows = [
         {
             "group": g,
@@ -217,55 +167,40 @@ def transfer(
     ]
     _print_rows(
         rows,
-        as_json,
-        f"reservoir groups (threshold {cosine_threshold}); {len(sel.added)} queries added",
+        request.json,
+        f"reservoir groups (threshold {cfg.cosine_threshold}); {len(sel.added)} queries added",
     )
 
 
-@app.command("eval")
-def evaluate(
-    model: Annotated[
-        Path, typer.Option("--model", help="Run folder (its config.json gives the data).")
-    ],
-    generated: Annotated[
-        Path | None,
-        typer.Option(
-            "--generated",
-            help="JSONL from generate (.delex.jsonl preferred); default: generate now.",
-        ),
-    ] = None,
-    n_per_intent: Annotated[int, typer.Option("--n-per-intent")] = 100,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    as_json: JsonOpt = False,
-    out: Annotated[Path, typer.Option("--out", help="JSON file for the scores.")] = Path(
-        "evaluation.json"
-    ),
-):
+@config_command(app, EvalConfig, name="eval", aliases=("evaluate",))  # `evaluate`: former name
+def evaluate(cfg: EvalConfig, request: RunRequest) -> None:
     """Intent accuracy, BLEU quality, 1 - self-BLEU, originality, novelty, transfer, augmentation, LM perplexity."""
+    _no_run_folder(request, "eval")
     from dltheory.core.config import resolve_config
     from dltheory.core.device import resolve_device
     from dltheory.core.errors import DltheoryError
+    from dltheory.core.files import atomic_write_text
+    from dltheory.core.threads import configure_threads
 
-    from .config import TrainConfig
     from .data import load_labelled_file
     from .evaluation import Evaluator
     from .generation import GeneratedQuery, GeneratorBundle
     from .pipeline import prepare_data
 
-    run_dir = model if model.is_dir() else model.parent
+    run_dir = cfg.model if cfg.model.is_dir() else cfg.model.parent
     if not (run_dir / "config.json").is_file():
         raise DltheoryError(f"{run_dir} has no config.json: pass the run folder written by `train`")
-    cfg = resolve_config(TrainConfig, run_dir / "config.json", {})
-    bundle = GeneratorBundle.load(run_dir, resolve_device(device))
-    prepared = prepare_data(cfg)
-    if generated is None:
-        queries = bundle.generate({i: n_per_intent for i in bundle.intents}, seed=seed)
+    configure_threads(cfg.threads)
+    train_cfg = resolve_config(TrainConfig, run_dir / "config.json", {})
+    bundle = GeneratorBundle.load(run_dir, resolve_device(cfg.device))
+    prepared = prepare_data(train_cfg)
+    if cfg.generated is None:
+        queries = bundle.generate({i: cfg.n_per_intent for i in bundle.intents}, seed=cfg.seed)
     else:
         import random
 
-        rng = random.Random(seed)
-        rows = load_labelled_file(generated)
+        rng = random.Random(cfg.seed)
+        rows = load_labelled_file(cfg.generated)
         queries = [
             GeneratedQuery(
                 prepared.model_text(u),
@@ -274,9 +209,9 @@ def evaluate(
             )
             for u in rows
         ]
-    scores = Evaluator(prepared, seed).score(queries)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(scores, indent=1, default=float) + "\n")
+    scores = Evaluator(prepared, cfg.seed).score(queries)
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg.out, json_text(scores) + "\n")
     table = [{"metric": k, "value": v} for k, v in scores.items() if isinstance(v, (int, float))]
     table += [
         {"metric": f"augmentation.{m}", "value": v} for m, v in scores["augmentation"].items()
@@ -286,11 +221,11 @@ def evaluate(
         for lm, parts in scores["language_model"].items()
         for m, v in parts.items()
     ]
-    _print_rows(table, as_json, f"evaluation of {len(queries)} queries")
-    typer.echo(f"scores: {out}")
-
-
-app.command("evaluate", hidden=True)(evaluate)  # the verb's former name
+    if request.json:
+        typer.echo(json_text(scores))
+        return
+    _print_rows(table, False, f"evaluation of {len(queries)} queries")
+    typer.echo(f"scores: {cfg.out}")
 
 
 @app.command()
@@ -300,8 +235,9 @@ def reproduce(
         str,
         typer.Option(
             "--scale",
-            help="quick (minutes, one fold and seed) | full (SNIPS leave-intents-out folds, "
-            "several seeds) | paper (the paper's 5 seeds; refused here when too slow).",
+            help="quick (minutes: 2 folds x 1 seed, 15 epochs) | full (2 folds x 2 seeds, "
+            "50 epochs) | paper (the paper's setting: 5 seeds, 50 epochs, 200 + 200 queries; "
+            "prints its time estimate first, refused only when SNIPS is absent).",
         ),
     ] = "quick",
     quick: Annotated[

@@ -17,11 +17,14 @@ INPUT_TYPES = ("delexicalised", "utterance")
 DECODERS = ("gru", "transformer")
 METHODS = ("none", "query_transfer", "pseudo_label")
 PRECISIONS = ("fp32", "bf16", "fp16")
+EXPORT_FORMATS = ("jsonl", "csv", "rasa", "snips")
 
 
 @dataclass
-class TrainConfig(TrainerFields):
-    # data
+class DataConfig:
+    """Data, leave-intents-out fold and query-transfer selection: what ``train`` and ``transfer``
+    share (``prepare_data`` reads these fields and ``seed``)."""
+
     data: str = option(
         "chatterbot",
         "chatterbot (offline default), a SNIPS 2017-06 folder or one SNIPS / snips-nlu JSON file, "
@@ -57,10 +60,43 @@ class TrainConfig(TrainerFields):
         "Keep reservoir groups whose mean embedding has a cosine above this with a target intent "
         "(paper: 0.9 with InferSent; TF-IDF/LSA cosines between different intents are lower).",
     )
-    alpha: float = option(0.2, "Classifier-loss weight of transferred (None) queries.")
     sentence_encoder: str = option(
         "", "'' = TF-IDF + LSA; else a local Hugging Face model folder (nothing is downloaded)."
     )
+
+    def check_data(self) -> None:
+        """Refuse data / selection settings that cannot run, with one line naming the key."""
+        for key in ("train_size", "folds"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be at least 1 (got {getattr(self, key)})")
+        if not 0 <= self.fold < self.folds:
+            raise ConfigError(f"fold must be in 0..{self.folds - 1} (got {self.fold})")
+        if self.none_size < 0:
+            raise ConfigError(f"none_size must be non-negative (got {self.none_size})")
+        for key, allowed in (("input_type", INPUT_TYPES), ("method", METHODS)):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(
+                    f"{key} must be one of {', '.join(allowed)} (got {getattr(self, key)!r})"
+                )
+
+
+@dataclass
+class TransferConfig(DataConfig):
+    """``transfer``: which reservoir groups the selection keeps (no training)."""
+
+    seed: int = option(0, "Random seed (few-shot subset, reservoir sample, transferred queries).")
+    out: Path = option(
+        Path("runs/querygen-transfer"), "Folder for selection.json and transferred.jsonl."
+    )
+
+    def validate(self) -> TransferConfig:
+        self.check_data()
+        return self
+
+
+@dataclass
+class TrainConfig(TrainerFields, DataConfig):
+    alpha: float = option(0.2, "Classifier-loss weight of transferred (None) queries.")
     slot_values: str = option(
         "", "JSON {slot: [values]} or {intent: {slot: [values]}}, or CSV intent,slot,value."
     )
@@ -95,28 +131,24 @@ class TrainConfig(TrainerFields):
 
     def validate(self) -> TrainConfig:
         """Refuse values that cannot train, with one line naming the key."""
-        positive: tuple[str, ...] = ("epochs", "batch_size", "train_size", "hidden_size")
-        positive += ("embedding_dim", "latent_size", "max_len", "vocab_size", "folds")
-        for key in positive:
+        self.check_data()
+        positive = ("epochs", "batch_size", "hidden_size", "embedding_dim", "latent_size")
+        for key in (*positive, "max_len", "vocab_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1 (got {getattr(self, key)})")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive (got {self.lr:g})")
-        if not 0 <= self.fold < self.folds:
-            raise ConfigError(f"fold must be in 0..{self.folds - 1} (got {self.fold})")
         for key in ("embedding_dropout", "word_dropout"):
             if not 0 <= getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be in [0, 1) (got {getattr(self, key)})")
-        for key in ("alpha", "none_size", "clip_grad_norm", "free_bits", "label_weight"):
+        for key in ("alpha", "clip_grad_norm", "free_bits", "label_weight"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be non-negative (got {getattr(self, key)})")
         if self.gumbel_tau <= 0:
             raise ConfigError(f"gumbel_tau must be positive (got {self.gumbel_tau})")
         for key, allowed in (
             ("kl_schedule", KL_SCHEDULES),
-            ("input_type", INPUT_TYPES),
             ("decoder", DECODERS),
-            ("method", METHODS),
             ("precision", PRECISIONS),
         ):
             if getattr(self, key) not in allowed:
@@ -127,24 +159,74 @@ class TrainConfig(TrainerFields):
 
 
 @dataclass
-class GenerateConfig:
-    n_per_intent: int = option(100, "Queries per intent.")
-    intents: str = option("", "Comma-separated intents; '' = every intent.")
-    strategy: str = option("greedy", "greedy (paper) | sample.")
-    temperature: float = option(1.0, "Sampling temperature.")
-    top_p: float = option(1.0, "Nucleus mass for sampling.")
-    batch_size: int = option(1024, "Queries decoded per batch.")
-    seed: int = option(0, "Random seed.")
-    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps.")
-    format: str = option("jsonl", "jsonl | csv | rasa | snips (file format of --out).")
+class ModelFields:
+    """What ``generate`` and ``eval`` share: the trained run, how many queries, where to run."""
 
-    def validate(self) -> GenerateConfig:
+    model: Path = option(Path("runs/querygen"), "Run folder written by `train` (or its model.pt).")
+    n_per_intent: int = option(100, "Queries generated per intent.")
+    seed: int = option(0, "Random seed (z samples, slot values).")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps.")
+    threads: int | None = option(
+        None, "CPU threads (default: DLTHEORY_THREADS, else the cores not already busy)."
+    )
+
+    def check_model(self) -> None:
         if self.n_per_intent < 1:
             raise ConfigError(f"n_per_intent must be at least 1 (got {self.n_per_intent})")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1 (got {self.threads})")
+
+
+@dataclass
+class GenerateConfig(ModelFields):
+    """``generate``: sample queries, refill their slots, write them for an NLU tool."""
+
+    intents: str = option("", "Comma-separated intents; '' = every intent of the model.")
+    strategy: str = option("greedy", "greedy (paper) | sample.")
+    temperature: float = option(1.0, "Sampling temperature (--strategy sample).")
+    top_p: float = option(1.0, "Nucleus mass (--strategy sample).")
+    batch_size: int = option(1024, "Queries decoded per batch.")
+    format: str = option(
+        "",
+        "jsonl | csv | rasa (Rasa NLU YAML) | snips (snips-nlu dataset JSON); '' = from the "
+        "suffix of --out (.yml/.yaml rasa, .json snips, .csv csv, else jsonl).",
+    )
+    slot_values: str = option(
+        "",
+        "Your slot values: JSON {slot: [values]} / {intent: {slot: [values]}} or CSV "
+        "[intent,]slot,value.",
+    )
+    out: Path = option(
+        Path("generated.jsonl"),
+        "File to write (the model's delexicalised output goes beside it as .delex.jsonl).",
+    )
+
+    def validate(self) -> GenerateConfig:
+        self.check_model()
         if self.strategy not in ("greedy", "sample"):
             raise ConfigError(f"strategy must be greedy or sample (got {self.strategy!r})")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1] (got {self.top_p})")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be positive (got {self.temperature})")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1 (got {self.batch_size})")
+        if self.format not in ("", *EXPORT_FORMATS):
+            raise ConfigError(
+                f"format must be one of {', '.join(EXPORT_FORMATS)} (got {self.format!r})"
+            )
+        return self
+
+
+@dataclass
+class EvalConfig(ModelFields):
+    """``eval``: score generated queries against the run's data (its config.json)."""
+
+    generated: Path | None = option(
+        None, "JSONL written by `generate` (.delex.jsonl preferred); default: generate now."
+    )
+    out: Path = option(Path("evaluation.json"), "JSON file for the scores.")
+
+    def validate(self) -> EvalConfig:
+        self.check_model()
         return self

@@ -22,9 +22,9 @@ from pathlib import Path
 from dltheory.core.errors import ConfigError
 from dltheory.core.files import atomic_write_text
 
+from .config import EXPORT_FORMATS as FORMATS
 from .data import Utterance, word_tokenize
 
-FORMATS = ("jsonl", "csv", "rasa", "snips")
 RASA_VERSION = "3.1"
 
 

@@ -1,4 +1,4 @@
-"""From a :class:`TrainConfig` to the data the CVAE trains on and the sets the metrics use.
+"""From a :class:`TrainConfig` (or :class:`TransferConfig`) to the data the CVAE trains on and the sets the metrics use.
 
 Sources: ``chatterbot`` (offline default: categories with at least ``min_per_intent`` first turns
 are the intents), a SNIPS 2017-06 folder (train_full / validate) or one SNIPS / snips-nlu JSON
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dltheory.core.errors import ConfigError
 
-from .config import TrainConfig
+from .config import TrainConfig, TransferConfig
 from .data import (
     NONE_INTENT,
     Utterance,
@@ -79,7 +79,9 @@ def _split_validation(rows: list[Utterance], per_intent: int, seed: int = 0) -> 
     return train, valid
 
 
-def load_source(cfg: TrainConfig) -> tuple[list[Utterance], list[Utterance], list[Utterance]]:
+def load_source(
+    cfg: TrainConfig | TransferConfig,
+) -> tuple[list[Utterance], list[Utterance], list[Utterance]]:
     """(full training pool, validation set, out-of-domain reservoir groups), every intent."""
     ood = (
         [Utterance(u.chunks, NONE_INTENT, f"chatterbot/{u.intent}") for u in load_chatterbot()]
@@ -107,7 +109,7 @@ def load_source(cfg: TrainConfig) -> tuple[list[Utterance], list[Utterance], lis
     return full, valid, ood
 
 
-def prepare_data(cfg: TrainConfig) -> PreparedData:
+def prepare_data(cfg: TrainConfig | TransferConfig) -> PreparedData:
     cfg.validate()
     full, valid, ood = load_source(cfg)
     targets = set(fold_intents([u.intent for u in full], cfg.folds, cfg.fold))
@@ -150,6 +152,6 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     )
     # slot values for surface realisation: per intent, from everything the model was trained on
     prepared.realiser = SurfaceRealiser(prepared.training)
-    if cfg.slot_values:
+    if isinstance(cfg, TrainConfig) and cfg.slot_values:
         load_slot_values(cfg.slot_values, prepared.realiser)
     return prepared

@@ -6,12 +6,14 @@ Scales (SNIPS 2017-06; 200 few-shot queries of the fold's target intents, 200 tr
 * ``quick``: 2 folds x 1 seed, no transfer and query transfer only, 15 epochs, 62 queries per
   intent (under a minute of CPU time; an under-trained model: a check of the pipeline, not of the
   paper); the pseudo-labelling and alpha claims need ``full``;
-* ``full``: 2 folds x 2 seeds, all five settings (no transfer, query transfer alpha = 0 / 0.2 / 1,
-  pseudo-labelling), 50 epochs, 100 queries per intent: 20 runs, the largest setting that fits
-  this shared 2-core machine (a 50-epoch run takes 1-5 min of wall time with 7 users); the
-  paper averaged 5 seeds (``--seeds`` adds more; finished runs are reused);
-* ``paper``: 2 folds x 5 seeds (seeds 1-5 as the authors), otherwise as ``full`` (50 runs,
-  about 1-3 h of one core; no GPU needed, SNIPS needed).
+* ``full``: 2 folds x 2 seeds (0, 1), all five settings (no transfer, query transfer alpha = 0 /
+  0.2 / 1, pseudo-labelling), 50 epochs, 100 queries per intent: 20 runs, measured 1844 s of wall
+  time on this shared 2-core machine (92 s per run, 44-202 s; 469 s of CPU time in all);
+* ``paper``: the paper's setting: 200 few-shot + 200 transferred queries, 50 epochs, 5 seeds
+  (1-5 as the authors), over the same 2 folds and five settings: 50 runs, about 77 min of wall time
+  here at the measured 92 s per run (about 20 min of CPU time); runs already finished in ``out``
+  (e.g. seed 1 of a ``full`` run in the same folder) are reused. It needs the SNIPS data (refused
+  with one line when absent), no GPU; the estimate is printed before the first run.
 
 Without the SNIPS data the quick scale runs the same pipeline on chatterbot-corpus categories
 (code check only) and the claims are ``not-run`` (data absent).
@@ -105,7 +107,10 @@ METRICS = (
     "distinct_1",
     "transferred",
 )
-SECONDS_PER_RUN = 60  # one 50-epoch run + scoring on one loaded core of this machine
+# Measured by the full scale (commit ae7a4ec): 20 runs of 50 epochs + scoring took 1844 s of wall
+# time (44-202 s each) on the shared 2-core machine (load 7-14) and 469 s of CPU time in all.
+SECONDS_PER_RUN = 1844 / 20  # wall time of one 50-epoch run + scoring, shared machine
+CPU_SECONDS_PER_RUN = 469 / 20  # CPU time of one such run (about its wall time on an idle core)
 
 
 def _snips_default() -> str | None:
@@ -136,6 +141,33 @@ def plan_for(scale: str, data: str | None, seeds: tuple[int, ...] | None = None)
         plan["seeds"] = tuple(seeds)
     plan["runs"] = plan["folds"] * len(plan["seeds"]) * len(plan["settings"])
     return plan
+
+
+def plan_queries(plan: dict) -> str:
+    if not plan["snips"]:
+        return "chatterbot-corpus: 60 few-shot + 60 transferred queries"
+    return "SNIPS: 200 few-shot queries of the fold's target intents + 200 transferred"
+
+
+def time_estimate(plan: dict, out: str | Path | None = None) -> dict:
+    """Runs still to do (finished runs in ``out`` are reused) and their expected time, scaled from
+    the measured 50-epoch runs."""
+    done = 0
+    if out is not None:
+        for seed in plan["seeds"]:
+            for fold in range(plan["folds"]):
+                for key in plan["settings"]:
+                    run = Path(out) / "runs" / f"fold{fold}_seed{seed}_{key}"
+                    done += (run / "result.json").is_file()
+    todo = plan["runs"] - done
+    per_epoch = plan["epochs"] / 50
+    return {
+        "runs": plan["runs"],
+        "done": done,
+        "todo": todo,
+        "wall_seconds": todo * SECONDS_PER_RUN * per_epoch,
+        "cpu_seconds": todo * CPU_SECONDS_PER_RUN * per_epoch,
+    }
 
 
 def _get(d: Any, dotted: str) -> Any:
@@ -309,11 +341,15 @@ def run_reproduction(
 
     out = Path(out)
     plan = plan_for(scale, data, seeds)
+    est = time_estimate(plan, out)
     log(
-        f"querygen reproduce --scale {scale}: data {plan['data']}, {plan['folds']} leave-intents-out "
-        f"folds x seeds {list(plan['seeds'])} x {len(plan['settings'])} settings = {plan['runs']} runs "
-        f"of {plan['epochs']} epochs (about {plan['runs'] * SECONDS_PER_RUN * plan['epochs'] / 50 / 60:.0f} "
-        f"min on one loaded core; CPU is enough, no GPU needed)"
+        f"querygen reproduce --scale {scale}: data {plan['data']}; {plan['folds']} leave-intents-out "
+        f"folds x seeds {list(plan['seeds'])} x {len(plan['settings'])} settings = {plan['runs']} "
+        f"runs of {plan['epochs']} epochs ({plan_queries(plan)}); {est['done']} already in {out}, "
+        f"{est['todo']} to train. Needs: CPU only (no GPU), < 1 GB of memory. Estimate: about "
+        f"{est['wall_seconds'] / 60:.0f} min on the shared 2-core machine "
+        f"({SECONDS_PER_RUN:.0f} s per 50-epoch run measured), about "
+        f"{est['cpu_seconds'] / 60:.0f} min of CPU time on one idle core."
     )
     out.mkdir(parents=True, exist_ok=True)
     base = TrainConfig(
