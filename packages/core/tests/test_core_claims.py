@@ -123,3 +123,45 @@ def test_mean_and_se_matches_numpy():
 def test_claims_module_imports_no_torch():
     code = "import sys, dltheory.core.claims; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_jackknife_se_of_a_mean_is_the_usual_standard_error():
+    import statistics
+
+    from dltheory.core.claims import jackknife
+
+    values = [0.3, 1.2, -0.4, 2.2, 0.9]
+    mean, se = jackknife(values, lambda v: sum(v) / len(v))
+    assert mean == pytest.approx(statistics.mean(values))
+    assert se == pytest.approx(statistics.stdev(values) / math.sqrt(len(values)), rel=1e-12)
+    assert math.isnan(jackknife(values[:2], lambda v: sum(v) / len(v))[1])
+
+
+def test_jackknife_se_is_elementwise_over_arrays():
+    import numpy as np
+
+    from dltheory.core.claims import jackknife_se
+
+    rng = np.random.default_rng(0)
+    loo = [rng.normal(size=3) for _ in range(6)]
+    got = jackknife_se(loo)
+    for j in range(3):  # float64 hand computation, one column at a time
+        xs = [float(v[j]) for v in loo]
+        mean = sum(xs) / 6
+        assert got[j] == pytest.approx(math.sqrt(5 / 6 * sum((x - mean) ** 2 for x in xs)))
+    assert isinstance(jackknife_se([1.0, 2.0, 4.0]), float)
+
+
+def test_weakest_is_the_condition_closest_to_failing():
+    from dltheory.core.claims import weakest
+
+    conditions = [
+        {"condition": "a", "value": 9.0, "se": 1.0},  # z = 9
+        {"condition": "b", "value": 2.0, "se": 1.0},  # z = 2
+        {"condition": "c", "value": 1.0, "se": 0.0},  # z = +inf (exact)
+        {"condition": "d", "value": 3.0, "se": math.nan},  # z = +inf
+    ]
+    assert weakest(conditions)["condition"] == "b"
+    conditions.append({"condition": "e", "value": -1.0, "se": 0.0})  # z = -inf
+    assert weakest(conditions)["condition"] == "e"
+    assert weakest([{"value": 0.0, "se": 0.0}, {"value": 1.0, "se": 1.0}])["value"] == 0.0

@@ -189,14 +189,3 @@ def test_alignment_times_and_bottom_to_top_slope_by_hand():
     assert order_slope([100.0, 10.0, 1.0], [2, 3, 4]) == pytest.approx(-1.0)
     never = [{"step": s, "wa_layer2": -0.1} for s in (0, 5)]
     assert math.isnan(alignment_times(never, [2])[0])
-
-
-def test_jackknife_se_of_a_mean_is_the_usual_standard_error():
-    import statistics
-
-    from dltheory.dfa.reproduce import jackknife
-
-    values = [0.3, 1.2, -0.4, 2.2, 0.9]
-    mean, se = jackknife(values, lambda v: sum(v) / len(v))
-    assert mean == pytest.approx(statistics.mean(values))
-    assert se == pytest.approx(statistics.stdev(values) / math.sqrt(len(values)), rel=1e-12)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dltheory.convit.claims import CLAIMS, PAPER_PARAMS_M, PAPER_TOP1
 from dltheory.convit.config import TrainConfig
+from dltheory.core.claims import weakest
 
 # Paper Table 2 (ConViT-S vs DeiT-S, ImageNet top-1, %): fraction -> (DeiT, ConViT)
 PAPER_TABLE2 = {
@@ -234,17 +235,6 @@ def sample_efficiency_conditions(records: list[dict]) -> list[dict]:
     mean, se = mean_and_se(growth)
     conditions.append({"condition": f"gap(f={lo}) - gap(f={hi})", "value": mean, "se": se})
     return conditions
-
-
-def weakest(conditions: list[dict]) -> dict:
-    """The condition with the smallest mean / SE (the one closest to failing)."""
-
-    def z(c: dict) -> float:
-        if not math.isfinite(c["se"]) or c["se"] == 0:
-            return math.copysign(math.inf, c["value"]) if c["value"] else 0.0
-        return c["value"] / c["se"]
-
-    return min(conditions, key=z)
 
 
 def per_seed_mean(values: dict[int, list[float]]) -> list[float]:

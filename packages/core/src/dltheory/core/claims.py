@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,6 +308,44 @@ def mean_and_se(values: Iterable[float]) -> tuple[float, float]:
         return mean, math.nan
     var = sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)
     return mean, math.sqrt(var / len(xs))
+
+
+def jackknife_se(leave_one_out: Sequence[Any]) -> Any:
+    """The delete-one jackknife standard error from the ``m`` leave-one-out estimates:
+    sqrt((m - 1) / m * sum_i (x_i - mean)^2). Each estimate may be a number or an array (the SE
+    is then elementwise, an array; numpy is imported only for this call)."""
+    import numpy as np
+
+    values = np.stack([np.asarray(v) for v in leave_one_out])
+    m = len(values)
+    se = np.sqrt((m - 1) / m * ((values - values.mean(0)) ** 2).sum(0))
+    return float(se) if se.ndim == 0 else se
+
+
+def jackknife(
+    samples: Sequence[Any], statistic: Callable[[list[Any]], float]
+) -> tuple[float, float]:
+    """``statistic`` on all samples (e.g. one per seed) and its leave-one-out jackknife standard
+    error; the SE is NaN for fewer than three samples."""
+    items = list(samples)
+    n = len(items)
+    full = statistic(items)
+    if n <= 2:
+        return full, math.nan
+    return full, jackknife_se([statistic(items[:i] + items[i + 1 :]) for i in range(n)])
+
+
+def weakest(conditions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Of conditions ``{"value": mean, "se": SE, ...}`` that must all be positive, the one with the
+    smallest mean / SE (the one closest to failing); a zero or non-finite SE counts as +-inf (0 for
+    a zero value)."""
+
+    def z(c: dict[str, Any]) -> float:
+        if not math.isfinite(c["se"]) or c["se"] == 0:
+            return math.copysign(math.inf, c["value"]) if c["value"] else 0.0
+        return float(c["value"] / c["se"])
+
+    return min(conditions, key=z)
 
 
 class ClaimBoard:

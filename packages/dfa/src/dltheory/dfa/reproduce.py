@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dltheory.core.claims import ClaimBoard, mean_and_se
+from dltheory.core.claims import ClaimBoard, jackknife, mean_and_se
 from dltheory.core.errors import DltheoryError
 from dltheory.core.plotting import save_table
 from dltheory.core.report import ReproduceReport
@@ -230,16 +230,6 @@ def width_sweep(out: Path, spec: Scale, base: TrainConfig, report: ReproduceRepo
     report.add_table(out / "width_table.md", "alignment vs width")
     report.add_metric("width_ga_total_smallest", rows[0]["ga_total_mean"])
     report.add_metric("width_ga_total_largest", rows[-1]["ga_total_mean"])
-
-
-def jackknife(values_by_seed: list[Any], statistic) -> tuple[float, float]:
-    """The statistic on all seeds and its leave-one-seed-out jackknife standard error."""
-    n = len(values_by_seed)
-    full = statistic(values_by_seed)
-    loo = [statistic(values_by_seed[:i] + values_by_seed[i + 1 :]) for i in range(n)]
-    mean_loo = sum(loo) / n
-    se = math.sqrt((n - 1) / n * sum((x - mean_loo) ** 2 for x in loo)) if n > 2 else math.nan
-    return full, se
 
 
 def degeneracy(

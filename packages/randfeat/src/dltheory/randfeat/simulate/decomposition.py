@@ -24,6 +24,7 @@ import math
 import numpy as np
 import torch
 
+from dltheory.core.claims import jackknife_se
 from dltheory.randfeat.errors import require
 from dltheory.randfeat.simulate.experiments import mean_sem
 from dltheory.randfeat.simulate.features import (
@@ -62,12 +63,6 @@ def _psi_estimates(
         "psi6": (all_pairs - same_seed) / (n_seeds * (n_seeds - 1)),
         "target": np.full(clean.shape[-1], float(target @ target) / n_test),
     }
-
-
-def _jackknife_se(estimates: list[dict], name: str) -> np.ndarray:
-    values = np.stack([e[name] for e in estimates])
-    m = len(estimates)
-    return np.sqrt((m - 1) / m * ((values - values.mean(0)) ** 2).sum(0))
 
 
 def _components(psi: dict[str, np.ndarray], k: float, tau2: float) -> dict[str, np.ndarray]:
@@ -167,7 +162,7 @@ def simulate_ensemble_decomposition(
         for name in COMPONENTS:
             entry[name] = full[name]
             entry[f"{name}_sem"] = np.hypot(
-                _jackknife_se(by_seed, name), _jackknife_se(by_block, name)
+                jackknife_se([e[name] for e in by_seed]), jackknife_se([e[name] for e in by_block])
             )
         result[k] = entry
     return result

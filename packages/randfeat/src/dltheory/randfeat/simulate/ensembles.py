@@ -27,6 +27,7 @@ import math
 import numpy as np
 import torch
 
+from dltheory.core.claims import jackknife_se
 from dltheory.randfeat.errors import require
 from dltheory.randfeat.simulate.features import (
     activation_torch,
@@ -61,12 +62,6 @@ def _estimates(clean, noise, target, tau2) -> dict[str, np.ndarray]:
         "var_noise": tau2 * ee,
         "var_sampling": ab - cross,
     }
-
-
-def _jackknife(estimates: list[dict], name: str) -> np.ndarray:
-    values = np.stack([e[name] for e in estimates])
-    m = len(estimates)
-    return np.sqrt((m - 1) / m * ((values - values.mean(0)) ** 2).sum(0))
 
 
 def simulate_ensemble(
@@ -141,6 +136,8 @@ def simulate_ensemble(
         entry = {}
         for name in SPLIT:
             entry[name] = full[name]
-            entry[f"{name}_sem"] = np.hypot(_jackknife(by_seed, name), _jackknife(by_block, name))
+            entry[f"{name}_sem"] = np.hypot(
+                jackknife_se([e[name] for e in by_seed]), jackknife_se([e[name] for e in by_block])
+            )
         result[k] = entry
     return result
