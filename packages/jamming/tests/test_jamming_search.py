@@ -87,3 +87,66 @@ def test_descending_search_brackets_nstar_like_the_full_grid():
     assert len(lazy["records"]) < len(full["records"])
     with pytest.raises(ConfigError, match="unknown search"):
         find_nstar(NStarConfig(**common, search="bogus"))
+
+
+def _trap_net(hidden_bias: float, out_bias: float) -> StackedFC:
+    """One hidden layer of 2 units with weights I and bias ``hidden_bias``: units off on the
+    points with both coordinates below -hidden_bias; output weights 1, output bias ``out_bias``."""
+    net = StackedFC(2, [NetSpec(2.0, 0)], depth=1)
+    with torch.no_grad():
+        net.weights[0][0] = torch.eye(2, dtype=torch.float64)
+        net.biases[0][0] = hidden_bias
+        net.weights[1][0] = 1.0
+        net.biases[1][0] = out_bias
+    return net
+
+
+X_TRAP = torch.tensor([[-1.0, -2.0], [-3.0, -1.5], [-2.0, -2.5], [0.5, -1.0]], dtype=torch.float64)
+
+
+def test_dead_trap_certificate_against_hand_cases():
+    from dltheory.jamming.minimiser import dead_trap_certificate
+
+    # hidden bias -0.5: z = x - 0.5, every unit off with a gap >= 1.5 on the first three points;
+    # the 4th point has z = (0, -1.5): unit 0 sits on its kink, not dead with a gap
+    net = _trap_net(hidden_bias=-0.5, out_bias=0.0)
+    y_both = torch.tensor([1.0, -1.0, 1.0, 1.0], dtype=torch.float64)
+    cert = dead_trap_certificate(net, X_TRAP[:3], y_both[:3])
+    assert cert["n_dead"] == [3]  # f = 0: every point unsatisfied, every unit off
+    assert cert["certified"] == [True]  # both labels share one output: no weights near fit them
+    assert cert["layer"] == [0]
+    # one label only: an output bias b >= 1 satisfies every dead point: not certified
+    ones = torch.ones(3, dtype=torch.float64)
+    assert dead_trap_certificate(net, X_TRAP[:3], ones)["certified"] == [False]
+    # a live point beside them does not lift the certificate (the dead ones still clash)
+    assert dead_trap_certificate(net, X_TRAP, y_both)["certified"] == [True]
+    # hidden bias 1: z = x + 1 = (0, -1) on the first point (a kink: a small move revives it),
+    # the other two are dead with a gap but share the label -1: not certified
+    net0 = _trap_net(hidden_bias=1.0, out_bias=0.0)
+    y_kink = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
+    assert dead_trap_certificate(net0, X_TRAP[:3], y_kink)["certified"] == [False]
+    # ...whereas counting the kink point as dead (no gap required) would have "certified" it
+    assert dead_trap_certificate(net0, X_TRAP[:3], y_kink, gap_tol=-1e-12)["certified"] == [True]
+    # with an offset (f = f_w - f_w0), c = -offset: dead points of both labels become feasible
+    # when their offsets separate them: F >= 1 - 0 and F <= -1 - (-5)
+    off = torch.tensor([[0.0, 5.0, 0.0]], dtype=torch.float64)
+    assert dead_trap_certificate(net, X_TRAP[:3], y_both[:3], offset=off)["certified"] == [False]
+
+
+def test_certified_trap_survives_small_perturbations():
+    """Independent check: random moves of every weight smaller than the gap never fit the dead
+    points (their outputs all equal the output bias, and labels differ)."""
+    from dltheory.jamming.minimiser import dead_trap_certificate
+
+    y = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
+    net = _trap_net(hidden_bias=-0.5, out_bias=0.3)
+    assert dead_trap_certificate(net, X_TRAP[:3], y)["certified"] == [True]
+    gen = torch.Generator().manual_seed(0)
+    base = [p.clone() for p in net.parameters()]
+    for _ in range(200):
+        with torch.no_grad():
+            for p, b in zip(net.parameters(), base):
+                p.copy_(b + 0.05 * torch.randn(b.shape, generator=gen, dtype=b.dtype))
+            f = net.forward(X_TRAP[:3])[0]
+        assert int(((1.0 - y * f) > 0).sum()) > 0
+        assert float(f.max() - f.min()) < 1e-12  # the dead points see the output bias alone

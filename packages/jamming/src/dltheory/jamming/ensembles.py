@@ -73,6 +73,7 @@ def train_widths(
     outcome = ["sat" if s >= 0 else "unconverged" for s in result.stop_step]
     lm_iters = [0] * net.n_nets
     n_dead = [0] * net.n_nets
+    trap_unsat = [False] * net.n_nets
     if cfg.optimizer == "lm":
         todo = [e for e, o in enumerate(outcome) if o != "sat"]
         if stop_on_sat and len(todo) < len(outcome):
@@ -93,6 +94,7 @@ def train_widths(
                 result.n_delta[e], result.loss[e] = res.n_delta[j], res.loss[j] / data.n_train
                 lm_iters[e] = res.iterations[j]
                 n_dead[e] = res.n_dead[j]
+                trap_unsat[e] = res.trap_unsat[j]
     records = []
     for e, spec in enumerate(net.specs):
         records.append(
@@ -107,6 +109,7 @@ def train_widths(
                 "loss": result.loss[e],
                 "lm_iterations": lm_iters[e],
                 "n_dead": n_dead[e],
+                "trap_unsat": trap_unsat[e],
             }
         )
     return net, result, records

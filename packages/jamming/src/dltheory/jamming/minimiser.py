@@ -101,6 +101,8 @@ class MinimiseResult:
     # unsatisfied points that no weight can move (all last-layer units off there): a minimum
     # whose N_Delta is all dead points is a dead-unit trap, not a jamming (UNSAT) minimum
     n_dead: list[int] = field(default_factory=list)
+    # a dead-unit trap that is a certified UNSAT minimum (see :func:`dead_trap_certificate`)
+    trap_unsat: list[bool] = field(default_factory=list)
 
     @property
     def sat(self) -> list[bool]:
@@ -497,7 +499,67 @@ def minimise_ensemble(
                 out[k][e] = getattr(res, k)[i]
     result = MinimiseResult(**out, config=asdict(cfg))
     result.escapes = escapes
+    cert = dead_trap_certificate(net, x, y, cfg.kappa, offset)
+    result.trap_unsat = [
+        bool(c) and o == "unsat" for c, o in zip(cert["certified"], result.outcome)
+    ]
     return result
+
+
+def dead_trap_certificate(
+    net: StackedFC,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    kappa: float = 1.0,
+    offset: torch.Tensor | None = None,
+    gap_tol: float = 1e-9,
+) -> dict[str, list]:
+    """Is a net provably unable to fit its points near the current weights (a dead-unit trap)?
+
+    A point is dead at hidden layer l when every real unit of that layer is off there with a
+    gap (pre-activation z <= -gap_tol): a small move of any weight keeps them off, so the output
+    on all points dead at layer l is one and the same function F of the weights above l,
+    f_mu = F + c_mu with c_mu fixed (c_mu = 0, or -offset_mu for f = f_w - f_w0). Those points
+    constrain the single number F: y_mu (F + c_mu) >= kappa, i.e. F >= kappa - c_mu (y = +1)
+    and F <= -kappa - c_mu (y = -1). When, for some layer, this one-dimensional feasibility
+    problem has no solution (max_{y=+1} (kappa - c) > min_{y=-1} (-kappa - c); without an offset:
+    points of both labels dead at one layer), no weights near the current ones reach N_Delta = 0:
+    the net is certified UNSAT there. Returns per net ``n_dead`` (unsatisfied points with every
+    last-layer unit off, gap or not, as in the minimiser's diagnostic), ``layer`` (the first
+    certifying hidden layer, -1 if none) and ``certified``.
+    """
+    params = net.parameters()
+    ws, bs = params[: net.depth + 1], params[net.depth + 1 :]
+    x = x.to(device=net.device, dtype=net.dtype)
+    y = y.to(device=net.device, dtype=net.dtype)
+    E = net.n_nets
+    with torch.no_grad():
+        a = x.expand(E, *x.shape)
+        zs = []
+        for layer, (w, b, s) in enumerate(zip(ws, bs, net.scales)):
+            w_eff = w * s if net.parametrisation == "ntk" else w
+            z = torch.bmm(a, w_eff.transpose(1, 2)) + b.unsqueeze(1)
+            if layer < net.depth:
+                real = (net.masks[layer].amax(dim=2) > 0).unsqueeze(1)  # [E, 1, out]
+                zs.append(torch.where(real, z, torch.full_like(z, -math.inf)).amax(dim=2))
+                a = torch.relu(z)
+        f = z.squeeze(-1)
+        if offset is not None:
+            f = f - offset.to(device=net.device, dtype=net.dtype)
+        unsat = (kappa - y * f) > 0
+        n_dead = (unsat & (zs[-1] <= 0)).sum(dim=1)
+        c = f - f.detach()  # zeros, the offset's share below
+        if offset is not None:
+            c = -offset.to(device=net.device, dtype=net.dtype)
+        inf = torch.full_like(c, math.inf)
+        layer_of = torch.full((E,), -1, dtype=torch.long, device=net.device)
+        for layer in range(net.depth - 1, -1, -1):  # the first (lowest) certifying layer wins
+            group = zs[layer] <= -gap_tol
+            lower = torch.where(group & (y > 0), kappa - c, -inf).amax(dim=1)
+            upper = torch.where(group & (y < 0), -kappa - c, inf).amin(dim=1)
+            layer_of = torch.where(lower > upper, torch.full_like(layer_of, layer), layer_of)
+    certified = layer_of >= 0
+    return {"n_dead": n_dead.tolist(), "layer": layer_of.tolist(), "certified": certified.tolist()}
 
 
 def copy_rows(dst: StackedFC, src: StackedFC, index: list[int]) -> None:
