@@ -6,6 +6,11 @@ error as one line (``error: ...``) and exits with status 2 instead of showing a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class DltheoryError(Exception):
     """An error caused by the user's input or environment, explained in one line."""
@@ -37,3 +42,21 @@ class RunInterrupted(DltheoryError):
     """SIGINT/SIGTERM stopped a run after its checkpoint was saved; ``--resume`` continues it."""
 
     exit_code = 130
+
+
+def choice_error(
+    what: str, value: object, choices: Iterable[object], error: type[DltheoryError] = ConfigError
+) -> DltheoryError:
+    """One line that names the bad value and every valid choice:
+    ``unknown <what> 'x'; choose one of: a, b, c`` (an ``error`` instance, ConfigError by default)."""
+    return error(f"unknown {what} {value!r}; choose one of: {', '.join(map(str, choices))}")
+
+
+def require_choice(
+    what: str, value: T, choices: Iterable[object], error: type[DltheoryError] = ConfigError
+) -> T:
+    """``value`` if it is one of ``choices``, else raise :func:`choice_error`."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise choice_error(what, value, choices, error)
+    return value

@@ -166,7 +166,7 @@ def sweep(
 ) -> None:
     """Grid of `train` runs (each in OUT/<index>); prints and saves a table of final metrics."""
     from dltheory.core.config import config_to_dict, parse_set_overrides, resolve_config
-    from dltheory.core.errors import ConfigError
+    from dltheory.core.errors import ConfigError, choice_error
     from dltheory.core.plotting import save_table
     from dltheory.core.sweep import grid, run_sweep
 
@@ -180,9 +180,7 @@ def sweep(
         if not sep or not name or not values:
             raise ConfigError(f"--param expects NAME=V1,V2,..., got {item!r}")
         if name not in base:
-            raise ConfigError(
-                f"unknown train setting {name!r}; choose one of: {', '.join(sorted(base))}"
-            )
+            raise choice_error("train setting", name, sorted(base))
         axes[name] = [parse_set_overrides([f"{name}={v}"])[name] for v in values.split(",")]
     points = grid(base, **axes)
     for point in points:  # types and choices checked before anything runs

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dltheory.core.config import TrainerFields, option
 from dltheory.core.config import mutable_keys as _mutable_keys
-from dltheory.core.errors import ConfigError
+from dltheory.core.errors import ConfigError, choice_error
 
 MODES = ("dfa", "fa", "bp")
 MODELS = ("mlp", "cnn")
@@ -25,11 +25,6 @@ FEEDBACK_INITS_ALL = RANDOM_FEEDBACK_INITS + STRUCTURED_INITS
 CONV_FEEDBACK = ("dense", "channel")
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-def choice_error(what: str, value: object, choices: tuple[str, ...]) -> ConfigError:
-    """One line that names the bad value and every valid choice."""
-    return ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
 
 
 @dataclass

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from dltheory.core.data import load_images
-from dltheory.core.errors import ConfigError
+from dltheory.core.errors import ConfigError, choice_error
 
-from .config import DATASETS, choice_error
+from .config import DATASETS
 
 
 @dataclass

@@ -49,9 +49,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dltheory.core.errors import ConfigError, DltheoryError
+from dltheory.core.errors import ConfigError, DltheoryError, choice_error
 
-from .config import CONV_FEEDBACK, FEEDBACK_INITS_ALL, MODES, STRUCTURED_INITS, choice_error
+from .config import CONV_FEEDBACK, FEEDBACK_INITS_ALL, MODES, STRUCTURED_INITS
 from .feedback import FEEDBACK_INITS, draw_feedback, fa_feedback_like
 
 WEIGHT_MODULES = (nn.Linear, nn.modules.conv._ConvNd)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dltheory.core.errors import ConfigError, DltheoryError
+from dltheory.core.errors import ConfigError, DltheoryError, require_choice
 
 from .engine import DirectFeedback, FeedbackPoint, attach_feedback, build_feedback
 
@@ -25,15 +25,12 @@ WEIGHT_INITS = ("default", "zero", "gaussian")
 
 
 def make_activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ConfigError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
+    return ACTIVATIONS[require_choice("activation", name, sorted(ACTIVATIONS))]()
 
 
 def init_weights(layers: Sequence[Any], kind: str) -> None:
     """``default`` keeps PyTorch's init; ``zero`` (deep-linear theory); ``gaussian`` sd 1/sqrt(fan_in)."""
-    if kind not in WEIGHT_INITS:
-        raise ConfigError(f"unknown weight init {kind!r}; choose one of {WEIGHT_INITS}")
+    require_choice("weight init", kind, WEIGHT_INITS)
     with torch.no_grad():
         for layer in layers:
             if kind == "zero":

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.special import erf
 
-from dltheory.core.errors import ConfigError
+from dltheory.core.errors import ConfigError, require_choice
 
 FEEDBACKS = ("random", "matched", "orthogonal", "positive")
 METHODS = ("dfa", "bp")
@@ -123,10 +123,8 @@ class InitialState:
 
 
 def _validate(cfg: TeacherStudentConfig) -> None:
-    if cfg.method not in METHODS:
-        raise ConfigError(f"unknown method {cfg.method!r}; choose one of {METHODS}")
-    if cfg.feedback not in FEEDBACKS:
-        raise ConfigError(f"unknown feedback {cfg.feedback!r}; choose one of {FEEDBACKS}")
+    require_choice("method", cfg.method, METHODS)
+    require_choice("feedback", cfg.feedback, FEEDBACKS)
     if cfg.feedback == "orthogonal" and cfg.student_hidden != 2 * cfg.teacher_hidden:
         raise ConfigError("feedback 'orthogonal' (b = (A, -A)) needs K = 2 M")
     if min(cfg.n_inputs, cfg.teacher_hidden, cfg.student_hidden) < 1 or cfg.time <= 0:

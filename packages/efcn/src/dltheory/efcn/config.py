@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dltheory.core.config import TrainerFields, mutable_keys, option
-from dltheory.core.errors import ConfigError
+from dltheory.core.errors import ConfigError, require_choice
 
 DATASETS = ("digits", "mnist-t10k", "mnist", "cifar10", "cifar100")
 MODELS = ("vanilla", "vanilla-small", "alexnet")
@@ -57,12 +57,8 @@ class TrainConfig(TrainerFields):
     def validate(self) -> None:
         if self.net not in NETS:
             raise ConfigError(f"net must be one of {', '.join(NETS)}, got {self.net!r}")
-        if self.dataset not in DATASETS:
-            raise ConfigError(
-                f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}"
-            )
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        require_choice("dataset", self.dataset, DATASETS)
+        require_choice("model", self.model, MODELS)
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError("epochs, batch_size and eval_batch_size must be >= 1")
         if self.channels < 1:

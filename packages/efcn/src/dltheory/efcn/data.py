@@ -20,7 +20,7 @@ from dltheory.core.data import (
     shared_data_dir,
     train_test_split_tensors,
 )
-from dltheory.core.errors import ConfigError, DatasetNotFoundError
+from dltheory.core.errors import ConfigError, DatasetNotFoundError, require_choice
 
 from .config import DATASETS
 
@@ -77,8 +77,7 @@ def load_data(
     dataset: str, data_root: str = "", data_size: int = 0, download: bool = False
 ) -> TensorData:
     """Train/test tensors for ``dataset`` (see module docstring); CPU, float32."""
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    require_choice("dataset", dataset, DATASETS)
     if data_size < 0:
         raise ConfigError("data_size must be >= 0 (0 keeps every example)")
     mean: tuple[float, ...] | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 from dltheory.core.errors import DltheoryError
+from dltheory.core.errors import require_choice as _require_choice
 
 
 class RandfeatInputError(DltheoryError, ValueError):
@@ -34,3 +35,9 @@ def require(condition: bool, message: str) -> None:
     """Raise :class:`RandfeatInputError` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise RandfeatInputError(message)
+
+
+def require_choice(what: str, value, choices):
+    """``value`` if it is one of ``choices``, else :class:`RandfeatInputError` naming every choice
+    (``dltheory.core.errors.require_choice``)."""
+    return _require_choice(what, value, choices, RandfeatInputError)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from dltheory.randfeat.config import SimulateConfig, TheoryConfig, model_defaults
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require, require_choice
 from dltheory.randfeat.theory import CASES, BlockStructure, block_rf, ensemble_error, rf_ridge
 
 CURVE_AXES = ("", "psi1", "psi2", "ridge", "r_beta")
@@ -20,10 +20,7 @@ SIMULATE_MODELS = ("ridge", "ensemble", "block", "network")
 
 def block_structure(cfg) -> BlockStructure:
     """The preset ``cfg.structure`` with any of ``r_x``, ``r_beta``, ``r_phi`` given overriding it."""
-    require(
-        cfg.structure in CASES,
-        f"unknown structure {cfg.structure!r}; choose one of {', '.join(CASES)}",
-    )
+    require_choice("structure", cfg.structure, CASES)
     base = CASES[cfg.structure]
     return BlockStructure(
         base.r_x if cfg.r_x is None else float(cfg.r_x),
@@ -61,7 +58,7 @@ def _grid(cfg, axes=("", "psi1", "psi2", "ridge")) -> dict[str, np.ndarray]:
 
 def evaluate_theory(cfg: TheoryConfig) -> list[dict]:
     """Rows of the theory at one point or along a curve (keys as documented for ``theory --json``)."""
-    require(cfg.model in MODELS, f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
+    require_choice("model", cfg.model, MODELS)
     cfg = model_defaults(cfg)
     if cfg.curve == "r_beta":
         require(

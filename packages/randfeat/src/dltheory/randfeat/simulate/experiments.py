@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require, require_choice
 from dltheory.randfeat.simulate.features import (
     activation_torch,
     block_scale,
@@ -135,9 +135,7 @@ def simulate_block_classification(
     require(loss in ("square", "logistic"), f"unknown loss {loss!r}; use 'square' or 'logistic'")
     require(0 <= flip < 0.5, "flip probability must lie in [0, 0.5)")
     if isinstance(structure, str):
-        require(
-            structure in CASES, f"unknown structure {structure!r}; choose one of {', '.join(CASES)}"
-        )
+        require_choice("structure", structure, CASES)
         structure = CASES[structure]
     ridges = np.atleast_1d(np.asarray(ridges, float))
     require(bool(np.all(ridges > 0)), "ridges must be positive")

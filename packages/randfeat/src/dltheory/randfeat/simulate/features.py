@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require, require_choice
 from dltheory.randfeat.theory.activations import (
     ACTIVATIONS,
     get_coefficients,
@@ -34,10 +34,7 @@ def activation_torch(activation) -> Callable[[torch.Tensor], torch.Tensor]:
         fn = activation
         return lambda h: torch.as_tensor(fn(h), dtype=h.dtype, device=h.device) - mu0
     if isinstance(activation, str) and not activation.startswith("r="):
-        require(
-            activation in ACTIVATIONS,
-            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}",
-        )
+        require_choice("activation", activation, ACTIVATIONS)
         mu0 = get_coefficients(activation).mu0
         base = {
             "relu": torch.relu,
@@ -88,9 +85,7 @@ def draw_inputs(
     device="cpu",
 ) -> torch.Tensor:
     """n inputs in R^d: N(0, I), uniform on the sphere of radius sqrt(d), or two-block Gaussian."""
-    require(
-        kind in INPUT_KINDS, f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}"
-    )
+    require_choice("input kind", kind, INPUT_KINDS)
     x = torch.randn(n, d, generator=generator, dtype=dtype, device="cpu").to(device)
     if kind == "sphere":
         x = x * (math.sqrt(d) / x.norm(dim=1, keepdim=True))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require, require_choice
 from dltheory.randfeat.simulate.experiments import mean_sem
 from dltheory.randfeat.simulate.features import activation_torch, draw_inputs, unit_teacher
 
@@ -46,9 +46,7 @@ class NetworkSpec:
 
     def validate(self) -> None:
         require(self.width >= 1, "network width P must be >= 1")
-        require(
-            self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"
-        )
+        require_choice("loss", self.loss, LOSSES)
         require(
             self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; choose gd or adam"
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require, require_choice
 from dltheory.randfeat.simulate.experiments import mean_sem
 from dltheory.randfeat.simulate.features import activation_torch, draw_features, random_features
 from dltheory.randfeat.simulate.ridge_path import RidgePath
@@ -43,7 +43,7 @@ def parity_pca_data(
     """Inputs projected on the top-d principal components, scaled by eigenvalue^(-whiten_pow/2)
     (1: isotropic, 0: raw spectrum, >1: salient directions shrunk), normalised to E||x||^2 = d;
     labels +1 for even digits / classes, -1 for odd (float64)."""
-    require(name in DATASETS, f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    require_choice("dataset", name, DATASETS)
     images, labels = _load_images(name, root, download)
     x = images.reshape(images.shape[0], -1).double()
     require(0 < d <= x.shape[1], f"PCA dimension d must lie in [1, {x.shape[1]}]")

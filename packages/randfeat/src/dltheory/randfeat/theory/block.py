@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require, require_choice
 from dltheory.randfeat.theory.activations import GETCoefficients, resolve_coefficients
 from dltheory.randfeat.theory.channels import (
     classification_channel,
@@ -111,9 +111,7 @@ def block_rf(
     require(task in ("regression", "classification"), f"unknown task {task!r}")
     require(loss in ("square", "logistic"), f"unknown loss {loss!r}; use 'square' or 'logistic'")
     if isinstance(structure, str):
-        require(
-            structure in CASES, f"unknown structure {structure!r}; choose one of {', '.join(CASES)}"
-        )
+        require_choice("structure", structure, CASES)
         structure = CASES[structure]
     coef = resolve_coefficients(activation)
     require(coef.mu1 > 0, "block theory needs mu1 > 0")

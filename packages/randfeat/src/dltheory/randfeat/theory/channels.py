@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy import special
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require_choice
 
 LOSSES = ("square", "logistic")
 
@@ -113,5 +113,5 @@ def _channel_integrals(m, q, v, psi2, rho, flip, loss):
 
 def classification_channel(m, q, v, psi2, rho, flip, loss: str):
     """(m_hat, q_hat, V_hat) for a sign teacher with flips, square or logistic loss, by quadrature."""
-    require(loss in LOSSES, f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    require_choice("loss", loss, LOSSES)
     return _channel_integrals(m, q, v, psi2, rho, flip, loss)

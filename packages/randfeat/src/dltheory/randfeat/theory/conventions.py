@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require, require_choice
 
 RIDGE_CONVENTIONS = ("mm", "replica", "jacot")
 
 
 def _to_replica_factor(convention: str, psi1, psi2):
-    require(
-        convention in RIDGE_CONVENTIONS,
-        f"unknown ridge_convention {convention!r}; choose one of {', '.join(RIDGE_CONVENTIONS)}",
-    )
+    require_choice("ridge_convention", convention, RIDGE_CONVENTIONS)
     psi1 = np.asarray(psi1, float)
     psi2 = np.asarray(psi2, float)
     return {"replica": np.ones_like(psi1 * psi2), "mm": psi1 * psi2, "jacot": psi1 + 0 * psi2}[

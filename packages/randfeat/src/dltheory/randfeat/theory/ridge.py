@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dltheory.randfeat.errors import require
+from dltheory.randfeat.errors import require, require_choice
 from dltheory.randfeat.theory.activations import GETCoefficients, resolve_coefficients
 from dltheory.randfeat.theory.conventions import to_replica_ridge
 from dltheory.randfeat.theory.numerics import bisect, damped_fixed_point
@@ -56,7 +56,7 @@ def check_ratios(psi1, psi2):
 
 def _channel(task: str, noise, rho):
     """(kappa, y2): hat m carries kappa; E = y2 + Q - 2 kappa M (2006.03509, classification variant)."""
-    require(task in TASKS, f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    require_choice("task", task, TASKS)
     if task == "regression":
         return np.ones_like(noise), rho + noise
     require(
