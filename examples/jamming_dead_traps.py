@@ -93,6 +93,7 @@ def main() -> None:
                     "n_params": r["n_params"],
                     "seed": r["seed"],
                     "n_delta": r["n_delta"],
+                    "trap_gap": r["trap_gap"],
                     "n_dead": r["n_dead"],
                     "kind": k,
                 }

@@ -115,6 +115,7 @@ def test_dead_trap_certificate_against_hand_cases():
     assert cert["n_dead"] == [3]  # f = 0: every point unsatisfied, every unit off
     assert cert["certified"] == [True]  # both labels share one output: no weights near fit them
     assert cert["layer"] == [0]
+    assert cert["gap"][0] == pytest.approx(1.5)  # -max z on x = (-1, -2): z = (-1.5, -2.5)
     # one label only: an output bias b >= 1 satisfies every dead point: not certified
     ones = torch.ones(3, dtype=torch.float64)
     assert dead_trap_certificate(net, X_TRAP[:3], ones)["certified"] == [False]

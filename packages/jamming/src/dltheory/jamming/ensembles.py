@@ -74,6 +74,7 @@ def train_widths(
     lm_iters = [0] * net.n_nets
     n_dead = [0] * net.n_nets
     trap_unsat = [False] * net.n_nets
+    trap_gap = [math.nan] * net.n_nets
     if cfg.optimizer == "lm":
         todo = [e for e, o in enumerate(outcome) if o != "sat"]
         if stop_on_sat and len(todo) < len(outcome):
@@ -95,6 +96,7 @@ def train_widths(
                 lm_iters[e] = res.iterations[j]
                 n_dead[e] = res.n_dead[j]
                 trap_unsat[e] = res.trap_unsat[j]
+                trap_gap[e] = res.trap_gap[j]
     records = []
     for e, spec in enumerate(net.specs):
         records.append(
@@ -110,6 +112,7 @@ def train_widths(
                 "lm_iterations": lm_iters[e],
                 "n_dead": n_dead[e],
                 "trap_unsat": trap_unsat[e],
+                "trap_gap": trap_gap[e],
             }
         )
     return net, result, records

@@ -103,6 +103,7 @@ class MinimiseResult:
     n_dead: list[int] = field(default_factory=list)
     # a dead-unit trap that is a certified UNSAT minimum (see :func:`dead_trap_certificate`)
     trap_unsat: list[bool] = field(default_factory=list)
+    trap_gap: list[float] = field(default_factory=list)
 
     @property
     def sat(self) -> list[bool]:
@@ -503,6 +504,7 @@ def minimise_ensemble(
     result.trap_unsat = [
         bool(c) and o == "unsat" for c, o in zip(cert["certified"], result.outcome)
     ]
+    result.trap_gap = cert["gap"]
     return result
 
 
@@ -526,7 +528,8 @@ def dead_trap_certificate(
     points of both labels dead at one layer), no weights near the current ones reach N_Delta = 0:
     the net is certified UNSAT there. Returns per net ``n_dead`` (unsatisfied points with every
     last-layer unit off, gap or not, as in the minimiser's diagnostic), ``layer`` (the first
-    certifying hidden layer, -1 if none) and ``certified``.
+    certifying hidden layer, -1 if none), ``gap`` (the smallest -z over that layer's dead points:
+    how far the trap is from a kink) and ``certified``.
     """
     params = net.parameters()
     ws, bs = params[: net.depth + 1], params[net.depth + 1 :]
@@ -553,13 +556,21 @@ def dead_trap_certificate(
             c = -offset.to(device=net.device, dtype=net.dtype)
         inf = torch.full_like(c, math.inf)
         layer_of = torch.full((E,), -1, dtype=torch.long, device=net.device)
+        gap = torch.full((E,), math.nan, dtype=net.dtype, device=net.device)
         for layer in range(net.depth - 1, -1, -1):  # the first (lowest) certifying layer wins
             group = zs[layer] <= -gap_tol
             lower = torch.where(group & (y > 0), kappa - c, -inf).amax(dim=1)
             upper = torch.where(group & (y < 0), -kappa - c, inf).amin(dim=1)
-            layer_of = torch.where(lower > upper, torch.full_like(layer_of, layer), layer_of)
+            ok = lower > upper
+            layer_of = torch.where(ok, torch.full_like(layer_of, layer), layer_of)
+            gap = torch.where(ok, torch.where(group, -zs[layer], inf).amin(dim=1), gap)
     certified = layer_of >= 0
-    return {"n_dead": n_dead.tolist(), "layer": layer_of.tolist(), "certified": certified.tolist()}
+    return {
+        "n_dead": n_dead.tolist(),
+        "layer": layer_of.tolist(),
+        "gap": gap.tolist(),  # smallest -z over the certifying group (how far from a kink)
+        "certified": certified.tolist(),
+    }
 
 
 def copy_rows(dst: StackedFC, src: StackedFC, index: list[int]) -> None:
