@@ -156,15 +156,3 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
-
-
-def accelerator_summary() -> list[str]:
-    """Human-readable lines describing the available accelerators."""
-    lines = []
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            lines.append(f"cuda:{i} {props.name} ({props.total_memory / 2**30:.1f} GiB)")
-    if _mps_available():
-        lines.append("mps (Apple GPU)")
-    return lines

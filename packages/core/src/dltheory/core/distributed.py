@@ -93,10 +93,6 @@ def distributed_sampler(dataset: Any, env: DistEnv, shuffle: bool = True, seed: 
     )
 
 
-def is_main_process() -> bool:
-    return not dist.is_initialized() or dist.get_rank() == 0
-
-
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

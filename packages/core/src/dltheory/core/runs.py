@@ -298,11 +298,6 @@ class RunDir:
             restore_rng_state(state["rng"])
         return state
 
-    def figure_path(self, name: str) -> Path:
-        folder = self.path / "figures"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / name
-
 
 def config_differences(saved: dict[str, Any], requested: dict[str, Any]) -> list[str]:
     """Top-level keys whose values differ between two config dicts (JSON-normalised)."""

@@ -7,7 +7,6 @@ The choice lists live here too, so that the CLI and the validation need no torch
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +113,3 @@ class EvalConfig:
 
 def train_mutable_keys() -> tuple[str, ...]:
     return _mutable_keys(TrainConfig)
-
-
-def train_config_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(TrainConfig))

@@ -141,13 +141,6 @@ def leaky_family_alpha(r: float) -> float:
     return float(optimize.brentq(lambda a: leaky_family_linearity(a) - r, -1.0, 1.0, xtol=1e-14))
 
 
-def leaky_family_activation(alpha: float) -> Callable[[np.ndarray], np.ndarray]:
-    """sigma_alpha(x) = [relu(x) + alpha relu(-x) - (1+alpha)/sqrt(2 pi)] / std, unit variance."""
-    mean = (1 + alpha) / math.sqrt(2 * math.pi)
-    std = math.sqrt((1 + alpha**2) / 2 - mean**2)
-    return lambda h: (np.maximum(h, 0) + alpha * np.maximum(-h, 0) - mean) / std
-
-
 def resolve_coefficients(
     activation: str | float | GETCoefficients | tuple | Callable,
 ) -> GETCoefficients:
