@@ -175,3 +175,21 @@ def test_a_corrupt_gzip_is_a_one_line_error_naming_the_file(tmp_path, damage):
     with pytest.raises(CorruptDatasetError, match=r"t10k-images-idx3-ubyte\.gz") as info:
         load_images("mnist-t10k", folder)
     assert "\n" not in str(info.value)
+
+
+def test_mnist_t10k_dir_from_root_or_shared_folder_or_one_line_error(tmp_path, monkeypatch):
+    from dltheory.core.data import load_images, mnist_t10k_dir
+
+    assert mnist_t10k_dir(tmp_path) == tmp_path
+    shared = tmp_path / "shared"
+    (shared / "mnist-t10k").mkdir(parents=True)
+    monkeypatch.setenv("DLTHEORY_SHARED_DATA", str(shared))
+    assert mnist_t10k_dir() == shared / "mnist-t10k"
+    assert mnist_t10k_dir("") == shared / "mnist-t10k"  # an empty --data-root means "not given"
+    missing = tmp_path / "absent"
+    with pytest.raises(DatasetNotFoundError, match="--data-root") as info:
+        mnist_t10k_dir(missing)
+    assert str(missing) in str(info.value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(DatasetNotFoundError, match="MNIST-t10k folder not found"):
+        load_images("mnist-t10k", missing)

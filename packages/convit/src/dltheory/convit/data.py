@@ -111,20 +111,10 @@ def eval_transform(img_size: int, mean, std, from_pil: bool = True):
 def _load_grey_tensors(dataset: str, data_root: str) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's 8x8 digits, or the 10,000 MNIST test images (28x28) from IDX files in
     ``data_root`` (default: ``<shared data>/mnist-t10k``); both held out 20% for validation."""
-    from dltheory.core.data import load_digits, load_mnist_idx, shared_data_dir
-    from dltheory.core.errors import DatasetNotFoundError
+    from dltheory.core.data import load_images
 
-    if dataset == "digits":
-        return load_digits()
-    if not data_root:
-        shared = shared_data_dir()
-        if shared is None:
-            raise DatasetNotFoundError(
-                "mnist-t10k needs --data-root (a folder with t10k-images-idx3-ubyte[.gz] and "
-                "t10k-labels-idx1-ubyte[.gz]) or DLTHEORY_SHARED_DATA with a mnist-t10k folder"
-            )
-        data_root = str(shared / "mnist-t10k")
-    return load_mnist_idx(data_root, split="t10k")
+    images = load_images(dataset, data_root or None)
+    return images.x, images.y
 
 
 def build_datasets(

@@ -55,6 +55,19 @@ def shared_data_dir() -> Path | None:
     return None
 
 
+def mnist_t10k_dir(root: str | Path | None = None) -> Path:
+    """The MNIST-t10k IDX folder: ``root`` when given (not empty), else the shared data folder's
+    ``mnist-t10k``; a one-line DatasetNotFoundError naming the folder when it is missing."""
+    folder = Path(root) if root else (shared_data_dir() or Path("shared/data")) / "mnist-t10k"
+    if not folder.is_dir():
+        raise DatasetNotFoundError(
+            f"MNIST-t10k folder not found: {folder}; pass --data-root DIR holding "
+            "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] "
+            "(or set DLTHEORY_SHARED_DATA to a folder with mnist-t10k/)"
+        )
+    return folder
+
+
 def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's 8x8 digits (1,797 images, offline): float32 (n, 1, 8, 8) in [0, 1], int64 labels."""
     from sklearn.datasets import load_digits as sklearn_digits
@@ -264,12 +277,7 @@ def load_images(
     if key == "digits":
         x, y = load_digits()
     elif key == "mnist-t10k":
-        folder = (
-            Path(root)
-            if root is not None
-            else (shared_data_dir() or Path("shared/data")) / "mnist-t10k"
-        )
-        x, y = load_mnist_idx(folder, "t10k")
+        x, y = load_mnist_idx(mnist_t10k_dir(root), "t10k")
     elif key in TORCHVISION_DATASETS:
         if root is None:
             raise DatasetNotFoundError(f"{name} needs --data-root (the torchvision root folder)")

@@ -17,10 +17,10 @@ from dltheory.core.data import (
     load_digits,
     load_mnist_idx,
     load_torchvision_tensors,
-    shared_data_dir,
+    mnist_t10k_dir,
     train_test_split_tensors,
 )
-from dltheory.core.errors import ConfigError, DatasetNotFoundError, require_choice
+from dltheory.core.errors import ConfigError, require_choice
 
 from .config import DATASETS
 
@@ -61,18 +61,6 @@ def _normalise(x_train, x_test, mean=None, std=None):
     return (x_train - mean) / std, (x_test - mean) / std
 
 
-def mnist_t10k_root(data_root: str = "") -> Path:
-    """The MNIST-t10k IDX folder: ``data_root``, else ``<shared data>/mnist-t10k``; checked."""
-    root = (
-        Path(data_root) if data_root else (shared_data_dir() or Path("shared/data")) / "mnist-t10k"
-    )
-    if not root.is_dir():
-        raise DatasetNotFoundError(
-            f"MNIST IDX folder not found: {root}; pass --data-root DIR holding t10k-images-idx3-ubyte.gz"
-        )
-    return root
-
-
 def load_data(
     dataset: str, data_root: str = "", data_size: int = 0, download: bool = False
 ) -> TensorData:
@@ -87,7 +75,7 @@ def load_data(
         xtr, ytr, xte, yte = train_test_split_tensors(x, y, 0.25, seed=SPLIT_SEED)
         mean = std = None
     elif dataset == "mnist-t10k":
-        x, y = load_mnist_idx(mnist_t10k_root(data_root))
+        x, y = load_mnist_idx(mnist_t10k_dir(data_root))
         xtr, ytr, xte, yte = train_test_split_tensors(x, y, 0.2, seed=SPLIT_SEED)
         mean, std = (0.1307,), (0.3081,)
     else:

@@ -163,9 +163,9 @@ def reproduce(
     if data_root:
         cfg = replace(cfg, data_root=data_root)
     if cfg.dataset == "mnist-t10k":
-        from .data import mnist_t10k_root
+        from dltheory.core.data import mnist_t10k_dir
 
-        mnist_t10k_root(cfg.data_root)  # a clear error now, not after the first branch
+        mnist_t10k_dir(cfg.data_root)  # a clear error now, not after the first branch
     rep = ReproduceReport(
         out, title="eFCN: switching from a CNN to its FCN embedding (arXiv:1906.06766)"
     )
