@@ -31,12 +31,28 @@ from dltheory.jamming.models import NetSpec, StackedFC, count_weights, distinct_
 from dltheory.jamming.nstar import decide_width
 
 
-def decide_rows(P: int, ratios, seeds: int, adam_steps: int, device: str) -> list[dict]:
+def decide_rows(
+    P: int,
+    ratios,
+    seeds: int,
+    adam_steps: int,
+    device: str,
+    lm_warm_steps: int = 1500,
+    lm_max_iter: int = 2000,
+    lm_escape_rounds: int = 4,
+) -> list[dict]:
     base = dict(dataset="random", n_train=P, d=10, depth=2, n_seeds=seeds, device=device)
     adam = NStarConfig(
         **base, lr=1e-2, lr_decay_every=15000, max_steps=adam_steps, sat_criterion="authors"
     )
-    lm = NStarConfig(**base, optimizer="lm", lr=1e-2, max_steps=1500)
+    lm = NStarConfig(
+        **base,
+        optimizer="lm",
+        lr=1e-2,
+        max_steps=lm_warm_steps,
+        lm_max_iter=lm_max_iter,
+        lm_escape_rounds=lm_escape_rounds,
+    )
     data = load_data(adam)
     widths = distinct_widths([r * P for r in ratios], 10, 2)
     rows = []
@@ -109,6 +125,9 @@ def main() -> None:
     parser.add_argument("--ratios", default="0.2,0.4,0.8", help="N/P of the widths decided")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--adam-steps", type=int, default=40000)
+    parser.add_argument("--lm-warm-steps", type=int, default=1500, help="Adam before LM")
+    parser.add_argument("--lm-max-iter", type=int, default=2000)
+    parser.add_argument("--lm-escape-rounds", type=int, default=4)
     parser.add_argument("--lm-P", type=int, default=500)
     parser.add_argument("--lm-width", type=float, default=10.0)
     parser.add_argument("--lm-nets", type=int, default=8)
@@ -123,8 +142,18 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ratios = [float(r) for r in args.ratios.split(",")]
-    rows = decide_rows(args.P, ratios, args.seeds, args.adam_steps, args.device)
-    rows += lm_rows(args.lm_P, args.lm_width, args.lm_nets, args.lm_iters)
+    rows = decide_rows(
+        args.P,
+        ratios,
+        args.seeds,
+        args.adam_steps,
+        args.device,
+        args.lm_warm_steps,
+        args.lm_max_iter,
+        args.lm_escape_rounds,
+    )
+    if args.lm_iters > 0:  # --lm-iters 0 skips the batched-vs-loop rows
+        rows += lm_rows(args.lm_P, args.lm_width, args.lm_nets, args.lm_iters)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
