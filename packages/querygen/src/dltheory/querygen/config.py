@@ -96,6 +96,8 @@ class TransferConfig(DataConfig):
 
 @dataclass
 class TrainConfig(TrainerFields, DataConfig):
+    """``train``: the standard trainer fields, the data / fold / selection fields and the CVAE's."""
+
     alpha: float = option(0.2, "Classifier-loss weight of transferred (None) queries.")
     slot_values: str = option(
         "", "JSON {slot: [values]} or {intent: {slot: [values]}}, or CSV intent,slot,value."

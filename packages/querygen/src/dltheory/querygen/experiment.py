@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from dltheory.core.files import atomic_write_text
+
 from .config import TrainConfig
 from .evaluation import Evaluator
 from .pipeline import prepare_data
@@ -57,5 +59,6 @@ def run_one(
             for g in generated[:: max(len(generated) // 20, 1)]
         ],
     )
-    done.write_text(json.dumps(scores, indent=1, default=float) + "\n")
+    # atomic: an interrupted reproduction never leaves a torn result.json that would be "cached"
+    atomic_write_text(done, json.dumps(scores, indent=1, default=float) + "\n")
     return scores

@@ -143,6 +143,10 @@ def plan_for(scale: str, data: str | None, seeds: tuple[int, ...] | None = None)
     return plan
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def plan_queries(plan: dict) -> str:
     if not plan["snips"]:
         return "chatterbot-corpus: 60 few-shot + 60 transferred queries"
@@ -346,10 +350,10 @@ def run_reproduction(
         f"querygen reproduce --scale {scale}: data {plan['data']}; {plan['folds']} leave-intents-out "
         f"folds x seeds {list(plan['seeds'])} x {len(plan['settings'])} settings = {plan['runs']} "
         f"runs of {plan['epochs']} epochs ({plan_queries(plan)}); {est['done']} already in {out}, "
-        f"{est['todo']} to train. Needs: CPU only (no GPU), < 1 GB of memory. Estimate: about "
-        f"{est['wall_seconds'] / 60:.0f} min on the shared 2-core machine "
+        f"{est['todo']} to train. Needs: no GPU (a CPU core is enough), < 1 GB of memory. "
+        f"Estimate: about {_duration(est['wall_seconds'])} on the shared 2-core machine "
         f"({SECONDS_PER_RUN:.0f} s per 50-epoch run measured), about "
-        f"{est['cpu_seconds'] / 60:.0f} min of CPU time on one idle core."
+        f"{_duration(est['cpu_seconds'])} of CPU time on one idle core."
     )
     out.mkdir(parents=True, exist_ok=True)
     base = TrainConfig(
