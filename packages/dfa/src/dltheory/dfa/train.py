@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from dltheory.core.config import config_to_dict
 from dltheory.core.distributed import wrap_ddp
 from dltheory.core.errors import ConfigError
+from dltheory.core.evaluation import evaluate_tensors
 from dltheory.core.progress import ProgressLog
 from dltheory.core.runs import train_state
 from dltheory.core.session import Session
@@ -30,7 +31,7 @@ from .config import TrainConfig, train_mutable_keys
 from .data import SplitData, load_data
 from .models import MarkedNetwork, build_model
 
-__all__ = ["TrainConfig", "evaluate", "fit", "log_steps", "loss_function", "sweep_point", "train"]
+__all__ = ["TrainConfig", "fit", "log_steps", "loss_function", "sweep_point", "train"]
 
 
 def log_steps(total: int, n_points: int) -> list[int]:
@@ -61,31 +62,13 @@ def load_config_data(cfg: TrainConfig) -> SplitData:
     )
 
 
-@torch.no_grad()
-def evaluate(model, x, y, loss_fn, classification, device, precision, batch=1000):
-    """Mean loss and accuracy (NaN for regression) over ``(x, y)`` in eval mode."""
-    model.eval()
-    total_loss, correct = 0.0, 0
-    for start in range(0, x.shape[0], batch):
-        xb, yb = x[start : start + batch].to(device), y[start : start + batch].to(device)
-        with precision.autocast():
-            out = model(xb)
-        total_loss += float(loss_fn(out.float(), yb)) * xb.shape[0]
-        if classification:
-            correct += int((out.argmax(1) == yb).sum())
-    model.train()
-    n = x.shape[0]
-    return total_loss / n, (correct / n if classification else float("nan"))
-
-
 def measure(model, data: SplitData, loss_fn, method: str, device, precision, x_eval, y_eval):
     """Train/test loss and accuracy, and WA (not in FA) and GA (not in BP) per layer."""
-    tr_loss, tr_acc = evaluate(
-        model, x_eval, y_eval, loss_fn, data.classification, device, precision
+    kw = dict(
+        loss_fn=loss_fn, precision=precision, device=device, classification=data.classification
     )
-    te_loss, te_acc = evaluate(
-        model, data.x_test, data.y_test, loss_fn, data.classification, device, precision
-    )
+    tr_loss, tr_acc = evaluate_tensors(model, x_eval, y_eval, **kw)
+    te_loss, te_acc = evaluate_tensors(model, data.x_test, data.y_test, **kw)
     rec: dict[str, Any] = {"train_loss": tr_loss, "test_loss": te_loss}
     if data.classification:
         rec.update(train_acc=tr_acc, test_acc=te_acc)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from dltheory.core.device import Precision, resolve_device
 from dltheory.core.distributed import DistEnv, wrap_ddp
 from dltheory.core.errors import CheckpointError, ConfigError
+from dltheory.core.evaluation import evaluate_tensors
 from dltheory.core.progress import ProgressLog
 from dltheory.core.runs import atomic_torch_save, load_checkpoint, train_state
 from dltheory.core.session import Session
@@ -57,27 +58,6 @@ def cnn_checkpoint_name(epoch: int) -> str:
     return f"cnn_epoch{epoch:04d}.pt"
 
 
-# --- evaluation -----------------------------------------------------------------------------------
-@torch.no_grad()
-def evaluate(
-    model, x, y, batch_size: int, precision: Precision | None = None
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)``."""
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    for start in range(0, x.shape[0], batch_size):
-        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        if precision is not None:
-            with precision.autocast():
-                out = model(xb)
-        else:
-            out = model(xb)
-        loss_sum += float(F.cross_entropy(out.float(), yb, reduction="sum"))
-        correct += int((out.argmax(1) == yb).sum())
-    n = x.shape[0]
-    return loss_sum / n, correct / n
-
-
 def _batches(n: int, batch_size: int, shuffle: bool, seed: int, epoch: int) -> list[torch.Tensor]:
     """The batches of one epoch, a pure function of (seed, epoch): resume lands on the same ones."""
     if shuffle:
@@ -88,10 +68,14 @@ def _batches(n: int, batch_size: int, shuffle: bool, seed: int, epoch: int) -> l
 
 
 def _metrics(model, data: TensorData, cfg: TrainConfig, precision, with_deviation: bool) -> dict:
-    train_loss, train_acc = evaluate(
-        model, data.x_train, data.y_train, cfg.eval_batch_size, precision
+    # mean cross-entropy and accuracy, in eval mode
+    batch = cfg.eval_batch_size
+    train_loss, train_acc = evaluate_tensors(
+        model, data.x_train, data.y_train, batch_size=batch, precision=precision
     )
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test, cfg.eval_batch_size, precision)
+    test_loss, test_acc = evaluate_tensors(
+        model, data.x_test, data.y_test, batch_size=batch, precision=precision
+    )
     row = {
         "train_loss": train_loss,
         "train_acc": train_acc,
