@@ -36,7 +36,7 @@ def tiny_config(tmp_path_factory):
 def invoke(*args):
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
+    return result.stdout
 
 
 def strict_json(text):
@@ -51,13 +51,14 @@ def strict_json(text):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_config):
     run = tmp_path_factory.mktemp("qg") / "run"
-    out = invoke("train", "--config", tiny_config, "--epochs", 2, "--out", run)
-    return run, out
+    out = invoke("train", "--config", tiny_config, "--epochs", 2, "--out", run, "--json")
+    return run, strict_json(out)  # progress lines go to stderr: stdout is the JSON alone
 
 
 def test_train_generate_evaluate_cli(tmp_path, tiny_run):
-    run, out = tiny_run
-    assert "transferred" in out
+    run, summary = tiny_run
+    assert summary["epoch"] == 2
+    assert summary["transferred"] == 20  # none_size of the tiny config
     assert (run / "model.pt").is_file()
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["epochs"] == 2

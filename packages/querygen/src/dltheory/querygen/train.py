@@ -9,6 +9,7 @@ the classifier's accuracy on the labelled training queries, and sentences per se
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,6 +246,7 @@ def _train_loop(cfg: TrainConfig, s: Session, prepared: PreparedData | None, qui
             print(
                 f"epoch {epoch + 1}/{cfg.epochs} loss {record['loss']:.3f} rec {record['reconstruction']:.3f} "
                 f"kl {record['kl']:.3f} acc {record['classifier_accuracy']:.3f}",
+                file=sys.stderr,  # progress: stdout stays the result (pure JSON with --json)
                 flush=True,
             )
         gen = torch.Generator().manual_seed(cfg.seed + epoch + 1)
