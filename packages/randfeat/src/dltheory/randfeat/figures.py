@@ -18,6 +18,14 @@ from dltheory.randfeat.theory import (
 )
 
 
+def _log_axes(ax, *, logy: bool = True, legend: bool = True, **labels) -> None:
+    """A log-x panel (log-y too unless ``logy=False``) with ``labels`` (xlabel, ylabel, title,
+    ylim, ...) and, unless ``legend=False``, the small legend every panel here uses."""
+    ax.set(xscale="log", **({"yscale": "log"} if logy else {}), **labels)
+    if legend:
+        ax.legend(fontsize=7)
+
+
 def _err(ax, x, mean, sem, **kw):
     ax.errorbar(x, mean, yerr=sem, fmt="o", ms=4, capsize=2, **kw)
 
@@ -66,9 +74,7 @@ def figure_double_trouble(out: Path, scale: str = "quick", device="cpu") -> tupl
         theory = ensemble_error(sim_ratio, 1.0, ridge, k=k, noise=tau2)["test_error"]
         agreement.extend(np.abs(means[:, j] - theory) / theory)
     data["sim_P_over_N"] = sim_ratio
-    ax.set(
-        xscale="log", yscale="log", xlabel="P / N", ylabel="test error", title="ensembles (N = D)"
-    )
+    _log_axes(ax, legend=False, xlabel="P / N", ylabel="test error", title="ensembles (N = D)")
     ax.axvline(1, color="gray", ls=":")
     ax.legend(fontsize=8)
     split = ensemble_error(ratio, 1.0, ridge, k=1, noise=tau2)
@@ -97,9 +103,7 @@ def figure_double_trouble(out: Path, scale: str = "quick", device="cpu") -> tupl
         data[f"sim_{name}"], data[f"sim_{name}_sem"] = m, se
         theory = ensemble_error(sim_ratio, 1.0, ridge, k=1, noise=tau2)[name]
         z_scores.extend(np.abs(m - theory) / se)
-    ax2.set(
-        xscale="log", yscale="log", xlabel="P / N", title="K = 1 decomposition", ylim=(1e-4, None)
-    )
+    _log_axes(ax2, legend=False, xlabel="P / N", title="K = 1 decomposition", ylim=(1e-4, None))
     ax2.legend(fontsize=8)
     path = save_figure(fig, out / "double_trouble", data=data)
     return path, {
@@ -169,9 +173,9 @@ def figure_triple_descent(out: Path, scale: str = "quick", device="cpu") -> tupl
     metrics["triple_descent_median_rel_error"] = float(np.median(rel))
     ax.axvline(1, color="gray", ls=":")
     ax.axvline(psi1, color="gray", ls="--")
-    ax.set(
-        xscale="log",
-        yscale="log",
+    _log_axes(
+        ax,
+        legend=False,
         xlabel="N / D",
         ylabel="test error",
         title=f"P/D = {psi1:g}, Delta = {noise:g}",
@@ -193,9 +197,9 @@ def figure_triple_descent(out: Path, scale: str = "quick", device="cpu") -> tupl
         evals, bins=bins, density=True, alpha=0.4, color="C1", label="simulation (D = N = 100)"
     )
     ax2.plot(x, dens, color="C1", label="theory")
-    ax2.set(
-        xscale="log",
-        yscale="log",
+    _log_axes(
+        ax2,
+        legend=False,
         xlabel="eigenvalue of Z^T Z",
         ylabel="density of nonzero eigenvalues",
         title="feature spectrum at N = D, r = 0.9",
@@ -272,8 +276,10 @@ def figure_data_structure(out: Path, scale: str = "quick", device="cpu") -> tupl
             z_all.extend(np.abs(m[good] - thp[good]) / np.maximum(s[good], 1e-12))
             z_where.extend(f"{case}/{loss} N/D = {x:.3g}" for x in sim_psi2[good])
         ax.axvline(1, color="gray", ls=":")
-        ax.set(
-            xscale="log",
+        _log_axes(
+            ax,
+            logy=False,
+            legend=False,
             xlabel="N / D",
             ylabel="test classification error",
             title=f"{case}, P = D (square {d_loss['square']}, logistic {d_loss['logistic']})",
@@ -362,14 +368,12 @@ def figure_networks(out: Path, scale: str = "quick", device="cpu") -> tuple[Path
         )
     for x, style, name in ((1, ":", "N = D"), (p / d, "--", "N = P"), (p, "-.", "N = PD")):
         ax.axvline(x, color="gray", ls=style, lw=0.8, label=name)
-    ax.set(
-        xscale="log",
-        yscale="log",
+    _log_axes(
+        ax,
         xlabel="N / D",
         ylabel="test error",
         title=f"teacher: D = {d}, P = {p}, Delta = {noise:g}",
     )
-    ax.legend(fontsize=7)
     # both peaks? the bump at N = D (over the minimum between D and P) and at N = P (over the minimum
     # beyond P), single nets; the claim is the smaller bump with its standard error
     bumps = []
@@ -438,13 +442,13 @@ def figure_networks(out: Path, scale: str = "quick", device="cpu") -> tuple[Path
             real.test_sem[:, j],
         )
     data.update(digits_N=n_real, digits_rf=rf["test_mean"], digits_rf_sem=rf["test_sem"])
-    ax2.set(
-        xscale="log",
+    _log_axes(
+        ax2,
+        logy=False,
         xlabel="N (training images)",
         ylabel="parity test error",
         title=f"digits parity, PCA D = 20, P = {p2}",
     )
-    ax2.legend(fontsize=7)
     metrics["networks_digits_error_largest_N"] = {
         f"K{k}": round(float(real.test_mean[-1, j]), 4) for j, k in enumerate(ks)
     }
@@ -514,14 +518,9 @@ def figure_ensembles(out: Path, scale: str = "quick", device="cpu") -> tuple[Pat
         e = ensemble_error(budget / k, 1.0, lam, k=k, noise=tau2)["test_error"]
         data[f"budget_K{k}"] = e
         ax.plot(budget, e, color=f"C{j}", label=f"K = {k} x (P/K)")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="parameter budget K P / N",
-        ylabel="test error",
-        title="equal budget (N = D)",
+    _log_axes(
+        ax, xlabel="parameter budget K P / N", ylabel="test error", title="equal budget (N = D)"
     )
-    ax.legend(fontsize=7)
     # (2) optimal ridge against K
     ax = axes[1]
     ks_opt, opt_tau2 = np.array([1, 2, 3, 5, 10, 20, 50, 100, 1000]), 0.5
@@ -548,14 +547,12 @@ def figure_ensembles(out: Path, scale: str = "quick", device="cpu") -> tuple[Pat
         if not inner.all():  # the minimum is at the search bound: an upper limit, drawn open
             ax.plot(ks_opt[~inner], np.array(lams)[~inner], "v", ms=5, mfc="none", color=f"C{j}")
     data["optimal_K"] = ks_opt
-    ax.set(
-        xscale="log",
-        yscale="log",
+    _log_axes(
+        ax,
         xlabel="K (1000: K = inf)",
         ylabel="optimal lam_MM",
         title=f"optimal ridge vs K (tau^2 = {opt_tau2:g}; v: at bound)",
     )
-    ax.legend(fontsize=7)
     # (3) the split at tau = 1
     ax = axes[2]
     p_over_n = np.logspace(-1, 1, 200)
@@ -565,14 +562,7 @@ def figure_ensembles(out: Path, scale: str = "quick", device="cpu") -> tuple[Pat
         data[f"tau1_{name}"] = split[name]
         ax.plot(p_over_n, split[name], color=f"C{j}", label=name)
     ax.axvline(1, color="gray", ls=":")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="P / N",
-        title="K = 1 split at tau = 1",
-        ylim=(1e-3, None),
-    )
-    ax.legend(fontsize=7)
+    _log_axes(ax, xlabel="P / N", title="K = 1 split at tau = 1", ylim=(1e-3, None))
     # claims measured on the theory curves (tau = 0.1 as in the paper's figure)
     over = np.logspace(np.log10(1.5), 1, 80)
     bias = ensemble_error(over, 1.0, lam, k=1, noise=tau2)["bias"]
@@ -620,14 +610,12 @@ def figure_ensembles(out: Path, scale: str = "quick", device="cpu") -> tuple[Pat
         _err(ax, np.array(ks), m, se, color=f"C{j}")
         data[f"real_{name}"], data[f"real_{name}_sem"], data[f"real_{name}_theory"] = m, se, th
         z_scores[name] = (m - th) / se
-    ax.set(
-        xscale="log",
-        yscale="log",
+    _log_axes(
+        ax,
         xlabel="K (members trained on the same data)",
         title=f"real ensembles, P = N = D = {d}",
         ylim=(1e-3, None),
     )
-    ax.legend(fontsize=7)
     z_test = np.abs(z_scores["test_error"][:3])  # K = 1, 2, 10
     metrics["claims"]["randfeat.dt.simulation"] = dict(
         value=float(z_test.max()),
@@ -673,14 +661,12 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
             round(float(x), 3) for x in local_maxima(p_grid, e.test_error)
         ]
     ax.axvline(10.0, color="gray", ls="--", lw=0.8)
-    ax.set(
-        xscale="log",
-        yscale="log",
+    _log_axes(
+        ax,
         xlabel="P / D",
         ylabel="test error",
         title=f"parameter-wise, N/D = 10, Delta = {noise:g}",
     )
-    ax.legend(fontsize=7)
     # (2) inputs on the sphere against the theory (which assumes Gaussian inputs)
     ax = axes[1]
     d = 30 if quick else 60
@@ -714,13 +700,7 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
     metrics["sphere_inputs_max_abs_z"] = round(float(np.max(z)), 2)
     data.update(N_over_D=psi2, theory_r0p9=th.test_error, sphere_N_over_D=sim_psi2)
     data.update(sphere_sim=m, sphere_sim_sem=s)
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="N / D",
-        title=f"inputs on the sphere, P/D = {psi1:g}",
-    )
-    ax.legend(fontsize=7)
+    _log_axes(ax, xlabel="N / D", title=f"inputs on the sphere, P/D = {psi1:g}")
     # two peaks on the r = 0.9 curve: the smaller relative prominence of the two
     curve = th.test_error
     lin, i_lin, _ = _prominence(psi2, curve, 1.0, 1.0, psi1)
@@ -751,14 +731,12 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
         slopes[name] = float(np.polyfit(np.log(ridges), np.log(h), 1)[0])
         data[f"peak_height_{name.replace(' ', '')}"] = h
     data["peak_ridges"] = ridges
-    ax.set(
-        xscale="log",
-        yscale="log",
+    _log_axes(
+        ax,
         xlabel="lam_rep",
         ylabel="error at the peak",
         title="peaks vs ridge (r = 0.9, Delta = 5)",
     )
-    ax.legend(fontsize=7)
     metrics["claims"]["randfeat.td.linear_peak_weakly_regularised"] = dict(
         value=abs(slopes["N = D"]),
         uncertainty=0.0,
@@ -795,9 +773,9 @@ def figure_phase_spaces(out: Path, scale: str = "quick", device="cpu") -> tuple[
         fig.colorbar(cs, ax=ax)
         ax.plot([1, 1], [axis[0], axis[-1]], "w--", lw=1)
         ax.plot(axis, axis, "r--", lw=1)
-        ax.set(
-            xscale="log",
-            yscale="log",
+        _log_axes(
+            ax,
+            legend=False,
             xlabel="N / D",
             ylabel="P / D",
             title=f"{act}, lam = {lam:g}, Delta = {noise:g}",
@@ -828,13 +806,13 @@ def figure_structure_extra(out: Path, scale: str = "quick", device="cpu") -> tup
         data[f"misaligned_{loss}"] = th
         ax.plot(psi2, th, color=f"C{j}", label=loss)
     ax.axvline(1, color="gray", ls=":")
-    ax.set(
-        xscale="log",
+    _log_axes(
+        ax,
+        logy=False,
         xlabel="N / D",
         ylabel="test classification error",
         title=f"misaligned, P = D, lam = {lam:g}",
     )
-    ax.legend(fontsize=7)
     # the two claims: bumps at N = P and the loss gap per structure (theory, lam = 1e-3, P = D)
     three = np.array([0.5, 1.0, 2.0])
     gap = {}
@@ -883,12 +861,12 @@ def figure_structure_extra(out: Path, scale: str = "quick", device="cpu") -> tup
             ls="-" if p2 == 1 else "--",
             label=f"{loss}, N/D = {p2:g}",
         )
-    ax.set(
-        xscale="log",
+    _log_axes(
+        ax,
+        logy=False,
         xlabel="r_beta (teacher alignment)",
         title="alignment sweep, P/D = 100, r_x = 100",
     )
-    ax.legend(fontsize=7)
     # (3)-(5) block phase spaces
     num = 15
     axis = np.logspace(-2, 4, num)
@@ -907,9 +885,9 @@ def figure_structure_extra(out: Path, scale: str = "quick", device="cpu") -> tup
         cs = ax.contourf(psi2g, psi1, err, levels=np.linspace(0, 0.5, 11), cmap="viridis")
         ax.plot([1, 1], [axis[0], axis[-1]], "w--", lw=1)
         ax.plot(axis, axis, "r--", lw=1)
-        ax.set(
-            xscale="log",
-            yscale="log",
+        _log_axes(
+            ax,
+            legend=False,
             xlabel="N / D",
             ylabel="P / D",
             title=f"r_x = {r_x:g}, r_beta = 100, r_phi = 100",
@@ -958,13 +936,13 @@ def figure_real_structure(
                 f"{res['test_mean'][at_p]:.3f} +- {res['test_sem'][at_p]:.3f}"
             )
         ax.axvline(d, color="gray", ls="--", lw=0.8)
-        ax.set(
-            xscale="log",
+        _log_axes(
+            ax,
+            logy=False,
             xlabel="N (training images)",
             ylabel="parity test error",
             title=f"MNIST {case} (whiten {power:g}), P = D = {d}",
         )
-        ax.legend(fontsize=7)
     return save_figure(fig, out / "mnist_structure", data=data), metrics
 
 
@@ -989,12 +967,12 @@ def draw_network_curve(rows: list[dict], ks, cfg, out_stem) -> Path:
     if cfg.data == "teacher":
         for x, style, name in ((cfg.d, ":", "N = D"), (cfg.width, "--", "N = P")):
             ax.axvline(x, color="gray", ls=style, lw=0.8, label=name)
-    ax.set(
-        xscale="log",
+    _log_axes(
+        ax,
+        logy=False,
         yscale="log" if cfg.data == "teacher" else "linear",
         xlabel="N (training samples)",
         ylabel="test error",
         title=f"{cfg.data}: D = {cfg.d}, P = {cfg.width}",
     )
-    ax.legend(fontsize=7)
     return save_figure(fig, out_stem, data=data)
