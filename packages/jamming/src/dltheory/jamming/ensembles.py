@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -66,7 +67,10 @@ def train_widths(
     net = build_ensemble(cfg, data.dim, widths, device)
     data = data.to(device)
     offset = initial_outputs(net, data.x_train) if cfg.subtract_init else None
+    t0 = time.perf_counter()
     result = EnsembleTrainer(net, data.x_train, data.y_train, cfg.optim(), offset).run()
+    seconds_adam = time.perf_counter() - t0
+    seconds_lm = 0.0
     # outcome per net: "sat" when N_Delta = 0 was reached; a first-order run that did not fit
     # within the cap is "unconverged" (it cannot tell "not yet" from "never"); the minimiser
     # turns those into "sat" or a converged "unsat" (or says it could not)
@@ -88,7 +92,9 @@ def train_widths(
             off = None if offset is None else offset[todo]
             mcfg = cfg.minimiser()
             mcfg.stop_on_first_sat = stop_on_sat
+            t0 = time.perf_counter()
             res = minimise_ensemble(sub, data.x_train, data.y_train, mcfg, off)
+            seconds_lm = time.perf_counter() - t0
             copy_rows(net, sub, todo)
             for j, e in enumerate(todo):
                 outcome[e] = res.outcome[j]
@@ -113,6 +119,9 @@ def train_widths(
                 "n_dead": n_dead[e],
                 "trap_unsat": trap_unsat[e],
                 "trap_gap": trap_gap[e],
+                # wall time of this call's first-order phase and minimiser (shared by its nets)
+                "seconds_adam": round(seconds_adam, 3),
+                "seconds_lm": round(seconds_lm, 3),
             }
         )
     return net, result, records

@@ -16,6 +16,7 @@ its step cap leaves it undecided, which the search treats as not SAT and reports
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -100,6 +101,7 @@ def width_grid(cfg: NStarConfig, d: int) -> list[float]:
 
 def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
     """Search N* at fixed P; returns N*, its bracket, N*/P and one record per trained network."""
+    t_start = time.perf_counter()
     data = load_data(cfg) if data is None else data
     device = resolve_torch_device(cfg.device)
     d, P = data.dim, cfg.n_train
@@ -176,6 +178,8 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
         "low_decision": decisions.get(n_lo, "none") if h_lo is not None else "none",
         "n_undecided": sum(v == "undecided" for v in decisions.values()),
         "decisions": decisions,
+        "search": cfg.search,
+        "seconds": round(time.perf_counter() - t_start, 2),
         "records": records,
     }
 
