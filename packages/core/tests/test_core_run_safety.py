@@ -261,3 +261,30 @@ def test_a_signal_saves_a_checkpoint_and_exits_with_a_message(tmp_path, signum):
     assert done.returncode == 0, done.stderr
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 81))
+
+
+def test_session_from_config_takes_the_trainer_fields_and_kwargs_override(tmp_path):
+    import dataclasses
+    import json
+
+    import torch
+
+    from dltheory.core.config import TrainerFields
+
+    @dataclasses.dataclass
+    class Cfg(TrainerFields):
+        lr: float = 0.5
+
+    cfg = Cfg(device="cpu", seed=7, threads=1, out=tmp_path / "a")
+    with Session.from_config(cfg, checkpoint_every_seconds=None) as s:
+        assert s.device == torch.device("cpu")
+        assert s.threads == 1
+        assert s.run is not None
+        assert s.run.path == tmp_path / "a"
+        drawn = torch.rand(3)
+    torch.manual_seed(7)  # seeded from cfg.seed (rank 0)
+    assert torch.equal(drawn, torch.rand(3))
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["lr"] == 0.5
+    with Session.from_config(cfg, out=tmp_path / "b", checkpoint_every_seconds=None) as s:
+        assert s.run is not None
+        assert s.run.path == tmp_path / "b"

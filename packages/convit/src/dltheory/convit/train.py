@@ -226,13 +226,8 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
         cfg.augment,
         cfg.seed,
     )
-    session = Session(
+    session = Session.from_config(
         cfg,
-        out=cfg.out,
-        device=cfg.device,
-        precision=cfg.precision,
-        seed=cfg.seed,
-        threads=cfg.threads,
         resume=resume,
         overwrite=overwrite,
         mutable_keys=mutable_keys(TrainConfig),

@@ -6,8 +6,7 @@ checkpoint to resume from, saves checkpoints on a step or wall-time cadence, tur
 into "save a checkpoint, then stop with a message", and guards against NaN losses. The training
 loop itself stays in the package::
 
-    with Session(config, out=cfg.out, device=cfg.device, precision=cfg.precision,
-                 seed=cfg.seed, threads=cfg.threads, resume=resume, overwrite=overwrite) as s:
+    with Session.from_config(cfg, resume=resume, overwrite=overwrite) as s:
         model = build(cfg).to(s.device)
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
         step = s.restore(model, opt)                  # 0 on a fresh run
@@ -41,6 +40,17 @@ from dltheory.core.threads import configure_threads
 
 class Session:
     """Device, precision, threads, seed, run folder, resume, checkpoints, signals, NaN guard."""
+
+    TRAINER_FIELDS = ("out", "device", "precision", "seed", "threads")
+
+    @classmethod
+    def from_config(cls, config: Any, **kwargs: Any) -> Session:
+        """A session for ``config`` (saved and checked on resume) that takes ``out``, ``device``,
+        ``precision``, ``seed`` and ``threads`` from its fields (a
+        :class:`dltheory.core.config.TrainerFields` config); ``kwargs`` override them and give the
+        rest (``resume``, ``overwrite``, ``mutable_keys``, the checkpoint cadence, ...)."""
+        fields = {name: getattr(config, name) for name in cls.TRAINER_FIELDS}
+        return cls(config, **{**fields, **kwargs})
 
     def __init__(
         self,

@@ -124,13 +124,8 @@ def fit(
         updates["precision"] = precision
     cfg = replace(cfg, **updates)
     cfg.validate()
-    with Session(
+    with Session.from_config(
         cfg,
-        out=cfg.out,
-        device=cfg.device,
-        precision=cfg.precision,
-        seed=cfg.seed,
-        threads=cfg.threads,
         resume=resume,
         overwrite=overwrite,
         mutable_keys=train_mutable_keys(),
