@@ -419,10 +419,14 @@ def mnist_vs_bp(
 
 # ------------------------------------------------------------------------------- driver
 def _mnist_available() -> bool:
-    from dltheory.core.data import shared_data_dir
+    from dltheory.core.data import mnist_t10k_dir
+    from dltheory.core.errors import DatasetNotFoundError
 
-    shared = shared_data_dir()
-    return shared is not None and (shared / "mnist-t10k").is_dir()
+    try:
+        mnist_t10k_dir()
+    except DatasetNotFoundError:
+        return False
+    return True
 
 
 def _check_paper_requirements(spec: Scale) -> None:

@@ -15,12 +15,13 @@ def mnist_root(root: str | Path | None = None) -> Path | None:
         path = Path(root)
         require(path.is_dir(), f"MNIST folder not found: {path}")
         return path
-    from dltheory.core.data import shared_data_dir
+    from dltheory.core.data import mnist_t10k_dir
+    from dltheory.core.errors import DatasetNotFoundError
 
-    shared = shared_data_dir()
-    if shared is not None and (shared / "mnist-t10k").is_dir():
-        return shared / "mnist-t10k"
-    return None
+    try:
+        return mnist_t10k_dir()
+    except DatasetNotFoundError:
+        return None
 
 
 def require_mnist(root: str | Path | None = None) -> Path:
