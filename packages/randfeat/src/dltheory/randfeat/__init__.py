@@ -11,43 +11,21 @@ from __future__ import annotations
 import importlib
 
 _ERRORS = ("ConvergenceWarning", "RandfeatInputError", "RidgeAtBoundWarning")
-_THEORY = (
-    "ACTIVATIONS",
-    "CASES",
-    "RIDGE_CONVENTIONS",
-    "BlockStructure",
-    "BlockTheory",
-    "GETCoefficients",
-    "PsiTerms",
-    "RidgeTheory",
-    "block_curve",
-    "block_resolvent",
-    "block_rf",
-    "convert_ridge",
-    "effective_ridge",
-    "ensemble_error",
-    "feature_spectrum_density",
-    "get_coefficients",
-    "get_coefficients_quadrature",
-    "leaky_family_alpha",
-    "leaky_family_linearity",
-    "linearity_coefficients",
-    "local_maxima",
-    "mm_ridge",
-    "mp_resolvent",
-    "optimal_ridge",
-    "parameter_wise_curve",
-    "psi_terms",
-    "resolve_coefficients",
-    "rf_ridge",
-    "sample_wise_curve",
-)
-__all__ = [*_ERRORS, *_THEORY]
+_THEORY = "dltheory.randfeat.theory"  # its ``__all__`` is the theory API exported here
 
 
 def __getattr__(name: str):
     if name in _ERRORS:
         return getattr(importlib.import_module("dltheory.randfeat.errors"), name)
-    if name in _THEORY:
-        return getattr(importlib.import_module("dltheory.randfeat.theory"), name)
+    if name.startswith("__") and name != "__all__":  # probes such as __wrapped__ load nothing
+        raise AttributeError(f"module 'dltheory.randfeat' has no attribute {name!r}")
+    theory = importlib.import_module(_THEORY)
+    if name == "__all__":
+        return [*_ERRORS, *theory.__all__]
+    if name in theory.__all__:
+        return getattr(theory, name)
     raise AttributeError(f"module 'dltheory.randfeat' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__getattr__("__all__")])
