@@ -30,6 +30,29 @@ def _err(ax, x, mean, sem, **kw):
     ax.errorbar(x, mean, yerr=sem, fmt="o", ms=4, capsize=2, **kw)
 
 
+def _sample_wise_simulation(d, psi1, sim_psi2, lam, quick, device, **kw):
+    """Simulated random-features test error at P = psi1 D and N = psi2 D for each ``sim_psi2``
+    (replica ridge ``lam``, 3 seeds quick / 5 otherwise, 1000 test points): (means, SEs)."""
+    from dltheory.randfeat.simulate import simulate_rf_ridge
+
+    means, sems = [], []
+    for p2 in sim_psi2:
+        res = simulate_rf_ridge(
+            d,
+            int(psi1 * d),
+            max(1, round(p2 * d)),
+            [lam],
+            ridge_convention="replica",
+            n_seeds=3 if quick else 5,
+            n_test=1000,
+            device=device,
+            **kw,
+        )
+        means.append(res.test_mean[0, 0])
+        sems.append(res.test_sem[0, 0])
+    return np.array(means), np.array(sems)
+
+
 def figure_double_trouble(out: Path, scale: str = "quick", device="cpu") -> tuple[Path, dict]:
     """2003.01054: ensembles of K = 1, 2, 10, inf ReLU random-features estimators versus P/N at N = D,
     and the bias / variance split of K = 1 (lam_MM = 1e-4, tau = 0.1 as in the authors' numerics), each
@@ -121,7 +144,6 @@ def figure_triple_descent(out: Path, scale: str = "quick", device="cpu") -> tupl
     import torch
 
     from dltheory.core.plotting import new_figure, save_figure
-    from dltheory.randfeat.simulate import simulate_rf_ridge
     from dltheory.randfeat.simulate.features import (
         activation_torch,
         draw_features,
@@ -145,24 +167,9 @@ def figure_triple_descent(out: Path, scale: str = "quick", device="cpu") -> tupl
     sim_psi2 = np.logspace(-1, 2, 9 if quick else 13)
     rel = []
     for j, r in enumerate((0.5, 0.9)):
-        ml: list[float] = []
-        sl: list[float] = []
-        for p2 in sim_psi2:
-            res = simulate_rf_ridge(
-                d,
-                int(psi1 * d),
-                max(1, round(p2 * d)),
-                [lam],
-                ridge_convention="replica",
-                activation=f"r={r}",
-                noise=noise,
-                n_seeds=3 if quick else 5,
-                n_test=1000,
-                device=device,
-            )
-            ml.append(res.test_mean[0, 0])
-            sl.append(res.test_sem[0, 0])
-        m, s = np.array(ml), np.array(sl)
+        m, s = _sample_wise_simulation(
+            d, psi1, sim_psi2, lam, quick, device, activation=f"r={r}", noise=noise
+        )
         _err(ax, sim_psi2, m, s, color=f"C{j}")
         data[f"sim_r{r}"], data[f"sim_r{r}_sem"] = m, s
         th = rf_ridge(
@@ -642,7 +649,6 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
     the N = P peak grows as lam^-1/2, the N = D peak hardly moves. Measures randfeat.td.two_peaks
     and randfeat.td.linear_peak_weakly_regularised on the theory curves."""
     from dltheory.core.plotting import new_figure, save_figure
-    from dltheory.randfeat.simulate import simulate_rf_ridge
 
     quick = scale == "quick"
     psi1, lam, noise = 10.0, 0.1, 5.0
@@ -674,25 +680,9 @@ def figure_triple_extra(out: Path, scale: str = "quick", device="cpu") -> tuple[
     th = rf_ridge(psi1, psi2, lam, activation=0.9, ridge_convention="replica", noise=noise)
     ax.plot(psi2, th.test_error, color="C1", label="theory (r = 0.9)")
     sim_psi2 = np.logspace(-1, 2, 7 if quick else 13)
-    ml: list[float] = []
-    sl: list[float] = []
-    for p2 in sim_psi2:
-        res = simulate_rf_ridge(
-            d,
-            int(psi1 * d),
-            max(1, round(p2 * d)),
-            [lam],
-            ridge_convention="replica",
-            activation="r=0.9",
-            noise=noise,
-            inputs="sphere",
-            n_seeds=3 if quick else 5,
-            n_test=1000,
-            device=device,
-        )
-        ml.append(res.test_mean[0, 0])
-        sl.append(res.test_sem[0, 0])
-    m, s = np.array(ml), np.array(sl)
+    m, s = _sample_wise_simulation(
+        d, psi1, sim_psi2, lam, quick, device, activation="r=0.9", noise=noise, inputs="sphere"
+    )
     _err(ax, sim_psi2, m, s, color="C1", label=f"sphere inputs, D = {d}")
     at = rf_ridge(psi1, sim_psi2, lam, activation=0.9, ridge_convention="replica", noise=noise)
     z = np.abs(m - at.test_error) / s
