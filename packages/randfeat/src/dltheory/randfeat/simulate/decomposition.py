@@ -24,9 +24,8 @@ import math
 import numpy as np
 import torch
 
-from dltheory.core.claims import jackknife_se
 from dltheory.randfeat.errors import require
-from dltheory.randfeat.simulate.experiments import mean_sem
+from dltheory.randfeat.simulate.experiments import held_out_block_keeps, mean_sem, two_way_jackknife
 from dltheory.randfeat.simulate.features import (
     activation_torch,
     draw_features,
@@ -141,11 +140,10 @@ def simulate_ensemble_decomposition(
         _psi_estimates(np.delete(clean, s, 0), np.delete(noisy, s, 0), target)
         for s in range(n_seeds)
     ]
-    blocks = np.array_split(np.arange(n_test), min(10, n_test))
-    drop_block = []
-    for block in blocks:
-        keep = np.setdiff1d(np.arange(n_test), block)
-        drop_block.append(_psi_estimates(clean[:, :, keep], noisy[:, :, keep], target[keep]))
+    drop_block = [
+        _psi_estimates(clean[:, :, keep], noisy[:, :, keep], target[keep])
+        for keep in held_out_block_keeps(n_test)
+    ]
     train_mean, train_sem = mean_sem(train.mean(1))
     result = {
         "ridges": ridges,
@@ -158,11 +156,5 @@ def simulate_ensemble_decomposition(
         full = _components(psi, k, noise)
         by_seed = [_components(t, k, noise) for t in drop_seed]
         by_block = [_components(t, k, noise) for t in drop_block]
-        entry = {}
-        for name in COMPONENTS:
-            entry[name] = full[name]
-            entry[f"{name}_sem"] = np.hypot(
-                jackknife_se([e[name] for e in by_seed]), jackknife_se([e[name] for e in by_block])
-            )
-        result[k] = entry
+        result[k] = two_way_jackknife(full, by_seed, by_block, COMPONENTS)
     return result

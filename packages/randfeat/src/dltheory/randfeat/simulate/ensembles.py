@@ -27,8 +27,8 @@ import math
 import numpy as np
 import torch
 
-from dltheory.core.claims import jackknife_se
 from dltheory.randfeat.errors import require
+from dltheory.randfeat.simulate.experiments import held_out_block_keeps, two_way_jackknife
 from dltheory.randfeat.simulate.features import (
     activation_torch,
     draw_features,
@@ -120,7 +120,7 @@ def simulate_ensemble(
                 run_e += pred[..., 1]
                 if j in clean:
                     clean[j][s, a], noisy[j][s, a] = run_c / j, run_e / j
-    blocks = np.array_split(np.arange(n_test), min(10, n_test))
+    keeps = held_out_block_keeps(n_test)
     result: dict = {"ridges": ridges, "ks": ks, "members": 2 * k_max, "n_seeds": n_seeds}
     for k in ks:
         c, e = clean[k], noisy[k]
@@ -129,15 +129,6 @@ def simulate_ensemble(
             _estimates(np.delete(c, s, 0), np.delete(e, s, 0), target, noise)
             for s in range(n_seeds)
         ]
-        by_block = []
-        for block in blocks:
-            keep = np.setdiff1d(np.arange(n_test), block)
-            by_block.append(_estimates(c[:, :, keep], e[:, :, keep], target[keep], noise))
-        entry = {}
-        for name in SPLIT:
-            entry[name] = full[name]
-            entry[f"{name}_sem"] = np.hypot(
-                jackknife_se([e[name] for e in by_seed]), jackknife_se([e[name] for e in by_block])
-            )
-        result[k] = entry
+        by_block = [_estimates(c[:, :, keep], e[:, :, keep], target[keep], noise) for keep in keeps]
+        result[k] = two_way_jackknife(full, by_seed, by_block, SPLIT)
     return result

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from dltheory.core.claims import jackknife_se
 from dltheory.randfeat.errors import require, require_choice
 from dltheory.randfeat.simulate.features import (
     activation_torch,
@@ -45,6 +46,26 @@ def mean_sem(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         else np.full_like(mean, np.nan)
     )
     return mean, sem
+
+
+def held_out_block_keeps(n_test: int, n_blocks: int = 10) -> list[np.ndarray]:
+    """For a delete-one jackknife over the test set: the indices kept when each of
+    min(n_blocks, n_test) contiguous blocks is left out in turn."""
+    everything = np.arange(n_test)
+    blocks = np.array_split(everything, min(n_blocks, n_test))
+    return [np.setdiff1d(everything, block) for block in blocks]
+
+
+def two_way_jackknife(full: dict, by_seed: list[dict], by_block: list[dict], names) -> dict:
+    """``{name: full[name], name_sem: SE}`` for each name, the SE combining in quadrature the
+    delete-one jackknifes over seeds (data sets) and over blocks of the test set."""
+    entry = {}
+    for name in names:
+        entry[name] = full[name]
+        entry[f"{name}_sem"] = np.hypot(
+            jackknife_se([e[name] for e in by_seed]), jackknife_se([e[name] for e in by_block])
+        )
+    return entry
 
 
 def simulate_rf_ridge(
