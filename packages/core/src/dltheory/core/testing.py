@@ -71,7 +71,12 @@ def run_torchrun(
     arguments or ``-m module ...``), with ``child_env(env)``; output captured as text. The caller
     asserts on ``returncode`` (e.g. ``assert proc.returncode == 0, proc.stderr[-3000:]``)."""
     launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
-    return run_python([*launch, *args], timeout=timeout, env=env)
+    proc = run_python([*launch, *args], timeout=timeout, env=env)
+    # torchrun picks a free port for the process group before binding it: on a busy machine
+    # another test can take it first. That race is the launcher's, not the code's: retry once.
+    if proc.returncode != 0 and "address already in use" in proc.stderr.lower():
+        proc = run_python([*launch, *args], timeout=timeout, env=env)
+    return proc
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
