@@ -47,7 +47,9 @@ def net_is_sat(record: dict, criterion: str = "exact", unsat_fraction: float = 0
     dead-unit trap (a stationary point whose unsatisfied points all have every last-layer unit
     off, so that only the output bias sees them: not a jamming minimum, whose N_Delta live
     constraints hold the loss up), unless the trap is certified unsatisfiable (``trap_unsat``:
-    no value of the output bias satisfies the dead points, and no small move revives a unit).
+    the points dead at one hidden layer, every unit off with a gap, share one output and their
+    labels cannot all be met by it, so no weights near the minimum fit them;
+    :func:`minimiser.dead_trap_certificate`).
     ``authors``: SAT when N_Delta <= unsat_fraction * N at the end of training (arXiv:1809.09349's
     "lower h until N_Delta > 0.1 N"), UNSAT otherwise.
     """
@@ -60,8 +62,8 @@ def net_is_sat(record: dict, criterion: str = "exact", unsat_fraction: float = 0
     outcome = record.get("outcome", "sat" if record.get("fitted") else "unconverged")
     if outcome == "unsat" and record.get("n_dead", 0) >= record["n_delta"] > 0:
         # a dead-unit trap: every unsatisfied point sees only the output bias; UNSAT only when
-        # certified (the dead points' constraints on the output bias alone are infeasible and
-        # every last-layer unit is off with a gap there: minimiser.dead_trap_certificate)
+        # certified (minimiser.dead_trap_certificate: the points dead at one layer, off with a
+        # gap, share one output that cannot satisfy all their labels)
         return False if record.get("trap_unsat", False) else None
     return True if outcome == "sat" else (False if outcome == "unsat" else None)
 
