@@ -38,6 +38,12 @@ from dltheory.core.runs import RunDir, check_finite, restore_train_state
 from dltheory.core.threads import configure_threads
 
 
+def _dist_initialized() -> bool:
+    import torch.distributed as dist
+
+    return bool(dist.is_available() and dist.is_initialized())
+
+
 class Session:
     """Device, precision, threads, seed, run folder, resume, checkpoints, signals, NaN guard."""
 
@@ -73,6 +79,7 @@ class Session:
         self.device = resolve_device(device)
         configure_backends(self.device)
         self.precision = Precision.create(precision, self.device)
+        self._owns_process_group = DistEnv.from_environ().is_distributed and not _dist_initialized()
         self.env: DistEnv = init_distributed(self.device)
         seed_everything(seed + self.env.rank)
         self.run: RunDir | None = None
@@ -175,6 +182,13 @@ class Session:
         self._previous_handlers.clear()
         if self.run is not None:
             self.run.close()
+        if self._owns_process_group and _dist_initialized():
+            # A process group left alive at exit aborts the process ("terminate called without
+            # an active exception") under torchrun: the session that made it destroys it.
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self._owns_process_group = False
 
     def __enter__(self) -> Session:
         return self
