@@ -210,12 +210,6 @@ def _load_any(checkpoint: Path, model: str, img_size: int):
 
 
 def _print(result: dict, as_json: bool) -> None:
-    if as_json:
-        from dltheory.core.jsonio import dumps
+    from dltheory.cli.output import echo_result
 
-        typer.echo(dumps(result))
-    else:
-        for key, value in result.items():
-            if isinstance(value, float):
-                value = f"{value:.4g}"
-            typer.echo(f"{key}: {value}")
+    echo_result(result, as_json)

@@ -26,16 +26,9 @@ app = typer.Typer(
 
 
 def _print(record: dict, as_json: bool) -> None:
-    if as_json:
-        from dltheory.core.jsonio import dumps
+    from dltheory.cli.output import echo_result
 
-        typer.echo(dumps(record, default=str))
-        return
-    for key, value in record.items():
-        if key != "config":
-            typer.echo(
-                f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}"
-            )
+    echo_result(record, as_json, hide=("config",))
 
 
 @config_command(app, TrainConfig, name="train")

@@ -24,20 +24,9 @@ app = typer.Typer(
 
 
 def _print_result(result, as_json: bool) -> None:
-    if as_json:
-        from dltheory.core.jsonio import dumps
+    from dltheory.cli.output import echo_result
 
-        typer.echo(dumps(result, indent=2, default=str))
-    elif isinstance(result, list):
-        from dltheory.core.plotting import markdown_table
-
-        typer.echo(markdown_table(result))
-    else:
-        typer.echo(
-            "  ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()
-            )
-        )
+    echo_result(result, as_json)
 
 
 @config_command(app, TrainConfig, name="train")

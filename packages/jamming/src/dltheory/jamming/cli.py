@@ -27,12 +27,9 @@ def _json(obj, indent=None) -> str:
 
 
 def _print_rows(rows: list[dict], as_json: bool) -> None:
-    if as_json:
-        typer.echo(_json(rows, indent=1))
-    else:
-        from dltheory.core.plotting import markdown_table
+    from dltheory.cli.output import echo_result
 
-        typer.echo(markdown_table(rows))
+    echo_result(rows, as_json)
 
 
 def _threads(cfg) -> None:

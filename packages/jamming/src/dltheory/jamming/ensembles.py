@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import fields
@@ -129,17 +128,9 @@ def train_widths(
 
 def to_json(obj, indent=None) -> str:
     """JSON with NaN/inf written as null (strict JSON readers reject NaN)."""
+    from dltheory.core.jsonio import dumps
 
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    return json.dumps(clean(obj), indent=indent, default=str)
+    return dumps(obj, indent=indent, default=str)
 
 
 def resolve_torch_device(name: str) -> torch.device:

@@ -8,8 +8,6 @@ The options of train, generate, transfer and eval are generated from their confi
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,41 +23,17 @@ app = typer.Typer(
 )
 
 
-def _finite(value: Any) -> Any:
-    """A JSON-ready copy: non-finite floats become null (never a bare NaN), paths strings."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):  # numpy / torch scalars
-        value = value.item()
-        if isinstance(value, (bool, int)):
-            return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return number if math.isfinite(number) else None
-
-
 def json_text(value: Any) -> str:
     """Strict JSON (RFC 8259): NaN and infinities are written as null."""
-    return json.dumps(_finite(value), indent=1, allow_nan=False, ensure_ascii=False)
+    from dltheory.core.jsonio import dumps
+
+    return dumps(value, indent=1, default=str)
 
 
 def _print_rows(rows: list[dict], as_json: bool, title: str = "") -> None:
-    if as_json:
-        typer.echo(json_text(rows))
-        return
-    from dltheory.core.plotting import markdown_table
+    from dltheory.cli.output import echo_result
 
-    if title:
-        typer.echo(f"## {title}")
-    typer.echo(markdown_table(rows))
+    echo_result(rows, as_json, title=title)
 
 
 def _no_run_folder(request: RunRequest, verb: str) -> None:

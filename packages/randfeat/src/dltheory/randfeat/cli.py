@@ -22,20 +22,9 @@ app = typer.Typer(
 
 
 def _print_rows(rows: list[dict], as_json: bool, title: str) -> None:
-    if as_json:
-        from dltheory.core.jsonio import dumps
+    from dltheory.cli.output import echo_result
 
-        typer.echo(dumps(rows if len(rows) > 1 else rows[0], indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for key in rows[0]:
-        table.add_column(key, justify="right")
-    for row in rows:
-        table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()))
-    Console().print(table)
+    echo_result(rows if len(rows) > 1 or not as_json else rows[0], as_json, title=title)
 
 
 @config_command(app, TheoryConfig, name="theory")
