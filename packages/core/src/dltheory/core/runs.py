@@ -45,7 +45,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        # Never retried with weights_only=False: unpickling arbitrary objects can run code.
+        # Never retried with the unsafe loader: unpickling arbitrary objects can run code.
         raise CheckpointError(
             f"refusing to load {path}: it holds Python objects other than tensors and plain "
             "containers, which could run code when loaded"
