@@ -22,7 +22,8 @@ from pathlib import Path
 
 from dltheory.convit.claims import CLAIMS, PAPER_PARAMS_M, PAPER_TOP1
 from dltheory.convit.config import TrainConfig
-from dltheory.core.claims import weakest
+from dltheory.core.claims import SCALES, weakest
+from dltheory.core.errors import require_choice
 
 # Paper Table 2 (ConViT-S vs DeiT-S, ImageNet top-1, %): fraction -> (DeiT, ConViT)
 PAPER_TABLE2 = {
@@ -418,11 +419,9 @@ def check_paper_scale() -> None:
 def reproduce(out: str | Path, *, scale: str = "quick", device: str = "auto") -> dict:
     """Run the reproduction at ``scale``; write figures, tables, manifest.json and claims.json."""
     from dltheory.core.claims import ClaimBoard, mean_and_se
-    from dltheory.core.errors import ConfigError
     from dltheory.core.report import ReproduceReport
 
-    if scale not in ("quick", "full", "paper"):
-        raise ConfigError(f"scale must be quick, full or paper, not {scale!r}")
+    require_choice("scale", scale, SCALES)
     out = Path(out)
     started = time.perf_counter()
     board = ClaimBoard(CLAIMS, scale)

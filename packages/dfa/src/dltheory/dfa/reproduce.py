@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dltheory.core.claims import ClaimBoard, jackknife, mean_and_se
-from dltheory.core.errors import DltheoryError
+from dltheory.core.errors import DltheoryError, require_choice
 from dltheory.core.plotting import save_table
 from dltheory.core.report import ReproduceReport
 
@@ -445,8 +445,7 @@ def _check_paper_requirements(spec: Scale) -> None:
 
 def reproduce(out: str | Path, *, scale: str = "quick", device: str = "cpu") -> Path:
     """Draw every figure into ``out``, measure every claim, write manifest.json and claims.json."""
-    if scale not in SCALES:
-        raise DltheoryError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    require_choice("scale", scale, SCALES)
     spec = SCALES[scale]
     if scale == "paper":
         _check_paper_requirements(spec)

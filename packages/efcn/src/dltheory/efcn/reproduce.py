@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from dltheory.core.claims import ClaimBoard, mean_and_se
-from dltheory.core.errors import ConfigError, DatasetNotFoundError, DltheoryError
+from dltheory.core.errors import ConfigError, DatasetNotFoundError, DltheoryError, require_choice
 from dltheory.core.plotting import save_table
 from dltheory.core.report import ReproduceReport
 
@@ -150,8 +150,7 @@ def reproduce(
     workers: int = 2,
 ) -> Path:
     """Run the switch-time sweeps (one per seed), draw the figures, measure the claims."""
-    if scale not in SCALES:
-        raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    require_choice("scale", scale, SCALES)
     seeds = SEEDS.get(scale, (0, 1)) if not seeds else tuple(seeds)
     if len(seeds) < 2:
         raise ConfigError("reproduce needs at least 2 seeds (the claims use the spread over seeds)")

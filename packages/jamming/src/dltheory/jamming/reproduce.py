@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dltheory.core.errors import DltheoryError
+from dltheory.core.errors import DltheoryError, require_choice
 
 from .claims import CLAIMS
 from .config import PhaseConfig, ScalingConfig
@@ -230,8 +230,7 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
     from .nstar import phase_diagram
     from .scaling import run_scaling
 
-    if scale not in SCALES:
-        raise DltheoryError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    require_choice("scale", scale, SCALES)
     if scale == "paper":
         print(f"jamming paper scale: {PAPER_NEEDS}")
         raise DltheoryError(

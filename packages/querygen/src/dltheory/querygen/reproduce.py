@@ -30,6 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from dltheory.core.errors import require_choice
+
 from .claims import CLAIMS
 from .config import TrainConfig
 from .metrics import AUTHORS_CANDIDATES
@@ -122,10 +124,9 @@ def _snips_default() -> str | None:
 
 
 def plan_for(scale: str, data: str | None, seeds: tuple[int, ...] | None = None) -> dict:
-    from dltheory.core.errors import ConfigError, DatasetNotFoundError
+    from dltheory.core.errors import DatasetNotFoundError
 
-    if scale not in SCALE_PLANS:
-        raise ConfigError(f"scale must be quick, full or paper (got {scale!r})")
+    require_choice("scale", scale, SCALE_PLANS)
     plan: dict[str, Any] = dict(SCALE_PLANS[scale])
     data = data or _snips_default()
     if data is None:
