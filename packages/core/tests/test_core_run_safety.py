@@ -167,10 +167,10 @@ def test_threads_from_the_environment(monkeypatch):
 
 
 def test_session_checkpoints_on_a_step_cadence_and_resumes(tmp_path):
-    def loop(resume, steps):
+    def loop(resume, steps, folder="run"):
         with Session(
             {"steps": steps},
-            out=tmp_path / "run",
+            out=tmp_path / folder,
             seed=0,
             threads=1,
             resume=resume,
@@ -196,7 +196,8 @@ def test_session_checkpoints_on_a_step_cadence_and_resumes(tmp_path):
     resumed = loop(True, 6)
     steps = [r["step"] for r in RunDir(tmp_path / "run", resume=True).read_metrics()]
     assert steps == [1, 2, 3, 4, 5, 6]
-    assert resumed.shape == (1, 3)
+    # The interrupted-and-resumed run ends where one uninterrupted run does (RNG restored too).
+    assert torch.equal(resumed, loop(False, 6, folder="straight"))
 
 
 SIGNAL_SCRIPT = """

@@ -34,7 +34,7 @@ import torch
 from dltheory.core.device import Precision, configure_backends, resolve_device, seed_everything
 from dltheory.core.distributed import DistEnv, init_distributed
 from dltheory.core.errors import RunInterrupted
-from dltheory.core.runs import RunDir, check_finite, restore_train_state
+from dltheory.core.runs import RunDir, check_finite, restore_rng_state, restore_train_state
 from dltheory.core.threads import configure_threads
 
 
@@ -110,10 +110,17 @@ class Session:
         return self.env.is_main
 
     def restore(self, model: torch.nn.Module, optimizer: Any = None, scheduler: Any = None) -> int:
-        """Load the resume checkpoint into live objects and repair metrics; returns the step."""
+        """Load the resume checkpoint into live objects, repair metrics and restore the RNG
+        streams of the checkpoint; returns the step.
+
+        The RNG states are restored here, after the model was built (building it draws random
+        numbers), so the data and dropout streams continue exactly where the checkpoint left them.
+        """
         if self.resume_state is None:
             return 0
         info = restore_train_state(self.resume_state, model, optimizer, scheduler, self.precision)
+        if "rng" in self.resume_state:
+            restore_rng_state(self.resume_state["rng"])
         step = int(info["step"])
         if self.run is not None:
             self.run.repair_metrics(step, step_key=self.step_key)
