@@ -118,9 +118,10 @@ def test_bad_inputs_are_refused():
         explicit_operators(_t(J[0]))
 
 
+@pytest.mark.parametrize("linearize", [True, False])
 @pytest.mark.parametrize("depth", [2, 3])
 @pytest.mark.parametrize("parametrisation", ["standard", "ntk"])
-def test_functional_products_equal_explicit_jacobian(depth, parametrisation):
+def test_functional_products_equal_explicit_jacobian(depth, parametrisation, linearize):
     ds = random_gaussian(30, 4, 2, seed=depth)
     # two widths: the narrower net is padded (its padded entries must get no step)
     net = StackedFC(4, [NetSpec(3.5, 0), NetSpec(6, 1)], depth, parametrisation=parametrisation)
@@ -133,7 +134,7 @@ def test_functional_products_equal_explicit_jacobian(depth, parametrisation):
     active = (torch.rand(2, 30, generator=gen) < 0.7).to(torch.float64)
     weights = -y * active  # residual Jacobian dr/dtheta = -y df/dtheta on the active set
     jr = weights.unsqueeze(2) * adaptor.jacobian(ds.x_train, theta, rows)
-    mv, mvt = functional_operators(adaptor, ds.x_train, theta, rows, weights)
+    mv, mvt = functional_operators(adaptor, ds.x_train, theta, rows, weights, linearize=linearize)
     v = torch.randn(theta.shape, generator=gen, dtype=theta.dtype)
     u = torch.randn(2, 30, generator=gen, dtype=theta.dtype)
     ref_jv = torch.einsum("enp,ep->en", jr, v)

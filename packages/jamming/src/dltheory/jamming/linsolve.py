@@ -23,6 +23,7 @@ decrease: LM's gain ratio, computed from the step actually taken, stays valid fo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -152,7 +153,13 @@ def explicit_operators(jr: torch.Tensor) -> tuple[MatVec, MatVec]:
 
 
 def functional_operators(
-    adaptor, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor
+    adaptor,
+    x: torch.Tensor,
+    theta: torch.Tensor,
+    rows: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    linearize: bool = True,
 ) -> tuple[MatVec, MatVec]:
     """(v -> J v, u -> J^T u) for J = diag(weights) d adaptor.forward(x, theta, rows) / dtheta,
     without forming J: forward-mode (``torch.func.jvp``) and reverse-mode (``torch.func.vjp``)
@@ -162,7 +169,10 @@ def functional_operators(
     0/1 mask for the residual Jacobian of the hinge; both products are multiplied by
     ``adaptor.mask[rows]`` (padded parameters get no step), matching
     ``weights[:, :, None] * StackedAdaptor.jacobian(x, theta, rows)``. The reverse pass is
-    recorded once (one forward) and replayed for every J^T u; each J v is one forward pass with
+    recorded once (one forward) and replayed for every J^T u. With ``linearize`` (default) the
+    forward-mode pass is traced once by ``torch.func.linearize`` (~0.2-0.3 s) and every J v then
+    evaluates only its linear part (2-3x faster than ``torch.func.jvp`` for the StackedFC at
+    P = 8,000: worth it beyond ~20 CG iterations); otherwise each J v is a forward pass with
     tangents.
     """
     mask = adaptor.mask[rows]
@@ -173,9 +183,14 @@ def functional_operators(
 
     with torch.enable_grad():
         vjp_fn = torch.func.vjp(f, theta)[1]
+    if linearize:
+        with warnings.catch_warnings():  # torch's constant folding warns about its own graph
+            warnings.filterwarnings("ignore", message="Attempted to insert a get_attr Node")
+            jvp_fn = torch.func.linearize(f, theta)[1]
 
     def matvec_J(v: torch.Tensor) -> torch.Tensor:
-        jv = torch.func.jvp(f, (theta,), (v * mask,))[1]
+        v = v * mask
+        jv = jvp_fn(v) if linearize else torch.func.jvp(f, (theta,), (v,))[1]
         return weights * jv
 
     def matvec_Jt(u: torch.Tensor) -> torch.Tensor:
