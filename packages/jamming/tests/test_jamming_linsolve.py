@@ -7,7 +7,12 @@ import torch
 
 from dltheory.core.errors import ConfigError
 from dltheory.jamming.data import random_gaussian
-from dltheory.jamming.linsolve import cg_damped_step, explicit_operators, functional_operators
+from dltheory.jamming.linsolve import (
+    cg_damped_step,
+    explicit_operators,
+    functional_operators,
+    gauss_newton_diag,
+)
 from dltheory.jamming.minimiser import StackedAdaptor
 from dltheory.jamming.models import NetSpec, StackedFC
 
@@ -151,3 +156,19 @@ def test_functional_products_equal_explicit_jacobian(depth, parametrisation, lin
     delta, info = cg_damped_step(mv, mvt, r, D, _t(lams), tol=1e-13, max_iter=2000)
     rel = np.linalg.norm(delta.numpy() - ref, axis=1) / np.linalg.norm(ref, axis=1)
     assert rel.max() < 1e-8, (rel, info)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("parametrisation", ["standard", "ntk"])
+def test_gauss_newton_diag_equals_column_norms_of_the_jacobian(depth, parametrisation):
+    ds = random_gaussian(25, 3, 2, seed=depth)
+    net = StackedFC(3, [NetSpec(2.5, 0), NetSpec(5, 1)], depth, parametrisation=parametrisation)
+    adaptor = StackedAdaptor(net)
+    rows = torch.arange(2)
+    theta = adaptor.get()
+    gen = torch.Generator().manual_seed(7)
+    weights = -ds.y_train * (torch.rand(2, 25, generator=gen) < 0.6).to(torch.float64)
+    jr = weights.unsqueeze(2) * adaptor.jacobian(ds.x_train, theta, rows)
+    ref = jr.pow(2).sum(dim=1)  # diag(J^T J) from the explicit Jacobian
+    got = gauss_newton_diag(adaptor, ds.x_train, theta, rows, weights)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14)

@@ -16,6 +16,10 @@ updated by recurrence and the normal-equations residual s = J^T q - lambda D del
 it, so J^T J is never formed (better conditioned than CG on a formed J^T J). All nets of the batch
 iterate together; a net whose relative residual ||s|| / ||J^T r|| reaches ``tol`` stops changing.
 
+Operators: :func:`explicit_operators` (an explicit J [E, n, n_p]) and :func:`functional_operators`
+(jvp/vjp through the network, J never formed); :func:`gauss_newton_diag` gives the Marquardt
+scaling diag(J^T J) of a StackedFC without forming J either.
+
 Started from delta = 0, every CG iterate lowers the damped quadratic model (CG minimises it over a
 growing Krylov subspace), so a truncated solve is still a descent step with a positive predicted
 decrease: LM's gain ratio, computed from the step actually taken, stays valid for an inexact step.
@@ -198,3 +202,45 @@ def functional_operators(
         return g * mask
 
     return matvec_J, matvec_Jt
+
+
+def gauss_newton_diag(
+    adaptor, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """diag(J^T J) [E, n_p] for J = diag(weights) d f / dtheta of a ``StackedAdaptor``'s
+    :class:`StackedFC`, without forming J (memory n x width per layer, not n x n_p).
+
+    With the back-propagated output sensitivities delta_l [E, n, out] and the activations
+    a_{l-1} [E, n, in] of the same recursion as ``StackedAdaptor.jacobian``, df/dW_l[o, i] =
+    s_l delta_l[o] a_{l-1}[i] (s_l the NTK scale, 1 in the standard parametrisation), so
+    sum_mu (w_mu df_mu/dW_l[o, i])^2 = s_l^2 sum_mu (w_mu delta_l[o])^2 a_{l-1}[i]^2: one product
+    of squared factors per layer. This is the Marquardt scaling D of the minimiser (with
+    ``weights`` = -y times the active-set mask) when J is never formed.
+    """
+    net = adaptor.net
+    params = adaptor.unflatten(theta)
+    ws, bs = params[: net.depth + 1], params[net.depth + 1 :]
+    scales = [s[rows] for s in net.scales]
+    ntk = net.parametrisation == "ntk"
+    E = theta.shape[0]
+    a = x.expand(E, *x.shape)
+    acts, pre, w_effs = [a], [], []
+    with torch.no_grad():
+        for layer, (w, b, s) in enumerate(zip(ws, bs, scales)):
+            w_eff = w * s if ntk else w
+            w_effs.append(w_eff)
+            z = torch.bmm(a, w_eff.transpose(1, 2)) + b.unsqueeze(1)
+            pre.append(z)
+            a = torch.relu(z) if layer < net.depth else z
+            acts.append(a)
+        delta = weights.unsqueeze(2).expand_as(pre[-1])  # w_mu df/dz of the output layer
+        dw: list[torch.Tensor] = [torch.empty(0)] * (net.depth + 1)
+        db: list[torch.Tensor] = [torch.empty(0)] * (net.depth + 1)
+        for layer in range(net.depth, -1, -1):
+            d2 = delta.pow(2)
+            sc2 = scales[layer].view(E, 1, 1).pow(2) if ntk else 1.0
+            dw[layer] = (torch.bmm(d2.transpose(1, 2), acts[layer].pow(2)) * sc2).flatten(1)
+            db[layer] = d2.sum(dim=1)
+            if layer > 0:
+                delta = torch.bmm(delta, w_effs[layer]) * (pre[layer - 1] > 0)
+    return torch.cat([*dw, *db], dim=1) * adaptor.mask[rows]
