@@ -10,10 +10,10 @@ gradients need only the products J v and J^T u (4 n n_p flops with an explicit J
 and one backward pass of the network with :func:`functional_operators`, where J is never formed).
 
 :func:`cg_damped_step` is CGLS (Hestenes-Stiefel CG applied to the damped least-squares problem
-min 1/2 ||r + J delta||^2 + lambda/2 delta^T D delta, Bjorck, *Numerical Methods for Least Squares
-Problems*, sec. 7.4) with a Jacobi preconditioner: the data-space residual q = -r - J delta is
+min 1/2 ||r + J delta||^2 + lambda/2 delta^T D delta; Bjorck, *Numerical Methods for Least Squares
+Problems*, 1996, ch. 7) with a Jacobi preconditioner: the data-space residual q = -r - J delta is
 updated by recurrence and the normal-equations residual s = J^T q - lambda D delta is formed from
-it, so J^T J is never formed (better conditioned than CG on a formed J^T J). All nets of the batch
+it, so J^T J is never formed (numerically safer than CG on a formed J^T J). All nets of the batch
 iterate together; a net whose relative residual ||s|| / ||J^T r|| reaches ``tol`` stops changing.
 
 Operators: :func:`explicit_operators` (an explicit J [E, n, n_p]) and :func:`functional_operators`
@@ -23,6 +23,14 @@ scaling diag(J^T J) of a StackedFC without forming J either.
 Started from delta = 0, every CG iterate lowers the damped quadratic model (CG minimises it over a
 growing Krylov subspace), so a truncated solve is still a descent step with a positive predicted
 decrease: LM's gain ratio, computed from the step actually taken, stays valid for an inexact step.
+
+Measured (``benchmarks/bench_jamming_cg.py``, one core, E = 2 StackedFC nets after 200 Adam
+steps, P = 8,000, n_p ~ 3,300, ~7,900 active points, L = 2 and 5): at lambda = 1 CG through
+jvp/vjp reaches 1e-10 in 74-85 iterations, 3.3-3.8x faster than Gram + Cholesky in ~1/10 of the
+memory; at lambda = 1e-3 the Jacobi-preconditioned CG does not reach 1e-10 in 500 iterations
+(relative residual 2-4e-4, 0.6-0.7x the Gram's speed), while a step capped at 150 iterations
+(2x faster) achieves 98.8-98.9% of the exact step's decrease of the damped model. At P = 2,000
+the Gram solve is faster except for inexact steps at lambda = 1.
 """
 
 from __future__ import annotations
@@ -95,7 +103,7 @@ def cg_damped_step(
     lam_d = lam_t.unsqueeze(1) * D  # lambda D, [E, n_p]
     c = (diag if diag is not None else D) + lam_d
     c = torch.where(c > 0, c, torch.ones_like(c))  # the Jacobi preconditioner diag(A)
-    # Bjorck (7.4.x): CGLS on [J; (lam D)^1/2] delta = [-r; 0]
+    # CGLS on the stacked least-squares problem [J; (lam D)^1/2] delta = [-r; 0]
     b = -matvec_Jt(r)
     b_norm = b.norm(dim=1)
     x = torch.zeros_like(D)
