@@ -49,6 +49,9 @@ class EnsembleConfig:
     lm_max_iter: int = option(2000, "Minimiser iteration cap.")
     lm_slack: float = option(1e-3, "Minimiser margin slack (kappa + slack is minimised).")
     lm_escape_rounds: int = option(4, "Adam excursions offered to a net stalled on a kink.")
+    lm_kink_tol: float = option(
+        1e-6, "Minimiser: ReLU kinks within this are modelled one-sidedly (0: off)."
+    )
     # one N* definition for nstar, sweep and scaling (see nstar.decide_width)
     sat_rule: str = option("any", "A width is SAT when any / the majority of its seeds are.")
     sat_criterion: str = option(
@@ -60,7 +63,10 @@ class EnsembleConfig:
         from .minimiser import MinimiserConfig
 
         cfg = MinimiserConfig(
-            slack=self.lm_slack, max_iter=self.lm_max_iter, escape_rounds=self.lm_escape_rounds
+            slack=self.lm_slack,
+            max_iter=self.lm_max_iter,
+            escape_rounds=self.lm_escape_rounds,
+            kink_tol=self.lm_kink_tol,
         )
         cfg.validate()
         return cfg

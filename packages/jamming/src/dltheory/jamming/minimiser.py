@@ -72,6 +72,10 @@ class MinimiserConfig:
     escape_lr: float = 1e-3
     escape_rtol: float = 0.05
     stall_rtol: float = 1e-8
+    # ReLU kinks within kink_tol are handled one-sidedly (StackedAdaptor.jacobian_and_kinks);
+    # 0 turns this off. kink_weight: penalty of the side constraints, relative to max diag(J^T J)
+    kink_tol: float = 1e-6
+    kink_weight: float = 1e6
     stop_on_first_sat: bool = False  # stop a width's other nets once one of them is SAT
 
     def validate(self) -> None:
@@ -82,8 +86,13 @@ class MinimiserConfig:
             or self.ftol <= 0
             or self.stall_window < 1
             or self.stall_rtol <= 0
+            or self.kink_tol < 0
+            or self.kink_weight <= 0
         ):
-            raise ConfigError("minimiser needs slack >= 0, max_iter >= 1, gtol > 0, ftol > 0")
+            raise ConfigError(
+                "minimiser needs slack >= 0, max_iter >= 1, gtol > 0, ftol > 0, kink_tol >= 0, "
+                "kink_weight > 0"
+            )
 
 
 @dataclass
@@ -143,17 +152,15 @@ class StackedAdaptor:
         f = self.net.forward(x, self.unflatten(theta), rows)
         return f if self.offset is None else f - self.offset[rows][:, : f.shape[1]]
 
-    def jacobian(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """J [E_rows, n, n_p] = df/dtheta, explicit back-propagation through the ReLU layers."""
+    def _forward_layers(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor):
+        """Activations (input first), pre-activations and effective weights of every layer."""
         net = self.net
         params = self.unflatten(theta)
         ws, bs = params[: net.depth + 1], params[net.depth + 1 :]
         scales = [s[rows] for s in net.scales]
         ntk = net.parametrisation == "ntk"
-        E = theta.shape[0]
-        a = x.expand(E, *x.shape)
-        acts, pre = [a], []
-        w_effs = []
+        a = x.expand(theta.shape[0], *x.shape) if x.dim() == 2 else x
+        acts, pre, w_effs = [a], [], []
         for layer, (w, b, s) in enumerate(zip(ws, bs, scales)):
             w_eff = w * s if ntk else w
             w_effs.append(w_eff)
@@ -161,17 +168,114 @@ class StackedAdaptor:
             pre.append(z)
             a = torch.relu(z) if layer < net.depth else z
             acts.append(a)
-        delta = torch.ones_like(pre[-1])  # df/dz of the output layer, [E, n, 1]
-        jw: list[torch.Tensor] = [None] * (net.depth + 1)  # type: ignore[list-item]
-        jb: list[torch.Tensor] = [None] * (net.depth + 1)  # type: ignore[list-item]
+        return acts, pre, w_effs, scales
+
+    def _backward(self, acts, masks, w_effs, scales, rows, top: int, delta: torch.Tensor):
+        """d z_top / d theta [E, n, n_p] for the sensitivities ``delta`` = d(.)/dz_top [E, n, w_top],
+        back-propagated with the ReLU derivative ``masks[l]`` (0/1) of hidden layer l."""
+        net = self.net
+        ntk = net.parametrisation == "ntk"
+        E, n = delta.shape[:2]
+        jw: list[torch.Tensor] = []
+        jb: list[torch.Tensor] = []
         for layer in range(net.depth, -1, -1):
+            out_f, in_f = w_effs[layer].shape[1:]
+            if layer > top:
+                jw.append(delta.new_zeros(E, n, out_f * in_f))
+                jb.append(delta.new_zeros(E, n, out_f))
+                continue
             sc: torch.Tensor | float = scales[layer].view(E, 1, 1, 1) if ntk else 1.0
             # df/dW_l[o, i] = delta_l[o] a_{l-1}[i] (times the NTK scale), df/db_l = delta_l
-            jw[layer] = (delta.unsqueeze(3) * acts[layer].unsqueeze(2) * sc).flatten(2)
-            jb[layer] = delta
+            jw.append((delta.unsqueeze(3) * acts[layer].unsqueeze(2) * sc).flatten(2))
+            jb.append(delta)
             if layer > 0:
-                delta = torch.bmm(delta, w_effs[layer]) * (pre[layer - 1] > 0)
-        return torch.cat([*jw, *jb], dim=2) * self.mask[rows].unsqueeze(1)
+                delta = torch.bmm(delta, w_effs[layer]) * masks[layer - 1]
+        return torch.cat([*jw[::-1], *jb[::-1]], dim=2) * self.mask[rows].unsqueeze(1)
+
+    def jacobian(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """J [E_rows, n, n_p] = df/dtheta, explicit back-propagation through the ReLU layers."""
+        acts, pre, w_effs, scales = self._forward_layers(x, theta, rows)
+        masks = [(z > 0).to(z.dtype) for z in pre[:-1]]
+        ones = torch.ones_like(pre[-1])
+        return self._backward(acts, masks, w_effs, scales, rows, self.net.depth, ones)
+
+    def jacobian_and_kinks(
+        self,
+        x: torch.Tensor,
+        theta: torch.Tensor,
+        rows: torch.Tensor,
+        y: torch.Tensor,
+        resid: torch.Tensor,
+        kink_tol: float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """J on one side of every ReLU kink within ``kink_tol``, and the constraints keeping it there.
+
+        A unit whose pre-activation at a point is within ``kink_tol`` of 0 sits on a kink: the
+        loss is not differentiable there and a Gauss-Newton step through it is mis-modelled (the
+        measured failure: the directional derivative along -grad is positive, every step is
+        refused). For each such (point, unit) a side is chosen, "on" when switching the unit on
+        lowers that point's loss (y * df/da > 0 at an unsatisfied point) and "off" otherwise; J
+        uses the ReLU derivative of that side (1 or 0), and a constraint row keeps the step on it
+        to first order: ``c + C delta <= 0`` with C = +-dz/dtheta, c = +-z (rows of unit norm).
+        On that side the model is exact to first order, so LM can slide along the kink instead of
+        stalling on it. Returns (J [E, n, n_p], C [E, K, n_p], c [E, K]); K = 0 without kinks.
+        Padded constraint rows are 0 with c = -1 (never active).
+        """
+        net = self.net
+        acts, pre, w_effs, scales = self._forward_layers(x, theta, rows)
+        E, _n = pre[-1].shape[:2]
+        masks: list[torch.Tensor] = [None] * net.depth  # type: ignore[list-item]
+        kinks: list[torch.Tensor] = [None] * net.depth  # type: ignore[list-item]
+        sides: list[torch.Tensor] = [None] * net.depth  # type: ignore[list-item]
+        unsat = (resid > 0).unsqueeze(2)
+        yv = y.view(1, -1, 1)
+        delta = torch.ones_like(pre[-1])
+        # top-down: the side of a kink at layer l uses the sensitivity through the layers above,
+        # whose sides are already chosen
+        for layer in range(net.depth, 0, -1):
+            up = torch.bmm(delta, w_effs[layer])  # df/da_{layer-1}
+            z = pre[layer - 1]
+            real = net.bias_masks[layer - 1][rows].unsqueeze(1) > 0
+            kink = (z.abs() <= kink_tol) & real
+            on = kink & unsat & (yv * up > 0)
+            m = torch.where(kink, on, z > 0).to(z.dtype)
+            masks[layer - 1], kinks[layer - 1], sides[layer - 1] = m, kink, on
+            delta = up * m
+        jac = self._backward(acts, masks, w_effs, scales, rows, net.depth, torch.ones_like(pre[-1]))
+        c_rows, c_vals = [], []
+        for layer in range(net.depth):
+            kink = kinks[layer]
+            counts = kink.flatten(1).sum(dim=1)
+            k_max = int(counts.max()) if counts.numel() else 0
+            if k_max == 0:
+                continue
+            # the kink pairs of each net, padded to k_max: point index, unit index, valid
+            e_idx, p_idx, u_idx = torch.nonzero(kink, as_tuple=True)
+            slot = (
+                torch.cumsum(torch.nn.functional.one_hot(e_idx, E), dim=0)[
+                    torch.arange(len(e_idx)), e_idx
+                ]
+                - 1
+            )
+            pts = torch.zeros(E, k_max, dtype=torch.long, device=jac.device)
+            units = torch.zeros_like(pts)
+            valid = torch.zeros(E, k_max, dtype=torch.bool, device=jac.device)
+            pts[e_idx, slot], units[e_idx, slot], valid[e_idx, slot] = p_idx, u_idx, True
+            ar = torch.arange(E, device=jac.device).unsqueeze(1)
+            acts_g = [a[ar, pts] for a in acts[: layer + 1]]
+            masks_g = [m[ar, pts] for m in masks[:layer]]
+            onehot = torch.nn.functional.one_hot(units, pre[layer].shape[2]).to(jac.dtype)
+            cz = self._backward(acts_g, masks_g, w_effs, scales, rows, layer, onehot)
+            z = pre[layer][ar, pts, units]
+            sign = torch.where(sides[layer][ar, pts, units], -1.0, 1.0).to(jac.dtype)
+            row, val = cz * sign.unsqueeze(2), z * sign
+            norm = row.norm(dim=2).clamp_min(1e-300)
+            row, val = row / norm.unsqueeze(2), val / norm
+            c_rows.append(torch.where(valid.unsqueeze(2), row, torch.zeros_like(row)))
+            c_vals.append(torch.where(valid, val, torch.full_like(val, -1.0)))
+        if not c_rows:
+            return jac, jac.new_zeros(E, 0, jac.shape[2]), jac.new_zeros(E, 0)
+        return jac, torch.cat(c_rows, dim=1), torch.cat(c_vals, dim=1)
 
 
 class LinearEnsemble:
@@ -321,8 +425,14 @@ def levenberg_marquardt(
         # step may make active; the others are left to the gain ratio
         cols = torch.nonzero((resid > -cfg.candidate).any(dim=0)).flatten()
         rc = resid[:, cols]
+        kinked = cfg.kink_tol > 0 and hasattr(model, "jacobian_and_kinks")
         with torch.no_grad():
-            jac = model.jacobian(x[cols], theta[rows], rows)
+            if kinked:
+                jac, c_rows, c_vals = model.jacobian_and_kinks(
+                    x[cols], theta[rows], rows, y[cols], rc, cfg.kink_tol
+                )
+            else:
+                jac = model.jacobian(x[cols], theta[rows], rows)
         jr = -y[cols].view(1, -1, 1) * jac  # residual Jacobian dr/dtheta = -y df/dtheta
         act = active[:, cols].unsqueeze(2)
         r = torch.relu(rc)
@@ -335,7 +445,14 @@ def levenberg_marquardt(
         D = torch.maximum(diag, 1e-12 * dmax)
         lam_r = lam[rows]
         lam_r = torch.where(torch.isnan(lam_r), torch.full_like(lam_r, cfg.lambda0), lam_r)
-        step = _hinge_step(jr, rc, D, lam_r, cfg.inner_iter)
+        if kinked and c_rows.shape[1]:
+            # the side constraints of the kinks enter the hinge model as stiff hinge terms
+            weight = (cfg.kink_weight * dmax).sqrt()  # [R, 1]
+            j_model = torch.cat([jr, weight.unsqueeze(2) * c_rows], dim=1)
+            r_model = torch.cat([rc, weight * c_vals], dim=1)
+            step = _hinge_step(j_model, r_model, D, lam_r, cfg.inner_iter)
+        else:
+            step = _hinge_step(jr, rc, D, lam_r, cfg.inner_iter)
         # predicted decrease of the hinge model 1/2 sum max(0, r + J delta)^2
         j_step = torch.bmm(jr, step.unsqueeze(2)).squeeze(2)
         model_new = 0.5 * torch.relu(rc + j_step).pow(2)
