@@ -151,3 +151,40 @@ def test_a_deep_net_stalled_on_kinks_is_fitted_with_the_one_sided_model():
     with torch.no_grad():
         margins = ds.y_train * module(ds.x_train).squeeze(1)
     assert float(margins.min()) >= 1.0
+
+
+def test_cg_solver_gives_the_cholesky_hinge_step():
+    """The semismooth-Newton hinge step with CGLS solves equals the one with Cholesky solves."""
+    from dltheory.jamming.minimiser import _hinge_step
+
+    gen = torch.Generator().manual_seed(3)
+    for n, n_p in ((40, 12), (8, 30)):
+        jr = torch.randn(2, n, n_p, generator=gen, dtype=torch.float64)
+        rc = torch.randn(2, n, generator=gen, dtype=torch.float64)
+        D = (jr * (rc > 0).unsqueeze(2)).pow(2).sum(dim=1).clamp_min(1e-3)
+        for lam in (1e-3, 1.0):
+            lam_t = torch.full((2,), lam, dtype=torch.float64)
+            ref = _hinge_step(jr, rc, D, lam_t, 8, "cholesky")
+            cg = _hinge_step(jr, rc, D, lam_t, 8, "cg", cg_tol=1e-13, cg_max_iter=2000)
+            torch.testing.assert_close(cg, ref, rtol=1e-7, atol=1e-9)
+
+
+def test_cg_solver_fits_what_the_cholesky_solver_fits():
+    ds = random_gaussian(120, 6, 10, seed=2)
+    net = StackedFC(6, [NetSpec(9, 0)], depth=2)  # N = 144, P = 120; N_Delta 28 after Adam
+    EnsembleTrainer(net, ds.x_train, ds.y_train, OptimConfig(lr=1e-2, max_steps=300)).run()
+    state = [p.clone() for p in net.parameters()]
+    outcomes = {}
+    for solver in ("cholesky", "cg"):
+        with torch.no_grad():
+            for p, q in zip(net.parameters(), state):
+                p.copy_(q)
+        cfg = MinimiserConfig(max_iter=500, solver=solver, cg_max_iter=400)
+        res = levenberg_marquardt(StackedAdaptor(net), ds.x_train, ds.y_train, cfg)
+        outcomes[solver] = res.outcome
+        if solver == "cg":
+            margins = ds.y_train * net.forward(ds.x_train)
+            fitted = (margins >= 1.0).all(dim=1).tolist()
+            assert fitted == [o == "sat" for o in res.outcome]
+    assert outcomes["cholesky"] == ["sat"]
+    assert outcomes["cg"] == ["sat"]

@@ -49,6 +49,9 @@ class EnsembleConfig:
     lm_max_iter: int = option(2000, "Minimiser iteration cap.")
     lm_slack: float = option(1e-3, "Minimiser margin slack (kappa + slack is minimised).")
     lm_escape_rounds: int = option(4, "Adam excursions offered to a net stalled on a kink.")
+    lm_solver: str = option(
+        "cholesky", "Minimiser linear solve: cholesky, cg (conjugate gradients) or auto."
+    )
     lm_kink_tol: float = option(
         1e-6, "Minimiser: ReLU kinks within this are modelled one-sidedly (0: off)."
     )
@@ -67,6 +70,7 @@ class EnsembleConfig:
             max_iter=self.lm_max_iter,
             escape_rounds=self.lm_escape_rounds,
             kink_tol=self.lm_kink_tol,
+            solver=self.lm_solver,
         )
         cfg.validate()
         return cfg

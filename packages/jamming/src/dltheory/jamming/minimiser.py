@@ -47,6 +47,7 @@ from dltheory.core.errors import ConfigError
 from .models import StackedFC
 
 OUTCOMES = ("sat", "unsat", "unconverged")
+SOLVERS = ("cholesky", "cg", "auto")
 # "stopped": not run to a decision because another net of its width reached SAT first
 # (MinimiserConfig.stop_on_first_sat, the N* search's any-seed rule); undecided, never UNSAT
 STOPPED = "stopped"
@@ -76,6 +77,12 @@ class MinimiserConfig:
     # 0 turns this off. kink_weight: penalty of the side constraints, relative to max diag(J^T J)
     kink_tol: float = 1e-6
     kink_weight: float = 1e6
+    # linear solve of the damped step: cholesky (Gram matrix), cg (CGLS on J v / J^T u products,
+    # linsolve.py), or auto: cg from cg_min_params parameters on (see README, benchmark)
+    solver: str = "cholesky"
+    cg_min_params: int = 2500
+    cg_tol: float = 1e-6
+    cg_max_iter: int = 150
     stop_on_first_sat: bool = False  # stop a width's other nets once one of them is SAT
 
     def validate(self) -> None:
@@ -88,10 +95,13 @@ class MinimiserConfig:
             or self.stall_rtol <= 0
             or self.kink_tol < 0
             or self.kink_weight <= 0
+            or self.solver not in SOLVERS
+            or self.cg_tol <= 0
+            or self.cg_max_iter < 1
         ):
             raise ConfigError(
                 "minimiser needs slack >= 0, max_iter >= 1, gtol > 0, ftol > 0, kink_tol >= 0, "
-                "kink_weight > 0"
+                f"kink_weight > 0, cg_tol > 0, cg_max_iter >= 1, solver in {', '.join(SOLVERS)}"
             )
 
 
@@ -347,8 +357,29 @@ def _damped_step(
     return -(torch.bmm(js.transpose(1, 2), u).squeeze(2) * d_isqrt)
 
 
+def _cg_step(
+    jS: torch.Tensor, rS: torch.Tensor, D: torch.Tensor, lam: torch.Tensor, x0, tol, max_iter
+) -> torch.Tensor:
+    """The damped step by preconditioned CGLS on J_S v / J_S^T u products (linsolve.py): no
+    [n_p, n_p] Gram product; a truncated solve is still a descent step of the damped model."""
+    from .linsolve import cg_damped_step, explicit_operators
+
+    mv, mvt = explicit_operators(jS)
+    step, _ = cg_damped_step(
+        mv, mvt, rS, D, lam, tol=tol, max_iter=max_iter, x0=x0, diag=jS.pow(2).sum(dim=1)
+    )
+    return step
+
+
 def _hinge_step(
-    jr: torch.Tensor, rc: torch.Tensor, D: torch.Tensor, lam: torch.Tensor, n_inner: int
+    jr: torch.Tensor,
+    rc: torch.Tensor,
+    D: torch.Tensor,
+    lam: torch.Tensor,
+    n_inner: int,
+    solver: str = "cholesky",
+    cg_tol: float = 1e-6,
+    cg_max_iter: int = 150,
 ) -> torch.Tensor:
     """The damped step of the hinge model: argmin_delta 1/2 sum max(0, r + J delta)^2
     + lambda/2 delta^T D delta, a convex piecewise-quadratic problem, by semismooth Newton on
@@ -359,15 +390,19 @@ def _hinge_step(
     """
     S = rc > 0
     step = torch.zeros_like(D)
-    normal = jr.shape[2] <= jr.shape[1]  # more candidate points than parameters
+    cg = solver == "cg"
+    normal = jr.shape[2] <= jr.shape[1] and not cg  # more candidate points than parameters
     A: torch.Tensor | None = None
     for _ in range(max(n_inner, 1)):
         jS = jr * S.unsqueeze(2)
         rS = rc * S
-        g = torch.bmm(jS.transpose(1, 2), rS.unsqueeze(2)).squeeze(2)
-        if normal and A is None:
-            A = torch.bmm(jS.transpose(1, 2), jS)  # the one full Gram product of the step
-        step = _damped_step(jS, rS, g, A, D, lam)
+        if cg:
+            step = _cg_step(jS, rS, D, lam, step, cg_tol, cg_max_iter)
+        else:
+            g = torch.bmm(jS.transpose(1, 2), rS.unsqueeze(2)).squeeze(2)
+            if normal and A is None:
+                A = torch.bmm(jS.transpose(1, 2), jS)  # the one full Gram product of the step
+            step = _damped_step(jS, rS, g, A, D, lam)
         S_new = (rc + torch.bmm(jr, step.unsqueeze(2)).squeeze(2)) > 0
         changed = S_new != S
         if not bool(changed.any()):
@@ -395,6 +430,9 @@ def levenberg_marquardt(
     E, dev, dt = theta.shape[0], theta.device, theta.dtype
     x, y = x.to(device=dev, dtype=dt), y.to(device=dev, dtype=dt)
     all_rows = torch.arange(E, device=dev)
+    solver = cfg.solver
+    if solver == "auto":
+        solver = "cg" if theta.shape[1] >= cfg.cg_min_params else "cholesky"
     with torch.no_grad():
         f = model.forward(x, theta, all_rows)
     lam = torch.full((E,), math.nan, dtype=dt, device=dev)
@@ -450,9 +488,11 @@ def levenberg_marquardt(
             weight = (cfg.kink_weight * dmax).sqrt()  # [R, 1]
             j_model = torch.cat([jr, weight.unsqueeze(2) * c_rows], dim=1)
             r_model = torch.cat([rc, weight * c_vals], dim=1)
-            step = _hinge_step(j_model, r_model, D, lam_r, cfg.inner_iter)
         else:
-            step = _hinge_step(jr, rc, D, lam_r, cfg.inner_iter)
+            j_model, r_model = jr, rc
+        step = _hinge_step(
+            j_model, r_model, D, lam_r, cfg.inner_iter, solver, cfg.cg_tol, cfg.cg_max_iter
+        )
         # predicted decrease of the hinge model 1/2 sum max(0, r + J delta)^2
         j_step = torch.bmm(jr, step.unsqueeze(2)).squeeze(2)
         model_new = 0.5 * torch.relu(rc + j_step).pow(2)
