@@ -151,3 +151,19 @@ def test_certified_trap_survives_small_perturbations():
             f = net.forward(X_TRAP[:3])[0]
         assert int(((1.0 - y * f) > 0).sum()) > 0
         assert float(f.max() - f.min()) < 1e-12  # the dead points see the output bias alone
+
+
+def test_phase_diagram_takes_one_input_dimension_per_p():
+    """--dims gives each P its own d (fig. 1A's d = h near N*); a count mismatch is refused."""
+    from dltheory.core.errors import ConfigError
+    from dltheory.jamming.config import PhaseConfig
+    from dltheory.jamming.nstar import phase_diagram
+
+    tiny = dict(
+        n_seeds=1, n_grid=3, max_factor=2.0, min_factor=0.3, n_bisect=0, optimizer="adam",
+        sat_criterion="authors", max_steps=50, executor="serial", threads=1,
+    )  # fmt: skip
+    rows = phase_diagram(PhaseConfig(train_sizes=[30, 40], dims=[3, 5], **tiny))
+    assert [(r["n_train"], r["d"]) for r in rows] == [(30, 3), (40, 5)]
+    with pytest.raises(ConfigError, match="one input dimension per P"):
+        phase_diagram(PhaseConfig(train_sizes=[30, 40], dims=[3], **tiny))

@@ -20,8 +20,8 @@ CLAIMS = (
             "The jamming point is linear in P: N*/P reaches a plateau of about 0.3. Measured as the "
             "mean N*/P over the searches of the largest P values (N* = the bracket midpoint of the "
             "smallest SAT N, exact criterion: N_Delta = 0 / converged UNSAT minimum), SE from the "
-            "brackets' half-widths and the spread across P. Measured here at d = 10, L = 2 (the "
-            "paper's L = 5, d = h search is not run: see the README)."
+            "brackets' half-widths and the spread across P. Full scale: the paper's L = 5 with "
+            "d = h near N* (P = 500, 1000); quick scale: L = 2, d = 10, small P."
         ),
         paper_value="N*/P ~ 0.3 (P = 500 to 60k)",
         rule=within(0.3, rel=0.15, sigmas=2),
@@ -89,14 +89,14 @@ CLAIMS = (
         where="fig. 1 (L = 2, 3, 5)",
         statement=(
             "At equal N the jamming point does not depend on depth: the relative range "
-            "(max - min) / mean of N* over L = 2, 3, 5 at one P (random data, d = 10), SE from "
-            "the brackets' half-widths (grid up to N = 2P; a depth whose search does not "
-            "bracket N* gives no value)."
+            "(max - min) / mean of N* over L = 2, 3, 5 at one P and d (random data; the phase "
+            "diagram's protocol at its smallest P), SE from the brackets' half-widths (a depth "
+            "whose search does not bracket N* gives no value)."
         ),
         paper_value="the same P* for L = 2, 3, 5 at equal N",
         rule=below(0.25, sigmas=2),
         min_scale="full",
-        requires="three N* searches at P = 320 (L = 2, 3, 5), a few minutes of CPU",
+        requires="three N* searches at P = 500 (L = 2, 3, 5), a few minutes of CPU",
     ),
     Claim(
         id="jamming.ensemble_optimum",

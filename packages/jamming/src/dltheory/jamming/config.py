@@ -119,6 +119,11 @@ class PhaseConfig(NStarConfig):
 
     out: Path = option(Path("runs/jamming-phase"), "Output folder.", mutable=True)
     train_sizes: list[int] | None = option(None, "P values, comma-separated (default 100,200,400).")
+    dims: list[int] | None = option(
+        None,
+        "Input dimension per P, in the order of --train-sizes (fig. 1A: d = h near N*); "
+        "default --d for every P.",
+    )
     executor: str = option("local", "Sweep executor: serial, local or submitit.")
     max_workers: int = option(2, "Parallel sweep processes.")
 

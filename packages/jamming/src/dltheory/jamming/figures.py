@@ -19,9 +19,12 @@ def nstar_slope(rows: list[dict]) -> float:
     return float((p @ n) / (p @ p))
 
 
-def plot_phase(rows: list[dict], stem: Path, title: str = "") -> Path:
-    """N* vs P with the bracket of each search, the fitted N* = c P and the authors' 0.3 P."""
-    fig, ax = new_figure(size=(5, 4))
+def plot_phase(
+    rows: list[dict], stem: Path, title: str = "", plateau: tuple[float, float] | None = None
+) -> Path:
+    """Left: N* vs P with each search's bracket, the fit N* = c P and the authors' 0.3 P.
+    Right: N*/P vs P with the bracket, the measured plateau (mean +- 2 SE) and 0.3."""
+    fig, (ax, ax2) = new_figure(ncols=2, size=(5, 4))
     ok = [r for r in rows if r["status"] == "bracketed"]
     p = np.array([r["n_train"] for r in ok], dtype=float)
     n = np.array([r["n_star"] for r in ok], dtype=float)
@@ -43,8 +46,21 @@ def plot_phase(rows: list[dict], stem: Path, title: str = "") -> Path:
     ax.set_xlabel("P (training points)")
     ax.set_ylabel("N (weights)")
     ax.set_ylim(0, max(n.max() * 1.3 if len(n) else 1, 1))
-    ax.set_title(title or "jamming phase diagram (SAT above, UNSAT below)")
+    ax.set_title(title or "jamming phase diagram (SAT above, UNSAT below)", fontsize=9)
     ax.legend(fontsize=8)
+    if len(p):
+        ax2.errorbar(p, n / p, yerr=[lo / p, hi / p], fmt="o", capsize=3, label="N*/P (bracket)")
+    ax2.axhline(0.3, ls="--", color="gray", label="0.3 (authors)")
+    if plateau is not None and all(math.isfinite(v) for v in plateau):
+        mean, se = plateau
+        ax2.axhspan(mean - 2 * se, mean + 2 * se, color="tab:orange", alpha=0.2)
+        ax2.axhline(mean, color="tab:orange", label=f"plateau {mean:.2f} +- {2 * se:.2f} (2 SE)")
+    if len(p) > 1:
+        ax2.set_xscale("log")
+    ax2.set_ylim(0, max(1.0, float((n / p).max()) * 1.2) if len(p) else 1.0)
+    ax2.set_xlabel("P (training points)")
+    ax2.set_ylabel("N*/P")
+    ax2.legend(fontsize=8)
     return save_figure(
         fig,
         stem,

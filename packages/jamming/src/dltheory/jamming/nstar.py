@@ -196,6 +196,8 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
         "n_star_low": n_lo,
         "n_star_high": n_hi,
         "n_star_over_p": n_star / P,
+        # the width at N* (fig. 1A takes d = h: compare with "d")
+        "h_star": width_for_count(n_star, d, cfg.depth) if math.isfinite(n_star) else math.nan,
         # the bracket's lower end is a certified UNSAT width, or only undecided (a step cap)
         "low_decision": decisions.get(n_lo, "none") if h_lo is not None else "none",
         "n_undecided": sum(v == "undecided" for v in decisions.values()),
@@ -222,9 +224,18 @@ def phase_diagram(cfg: PhaseConfig) -> list[dict]:
 
     sizes = cfg.train_sizes or [100, 200, 400]
     base = {
-        k: v for k, v in asdict(cfg).items() if k not in ("train_sizes", "executor", "max_workers")
+        k: v
+        for k, v in asdict(cfg).items()
+        if k not in ("train_sizes", "dims", "executor", "max_workers")
     }
-    configs = grid(base, n_train=sizes)
+    if cfg.dims is None:
+        configs = grid(base, n_train=sizes)
+    elif len(cfg.dims) != len(sizes):
+        raise ConfigError(
+            f"--dims needs one input dimension per P: got {len(cfg.dims)} for {len(sizes)} P values"
+        )
+    else:
+        configs = [{**base, "n_train": P, "d": d} for P, d in zip(sizes, cfg.dims)]
     rows = run_sweep(
         nstar_job,
         configs,
@@ -244,6 +255,7 @@ def phase_diagram(cfg: PhaseConfig) -> list[dict]:
                 "n_star_low",
                 "n_star_high",
                 "n_star_over_p",
+                "h_star",
                 "low_decision",
                 "n_undecided",
                 "records",

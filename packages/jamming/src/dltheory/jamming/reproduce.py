@@ -74,19 +74,24 @@ def presets(scale: str, device: str = "cpu") -> tuple[PhaseConfig, ScalingConfig
         root = shared_data_dir()
         has_idx = root is not None and (root / "mnist-t10k").exists()
         common = {"device": device, "executor": "local", "max_workers": 2}
+        # fig. 1A's setting, L = 5 and d = h near N* (d = 8 at P = 500, 12 at P = 1000: the
+        # widths at N* are 7.4-8 and ~11), at the largest P whose search fits a few minutes here;
+        # deep narrow nets need Adam at lr 1e-3 (1e-2 diverges at L = 5) and ~20k steps
         phase = PhaseConfig(
             dataset="random",
-            d=10,
-            depth=2,
-            train_sizes=[160, 320, 640],
+            d=8,
+            depth=5,
+            train_sizes=[500, 1000],
+            dims=[8, 12],
             n_seeds=2,
-            n_grid=6,
-            max_factor=1.0,
-            min_factor=0.15,
+            n_grid=8,
+            max_factor=1.5,
+            min_factor=0.1,
             n_bisect=3,
+            search="descend",
             optimizer="lm",
-            lr=1e-2,
-            max_steps=3000,
+            lr=1e-3,
+            max_steps=20000,
             **common,
         )
         scale_cfg = ScalingConfig(
@@ -252,16 +257,18 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
         out / "phase",
         title="N* search per P (random data, minimiser, exact criterion)",
     )
+    value, se, used = measure_nstar_plateau(rows)
+    dims = phase_cfg.dims or [phase_cfg.d]
     fig = plot_phase(
         rows,
         out / "phase_diagram",
-        title=f"random data, d={phase_cfg.d}, L={phase_cfg.depth}, minimiser (exact SAT/UNSAT)",
+        title=f"random data, d={','.join(map(str, dims))}, L={phase_cfg.depth}, minimiser",
+        plateau=(value, se),
     )
     (out / "phase.json").write_text(to_json(rows, indent=1))
     report.add_figure(fig, "N*(P) on Gaussian random data; bars are the bisection brackets")
     report.add_table(out / "phase.md", "N* searches")
     report.add_metric("nstar_over_p_fit", nstar_slope(rows))
-    value, se, used = measure_nstar_plateau(rows)
     board.measure(
         "jamming.nstar_over_p",
         value,
@@ -281,12 +288,24 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
         from .nstar import find_nstar
 
         t_depth = time.time()
-        base = {**asdict(phase_cfg), "n_train": 320, "max_factor": 2.0, "n_grid": 7}
-        searches = [find_nstar(config_from_dict(NStarConfig, {**base, "depth": L})) for L in DEPTHS]
+        # the phase diagram's protocol at its smallest P and d, for every depth (the search of
+        # the phase diagram's own depth is reused)
+        P0 = min(phase_cfg.train_sizes or [500])
+        d0 = rows[[r["n_train"] for r in rows].index(P0)]["d"]
+        base = {**asdict(phase_cfg), "n_train": P0, "d": d0}
+        for key in ("train_sizes", "dims", "executor", "max_workers"):
+            base.pop(key)
+        searches = []
+        for L in DEPTHS:
+            same = [r for r in rows if r["n_train"] == P0 and r["depth"] == L]
+            if same:
+                searches.append(same[0])
+            else:
+                searches.append(find_nstar(config_from_dict(NStarConfig, {**base, "depth": L})))
         depth_rows = [
             {k: v for k, v in r.items() if k not in ("records", "decisions")} for r in searches
         ]
-        save_table(depth_rows, out / "depth", title="N* at P = 320 for L = 2, 3, 5")
+        save_table(depth_rows, out / "depth", title=f"N* at P = {P0} for L = 2, 3, 5")
         report.add_table(out / "depth.md", "depth independence")
         value, se = measure_depth_spread(searches)
         board.measure(
