@@ -5,7 +5,7 @@ paper values come from their abstracts and the authors' code and commands. Quali
 are measured as numbers with a standard error (over seeds, or from a fit) and judged by a rule.
 """
 
-from dltheory.core.claims import Claim, above, below, ci_contains, within
+from dltheory.core.claims import Claim, above, below, ci_contains, interval, within
 
 JAMMING = "1809.09349"  # Geiger, Spigler et al. 2019 (PRE)
 SPIGLER = "1810.09665"  # Spigler, Geiger et al. 2019 (J. Phys. A)
@@ -25,6 +25,20 @@ CLAIMS = (
         ),
         paper_value="N*/P ~ 0.3 (P = 500 to 60k)",
         rule=within(0.3, rel=0.15, sigmas=2),
+    ),
+    Claim(
+        id="jamming.mnist_nstar_over_p",
+        paper=JAMMING,
+        where="fig. 1D (MNIST parity, PCA d = 10, L = 5)",
+        statement=(
+            "Real data jam at a smaller N/P than random labels: N*/P of an N* search on MNIST "
+            "parity (the t10k IDX images, PCA-whitened to d = 10, L = 5, the phase diagram's "
+            "protocol), SE from the bracket's half-width (uniform: half / sqrt 3)."
+        ),
+        paper_value="N*/P ~ 0.06-0.13 (P = 31k to 68k, h = 30)",
+        rule=interval(0.06, 0.13, sigmas=2),
+        min_scale="full",
+        requires="the MNIST t10k IDX files (../shared/data/mnist-t10k) and ~10 min of CPU",
     ),
     Claim(
         id="jamming.sharp_transition",

@@ -215,6 +215,62 @@ def measure_ensemble_gain(rows: list[dict], n_star: float, n_seeds: int, n_test:
     )
 
 
+MNIST_NSTAR_P = 2000  # the MNIST N* search of the full scale (t10k: up to 8k training points)
+
+
+def _mnist_nstar(board, report, phase_cfg: PhaseConfig, out: Path) -> None:
+    """N*/P on MNIST parity (t10k IDX, PCA d = 10), the phase diagram's depth and protocol."""
+    from dataclasses import asdict
+
+    from dltheory.core.data import shared_data_dir
+    from dltheory.core.plotting import save_table
+
+    from .config import NStarConfig
+    from .ensembles import config_from_dict
+    from .nstar import find_nstar
+
+    root = shared_data_dir()
+    if root is None or not (root / "mnist-t10k").exists():
+        board.not_run(
+            "jamming.mnist_nstar_over_p",
+            "the MNIST t10k IDX files are absent (../shared/data/mnist-t10k)",
+        )
+        return
+    t0 = time.time()
+    values = {
+        **asdict(phase_cfg),
+        "dataset": "mnist",
+        "source": "idx",
+        "data_root": str(root / "mnist-t10k"),
+        "n_train": MNIST_NSTAR_P,
+        "n_test": 2000,
+        "d": 10,
+        "max_factor": 1.0,
+        "min_factor": 0.02,
+    }
+    res = find_nstar(config_from_dict(NStarConfig, values))
+    row = {k: v for k, v in res.items() if k not in ("records", "decisions")}
+    save_table([row], out / "mnist_nstar", title="N* on MNIST parity (t10k, PCA d = 10)")
+    (out / "mnist_nstar.json").write_text(to_json(res, indent=1))
+    report.add_table(out / "mnist_nstar.md", "N* on MNIST parity")
+    P = res["n_train"]
+    if res["status"] == "bracketed":
+        se = (res["n_star_high"] - res["n_star_low"]) / 2 / math.sqrt(3) / P
+        value = res["n_star"] / P
+    else:
+        value, se = math.nan, math.nan
+    board.measure(
+        "jamming.mnist_nstar_over_p",
+        value,
+        se,
+        seeds=phase_cfg.n_seeds,
+        seconds=time.time() - t0,
+        P=P,
+        depth=res["depth"],
+        status=res["status"],
+    )
+
+
 def _fit_claim(board, claim_id: str, fit: dict, seconds: float) -> None:
     if "exponent" in fit:
         board.measure(claim_id, fit["exponent"], (fit["ci_low"], fit["ci_high"]), seconds=seconds)
@@ -316,6 +372,9 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
             seconds=time.time() - t_depth,
             n_star=[r["n_star"] for r in searches],
         )
+
+    if board.wants("jamming.mnist_nstar_over_p"):
+        _mnist_nstar(board, report, phase_cfg, out)
 
     t1 = time.time()
     result = run_scaling(scale_cfg)
