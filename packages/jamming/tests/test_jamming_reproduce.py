@@ -105,7 +105,8 @@ def test_quick_reproduce_measures_every_claim(tmp_path):
     records = json.loads((tmp_path / "claims.json").read_text())
     assert {r["id"] for r in records} == {c.id for c in CLAIMS}
     verdicts = {r["id"]: r["verdict"] for r in records}
-    assert verdicts.pop("jamming.depth_independence") == "not-run"  # a full-scale claim
+    for full_only in ("jamming.depth_independence", "jamming.mnist_nstar_over_p"):
+        assert verdicts.pop(full_only) == "not-run"  # full-scale claims
     assert set(verdicts.values()) <= {"reproduced", "differs"}
     assert (tmp_path / "phase_diagram.png").exists()
 
