@@ -1,6 +1,7 @@
 """ReLU kinks in the minimiser: a one-sided Gauss-Newton model that is exact on its side, and the
 side constraints that keep a step there (StackedAdaptor.jacobian_and_kinks)."""
 
+import pytest
 import torch
 
 from dltheory.jamming.data import random_gaussian
@@ -18,17 +19,19 @@ def _with_random_biases(net):
     return net
 
 
-def _net_with_kinks(depth=3, seed=0):
+def _net_with_kinks(depth=3, seed=0, parametrisation="standard"):
     """A net and data with units put exactly on their kink (z = 0) at some training points."""
     ds = random_gaussian(24, 5, 2, seed=seed)
-    net = _with_random_biases(StackedFC(5, [NetSpec(6, seed)], depth=depth))
+    net = StackedFC(5, [NetSpec(6, seed)], depth=depth, parametrisation=parametrisation)
+    net = _with_random_biases(net)
     with torch.no_grad():
-        w0, b0 = net.weights[0][0], net.biases[0][0]
+        s0, s1 = float(net.scales[0][0]), float(net.scales[1][0])
+        w0, b0 = net.weights[0][0] * s0, net.biases[0][0]
         for unit, point in ((0, 3), (2, 7), (4, 11)):  # first layer: z = w . x + b = 0
             b0[unit] = -(w0[unit] @ ds.x_train[point])
         # second layer, unit 1 at point 5 (its input is fixed by the layer below)
         a1 = torch.relu(ds.x_train[5] @ w0.T + b0)
-        net.biases[1][0][1] = -(net.weights[1][0][1] @ a1)
+        net.biases[1][0][1] = -(s1 * net.weights[1][0][1] @ a1)
     return net, ds
 
 
@@ -65,8 +68,9 @@ def test_without_kinks_the_one_sided_jacobian_is_the_jacobian():
     torch.testing.assert_close(jac, adaptor.jacobian(ds.x_train, theta, rows), rtol=0, atol=0)
 
 
-def test_constraint_rows_are_the_gradients_of_the_kinked_preactivations():
-    net, ds = _net_with_kinks()
+@pytest.mark.parametrize("parametrisation", ["standard", "ntk"])
+def test_constraint_rows_are_the_gradients_of_the_kinked_preactivations(parametrisation):
+    net, ds = _net_with_kinks(parametrisation=parametrisation)
     adaptor = StackedAdaptor(net)
     theta, rows = adaptor.get(), torch.arange(1)
     resid = _residuals(adaptor, ds, theta)
@@ -80,7 +84,7 @@ def test_constraint_rows_are_the_gradients_of_the_kinked_preactivations():
         params = adaptor.unflatten(th.unsqueeze(0))
         a = ds.x_train[point]
         for k in range(layer + 1):
-            z = params[k][0] @ a + params[net.depth + 1 + k][0]
+            z = net.scales[k][0, 0, 0] * params[k][0] @ a + params[net.depth + 1 + k][0]
             a = torch.relu(z)
         return z[unit]
 
