@@ -56,7 +56,12 @@ def plot_phase(
         ax2.axhspan(mean - 2 * se, mean + 2 * se, color="tab:orange", alpha=0.2)
         ax2.axhline(mean, color="tab:orange", label=f"plateau {mean:.2f} +- {2 * se:.2f} (2 SE)")
     if len(p) > 1:
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
         ax2.set_xscale("log")
+        ax2.set_xticks(p)
+        ax2.xaxis.set_major_formatter(ScalarFormatter())
+        ax2.xaxis.set_minor_formatter(NullFormatter())
     ax2.set_ylim(0, max(1.0, float((n / p).max()) * 1.2) if len(p) else 1.0)
     ax2.set_xlabel("P (training points)")
     ax2.set_ylabel("N*/P")
