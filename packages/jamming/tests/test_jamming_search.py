@@ -65,6 +65,24 @@ def test_stop_on_sat_decides_one_width_at_a_time():
         train_widths(cfg, ds, [3.0, 4.0], stop_on_sat=True)
 
 
+def test_the_any_seed_rule_stops_the_first_order_phase_at_the_first_sat_net():
+    """With stop_on_sat, Adam stops within a check interval of the first net that fits; without
+    it, the others run on to the step cap. The width's decision is the same."""
+    from dltheory.jamming.ensembles import STOP_CHECK_STEPS
+
+    ds = random_gaussian(60, 5, 2, seed=4)
+    cfg = NStarConfig(n_train=60, d=5, optimizer="lm", n_seeds=3, max_steps=4000, lr=3e-3)
+    h = 9.0  # N = 135 > 2P: every seed fits, at different steps (1,498 to 2,542)
+    _, _, both = train_widths(cfg, ds, [h])
+    first = min(r["stop_step"] for r in both if r["stop_step"] >= 0)
+    assert max(r["stop_step"] for r in both) > first + STOP_CHECK_STEPS  # a slower seed exists
+    _, _, early = train_widths(cfg, ds, [h], stop_on_sat=True)
+    steps = early[0]["steps_adam"]
+    assert first <= steps <= first + STOP_CHECK_STEPS
+    assert {r["outcome"] for r in early} == {"sat", "stopped"}
+    assert decide_width(early, "any") == decide_width(both, "any") == "sat"
+
+
 def test_descending_search_brackets_nstar_like_the_full_grid():
     common = {
         "n_train": 40,

@@ -105,6 +105,11 @@ class NStarConfig(EnsembleConfig):
     max_factor: float = option(1.0, "Grid top: N = factor * P.")
     min_factor: float = option(0.05, "Grid bottom: N = factor * P.")
     n_bisect: int = option(3, "Bisection refinements of the bracket.")
+    stop_early: bool = option(
+        True,
+        "descend with --sat-rule any: stop a width's other seeds at its first SAT seed "
+        "(they end 'stopped', undecided); --no-stop-early decides every seed.",
+    )
     search: str = option(
         "grid",
         "grid: every grid width, then bisection; descend: widths one at a time from the top, "

@@ -49,6 +49,9 @@ def initial_outputs(net: StackedFC, x: torch.Tensor) -> torch.Tensor:
         return net.forward(x.to(device=net.device, dtype=net.dtype))
 
 
+STOP_CHECK_STEPS = 500
+
+
 def train_widths(
     cfg: EnsembleConfig,
     data: BinaryDataset,
@@ -67,7 +70,18 @@ def train_widths(
     data = data.to(device)
     offset = initial_outputs(net, data.x_train) if cfg.subtract_init else None
     t0 = time.perf_counter()
-    result = EnsembleTrainer(net, data.x_train, data.y_train, cfg.optim(), offset).run()
+    trainer = EnsembleTrainer(net, data.x_train, data.y_train, cfg.optim(), offset)
+    if stop_on_sat:
+        # the any-seed rule needs one SAT net: stop the width's first-order phase at the first
+        # (checked every STOP_CHECK_STEPS steps; the others end "stopped", undecided)
+        while True:
+            result = trainer.run(max_steps=min(trainer.iteration + STOP_CHECK_STEPS, cfg.max_steps))
+            if any(s >= 0 for s in result.stop_step) or trainer.iteration >= cfg.max_steps:
+                break
+            if not bool(trainer.active.any()):
+                break
+    else:
+        result = trainer.run()
     seconds_adam = time.perf_counter() - t0
     seconds_lm = 0.0
     # outcome per net: "sat" when N_Delta = 0 was reached; a first-order run that did not fit
@@ -119,6 +133,7 @@ def train_widths(
                 "trap_unsat": trap_unsat[e],
                 "trap_gap": trap_gap[e],
                 # wall time of this call's first-order phase and minimiser (shared by its nets)
+                "steps_adam": trainer.iteration,  # first-order steps run for this width
                 "seconds_adam": round(seconds_adam, 3),
                 "seconds_lm": round(seconds_lm, 3),
             }

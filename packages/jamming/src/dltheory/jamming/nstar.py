@@ -128,7 +128,7 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
         raise ConfigError(f"unknown search {cfg.search!r}; choose one of {', '.join(SEARCHES)}")
     # rule any: a width is SAT at its first SAT seed, the other seeds need not be decided
     lazy = cfg.search == "descend"
-    stop = lazy and cfg.sat_rule == "any"
+    stop = lazy and cfg.sat_rule == "any" and cfg.stop_early
     sat: dict[float, bool] = {}
     if lazy:
         # the search only needs the widths down to the first one that is not SAT: the ones

@@ -89,6 +89,7 @@ def presets(scale: str, device: str = "cpu") -> tuple[PhaseConfig, ScalingConfig
             min_factor=0.1,
             n_bisect=3,
             search="descend",
+            stop_early=False,  # every seed decided: the sharpness claim needs all-SAT widths
             optimizer="lm",
             lr=1e-3,
             max_steps=20000,
@@ -247,6 +248,7 @@ def _mnist_nstar(board, report, phase_cfg: PhaseConfig, out: Path) -> None:
         "d": 10,
         "max_factor": 1.0,
         "min_factor": 0.02,
+        "stop_early": True,
     }
     res = find_nstar(config_from_dict(NStarConfig, values))
     row = {k: v for k, v in res.items() if k not in ("records", "decisions")}
@@ -348,7 +350,7 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
         # the phase diagram's own depth is reused)
         P0 = min(phase_cfg.train_sizes or [500])
         d0 = rows[[r["n_train"] for r in rows].index(P0)]["d"]
-        base = {**asdict(phase_cfg), "n_train": P0, "d": d0}
+        base = {**asdict(phase_cfg), "n_train": P0, "d": d0, "stop_early": True}
         for key in ("train_sizes", "dims", "executor", "max_workers"):
             base.pop(key)
         searches = []
