@@ -192,3 +192,48 @@ def test_cg_solver_fits_what_the_cholesky_solver_fits():
             assert fitted == [o == "sat" for o in res.outcome]
     assert outcomes["cholesky"] == ["sat"]
     assert outcomes["cg"] == ["sat"]
+
+
+class _HiddenLever:
+    """Two points, two parameters: f_A = t1 + t2 (unsatisfied), f_B = 10 + 1000 t2 (satisfied by
+    a wide margin, outside the step's hinge model). Moving t2 fits A and moves B a thousand times
+    more: the output trust region must see B too."""
+
+    def __init__(self):
+        self.theta = torch.zeros(1, 2, dtype=torch.float64)
+        self.mask = torch.ones_like(self.theta)
+        self.offset = None
+
+    @property
+    def n_nets(self):
+        return 1
+
+    def get(self):
+        return self.theta.clone()
+
+    def set(self, theta, rows):
+        self.theta[rows] = theta
+
+    def forward(self, x, theta, rows):
+        is_b = x[:, 0] > 0.5
+        f_a = theta[:, :1] + theta[:, 1:]
+        f_b = 10.0 + 1000.0 * theta[:, 1:]
+        return torch.where(is_b.unsqueeze(0), f_b, f_a)
+
+    def jacobian(self, x, theta, rows):
+        is_b = (x[:, 0] > 0.5).unsqueeze(1)
+        row_a = torch.tensor([1.0, 1.0], dtype=torch.float64)
+        row_b = torch.tensor([0.0, 1000.0], dtype=torch.float64)
+        return torch.where(is_b, row_b, row_a).unsqueeze(0)
+
+
+def test_no_accepted_step_moves_any_training_output_beyond_the_trust_region():
+    x = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    y = torch.ones(2, dtype=torch.float64)
+    model = _HiddenLever()
+    k, step = 40, 0.5
+    cfg = MinimiserConfig(max_iter=k, max_output_step=step, escape_rounds=0)
+    levenberg_marquardt(model, x, y, cfg)
+    f = model.forward(x, model.theta, torch.arange(1))[0]
+    assert float(f[1] - 10.0) <= k * step  # B moved by at most the trust region per iteration
+    assert float(f[0]) > 0.0  # while A did move towards its margin

@@ -504,6 +504,11 @@ def levenberg_marquardt(
         with torch.no_grad():
             f_new = model.forward(x, trial, rows)
         loss_new = _hinge(f_new, y, margin)
+        # the same trust region on the actual outputs at every training point: the model above
+        # sees only the candidate points, and a direction that moves only well-satisfied points
+        # (no loss there, hardly any damping) could otherwise grow the weights without bound
+        # (measured: weights of norm 1.7e4 on a net at N = 74, MNIST parity, P = 400)
+        small &= (f_new - f[rows]).abs().amax(dim=1) <= cfg.max_output_step
         rho = (loss - loss_new) / pred.clamp_min(1e-300)
         accept = torch.isfinite(loss_new) & (rho > 1e-4) & (pred > 0) & small
         # Nielsen's damping update
