@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from dltheory.jamming.data import random_gaussian
-from dltheory.jamming.minimiser import MinimiserConfig, StackedAdaptor, levenberg_marquardt
+from dltheory.jamming.minimiser import (
+    MinimiserConfig,
+    StackedAdaptor,
+    levenberg_marquardt,
+    minimise_ensemble,
+)
 from dltheory.jamming.models import NetSpec, StackedFC
 from dltheory.jamming.train import EnsembleTrainer, OptimConfig
 
@@ -148,7 +153,7 @@ def test_a_deep_net_stalled_on_kinks_is_fitted_with_the_one_sided_model():
         for p, q in zip(net.parameters(), state):
             p.copy_(q)
     res = levenberg_marquardt(
-        StackedAdaptor(net), ds.x_train, ds.y_train, MinimiserConfig(max_iter=300)
+        StackedAdaptor(net), ds.x_train, ds.y_train, MinimiserConfig(max_iter=300, slow_rtol=0.0)
     )
     assert res.outcome == ["sat"]
     module = net.to_module(0)
@@ -237,3 +242,25 @@ def test_no_accepted_step_moves_any_training_output_beyond_the_trust_region():
     f = model.forward(x, model.theta, torch.arange(1))[0]
     assert float(f[1] - 10.0) <= k * step  # B moved by at most the trust region per iteration
     assert float(f[0]) > 0.0  # while A did move towards its margin
+
+
+def test_a_creeping_net_is_handed_to_adam_and_still_fitted():
+    """The slow rule (default slow_rtol = 0.01): the same net, when LM creeps, ends `stuck` early
+    instead of running to its cap; minimise_ensemble's Adam excursions then bring it to SAT."""
+    ds = random_gaussian(500, 8, 10, seed=0)
+    net = StackedFC(8, [NetSpec(8.5, 0)], depth=5)
+    EnsembleTrainer(net, ds.x_train, ds.y_train, OptimConfig(lr=1e-3, max_steps=5000)).run()
+    state = [p.clone() for p in net.parameters()]
+    lm = levenberg_marquardt(
+        StackedAdaptor(net), ds.x_train, ds.y_train, MinimiserConfig(max_iter=300)
+    )
+    assert lm.outcome == ["stuck"]
+    assert lm.iterations[0] < 300
+    with torch.no_grad():
+        for p, q in zip(net.parameters(), state):
+            p.copy_(q)
+    res = minimise_ensemble(net, ds.x_train, ds.y_train, MinimiserConfig(max_iter=300))
+    assert res.outcome == ["sat"]
+    with torch.no_grad():
+        margins = ds.y_train * net.to_module(0)(ds.x_train).squeeze(1)
+    assert float(margins.min()) >= 1.0

@@ -49,6 +49,9 @@ class EnsembleConfig:
     lm_max_iter: int = option(2000, "Minimiser iteration cap.")
     lm_slack: float = option(1e-3, "Minimiser margin slack (kappa + slack is minimised).")
     lm_escape_rounds: int = option(4, "Adam excursions offered to a net stalled on a kink.")
+    lm_slow_rtol: float = option(
+        0.01, "Minimiser: a net creeping slower than this per 20 iterations escapes (0: off)."
+    )
     lm_solver: str = option(
         "cholesky", "Minimiser linear solve: cholesky, cg (conjugate gradients) or auto."
     )
@@ -71,6 +74,7 @@ class EnsembleConfig:
             escape_rounds=self.lm_escape_rounds,
             kink_tol=self.lm_kink_tol,
             solver=self.lm_solver,
+            slow_rtol=self.lm_slow_rtol,
         )
         cfg.validate()
         return cfg
