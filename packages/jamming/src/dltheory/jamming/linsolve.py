@@ -226,21 +226,10 @@ def gauss_newton_diag(
     ``weights`` = -y times the active-set mask) when J is never formed.
     """
     net = adaptor.net
-    params = adaptor.unflatten(theta)
-    ws, bs = params[: net.depth + 1], params[net.depth + 1 :]
-    scales = [s[rows] for s in net.scales]
     ntk = net.parametrisation == "ntk"
     E = theta.shape[0]
-    a = x.expand(E, *x.shape)
-    acts, pre, w_effs = [a], [], []
     with torch.no_grad():
-        for layer, (w, b, s) in enumerate(zip(ws, bs, scales)):
-            w_eff = w * s if ntk else w
-            w_effs.append(w_eff)
-            z = torch.bmm(a, w_eff.transpose(1, 2)) + b.unsqueeze(1)
-            pre.append(z)
-            a = torch.relu(z) if layer < net.depth else z
-            acts.append(a)
+        acts, pre, w_effs, scales = adaptor.forward_layers(x, theta, rows)
         delta = weights.unsqueeze(2).expand_as(pre[-1])  # w_mu df/dz of the output layer
         dw: list[torch.Tensor] = [torch.empty(0)] * (net.depth + 1)
         db: list[torch.Tensor] = [torch.empty(0)] * (net.depth + 1)

@@ -168,7 +168,7 @@ class StackedAdaptor:
         f = self.net.forward(x, self.unflatten(theta), rows)
         return f if self.offset is None else f - self.offset[rows][:, : f.shape[1]]
 
-    def _forward_layers(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor):
+    def forward_layers(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor):
         """Activations (input first), pre-activations and effective weights of every layer."""
         net = self.net
         params = self.unflatten(theta)
@@ -210,7 +210,7 @@ class StackedAdaptor:
 
     def jacobian(self, x: torch.Tensor, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """J [E_rows, n, n_p] = df/dtheta, explicit back-propagation through the ReLU layers."""
-        acts, pre, w_effs, scales = self._forward_layers(x, theta, rows)
+        acts, pre, w_effs, scales = self.forward_layers(x, theta, rows)
         masks = [(z > 0).to(z.dtype) for z in pre[:-1]]
         ones = torch.ones_like(pre[-1])
         return self._backward(acts, masks, w_effs, scales, rows, self.net.depth, ones)
@@ -238,7 +238,7 @@ class StackedAdaptor:
         Padded constraint rows are 0 with c = -1 (never active).
         """
         net = self.net
-        acts, pre, w_effs, scales = self._forward_layers(x, theta, rows)
+        acts, pre, w_effs, scales = self.forward_layers(x, theta, rows)
         E, _n = pre[-1].shape[:2]
         masks: list[torch.Tensor] = [None] * net.depth  # type: ignore[list-item]
         kinks: list[torch.Tensor] = [None] * net.depth  # type: ignore[list-item]

@@ -130,6 +130,16 @@ PAPER_NEEDS = (
 # ------------------------------------------------------------------------------ measurements
 
 
+def bracket_se(search: dict) -> float:
+    """SE of N* from its bisection bracket [lo, hi], read as a uniform distribution: half / sqrt 3."""
+    return (search["n_star_high"] - search["n_star_low"]) / 2 / math.sqrt(3)
+
+
+def summary(search: dict) -> dict:
+    """A search without its per-net records (one table row)."""
+    return {k: v for k, v in search.items() if k not in ("records", "decisions")}
+
+
 def measure_nstar_plateau(rows: list[dict], top: int = 2) -> tuple[float, float, list[dict]]:
     """Mean N*/P over the ``top`` largest bracketed P and its SE (brackets and spread)."""
     ok = sorted((r for r in rows if r["status"] == "bracketed"), key=lambda r: r["n_train"])
@@ -137,8 +147,7 @@ def measure_nstar_plateau(rows: list[dict], top: int = 2) -> tuple[float, float,
     if not use:
         return math.nan, math.nan, []
     ratios = [r["n_star"] / r["n_train"] for r in use]
-    # a bracket [lo, hi] read as a uniform distribution of N*: SE = half-width / sqrt(3)
-    se_b = [(r["n_star_high"] - r["n_star_low"]) / 2 / math.sqrt(3) / r["n_train"] for r in use]
+    se_b = [bracket_se(r) / r["n_train"] for r in use]
     k = len(use)
     mean = sum(ratios) / k
     var_b = sum(s**2 for s in se_b) / k**2
@@ -180,7 +189,7 @@ def measure_depth_spread(results: list[dict]) -> tuple[float, float]:
         return math.nan, math.nan
     stars = [r["n_star"] for r in ok]
     mean = sum(stars) / len(stars)
-    halves = [(r["n_star_high"] - r["n_star_low"]) / 2 / math.sqrt(3) for r in ok]
+    halves = [bracket_se(r) for r in ok]
     i, j = stars.index(max(stars)), stars.index(min(stars))
     return (stars[i] - stars[j]) / mean, math.hypot(halves[i], halves[j]) / mean
 
@@ -251,13 +260,13 @@ def _mnist_nstar(board, report, phase_cfg: PhaseConfig, out: Path) -> None:
         "stop_early": True,
     }
     res = find_nstar(config_from_dict(NStarConfig, values))
-    row = {k: v for k, v in res.items() if k not in ("records", "decisions")}
+    row = summary(res)
     save_table([row], out / "mnist_nstar", title="N* on MNIST parity (t10k, PCA d = 10)")
     (out / "mnist_nstar.json").write_text(to_json(res, indent=1))
     report.add_table(out / "mnist_nstar.md", "N* on MNIST parity")
     P = res["n_train"]
     if res["status"] == "bracketed":
-        se = (res["n_star_high"] - res["n_star_low"]) / 2 / math.sqrt(3) / P
+        se = bracket_se(res) / P
         value = res["n_star"] / P
     else:
         value, se = math.nan, math.nan
@@ -311,7 +320,7 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
     rows = phase_diagram(phase_cfg)
     t_phase = time.time() - t0
     save_table(
-        [{k: v for k, v in r.items() if k not in ("records", "decisions")} for r in rows],
+        [summary(r) for r in rows],
         out / "phase",
         title="N* search per P (random data, minimiser, exact criterion)",
     )
@@ -351,8 +360,6 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
         P0 = min(phase_cfg.train_sizes or [500])
         d0 = rows[[r["n_train"] for r in rows].index(P0)]["d"]
         base = {**asdict(phase_cfg), "n_train": P0, "d": d0, "stop_early": True}
-        for key in ("train_sizes", "dims", "executor", "max_workers"):
-            base.pop(key)
         searches = []
         for L in DEPTHS:
             same = [r for r in rows if r["n_train"] == P0 and r["depth"] == L]
@@ -360,10 +367,9 @@ def reproduce(out, *, scale: str = "quick", device: str = "auto") -> Path:
                 searches.append(same[0])
             else:
                 searches.append(find_nstar(config_from_dict(NStarConfig, {**base, "depth": L})))
-        depth_rows = [
-            {k: v for k, v in r.items() if k not in ("records", "decisions")} for r in searches
-        ]
-        save_table(depth_rows, out / "depth", title=f"N* at P = {P0} for L = 2, 3, 5")
+        save_table(
+            [summary(r) for r in searches], out / "depth", title=f"N* at P = {P0} for L = 2, 3, 5"
+        )
         report.add_table(out / "depth.md", "depth independence")
         value, se = measure_depth_spread(searches)
         board.measure(
