@@ -102,19 +102,20 @@ def width_grid(cfg: NStarConfig, d: int) -> list[float]:
     return distinct_widths(targets, d, cfg.depth)
 
 
-def _report(cfg, records: list[dict], t_width: float) -> None:
-    """One progress line per decided width (stderr): a search runs for minutes."""
-    outcomes = ", ".join(
-        f"{r.get('outcome', 'fitted' if r.get('fitted') else 'capped')} N_Delta={r['n_delta']}"
-        for r in records
-    )
+def _decide_one_width(cfg, data, h: float, device, stop: bool) -> list[dict]:
+    """Train and decide the nets of one width, with a progress line (stderr): a search runs for
+    minutes."""
+    t0 = time.perf_counter()
+    _, _, records = train_widths(cfg, data, [h], device, stop_on_sat=stop)
+    outcomes = ", ".join(f"{r['outcome']} N_Delta={r['n_delta']}" for r in records)
     decision = decide_width(records, cfg.sat_rule, cfg.sat_criterion, cfg.unsat_fraction)
     print(
         f"N* search P={cfg.n_train} L={cfg.depth}: N={records[0]['n_params']} {decision} "
-        f"[{outcomes}] {time.perf_counter() - t_width:.0f} s",
+        f"[{outcomes}] {time.perf_counter() - t0:.0f} s",
         file=sys.stderr,
         flush=True,
     )
+    return records
 
 
 def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
@@ -135,9 +136,7 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
         # below it (the costly UNSAT side, where the minimiser runs to its caps) are skipped
         records: list[dict] = []
         for h in widths:
-            t_width = time.perf_counter()
-            _, _, rec = train_widths(cfg, data, [h], device, stop_on_sat=stop)
-            _report(cfg, rec, t_width)
+            rec = _decide_one_width(cfg, data, h, device, stop)
             records += rec
             sat[h] = _is_sat(rec, cfg)
             if not sat[h]:
@@ -164,9 +163,7 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
         n_mid = count_weights(d, h_mid, cfg.depth)
         if n_mid in (c_lo, c_hi):
             break
-        t_width = time.perf_counter()
-        _, _, mid_records = train_widths(cfg, data, [h_mid], device, stop_on_sat=stop)
-        _report(cfg, mid_records, t_width)
+        mid_records = _decide_one_width(cfg, data, h_mid, device, stop)
         records += mid_records
         if _is_sat(mid_records, cfg):
             h_hi = h_mid
