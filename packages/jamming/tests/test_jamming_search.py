@@ -185,3 +185,92 @@ def test_phase_diagram_takes_one_input_dimension_per_p():
     assert [(r["n_train"], r["d"]) for r in rows] == [(30, 3), (40, 5)]
     with pytest.raises(ConfigError, match="one input dimension per P"):
         phase_diagram(PhaseConfig(train_sizes=[30, 40], dims=[3], **tiny))
+
+
+SMALL_SEARCH = {
+    "n_train": 40,
+    "d": 4,
+    "max_steps": 400,
+    "n_grid": 5,
+    "max_factor": 4.0,
+    "min_factor": 0.1,
+    "n_bisect": 2,
+    "optimizer": "lm",
+    "lm_max_iter": 300,
+    "lm_escape_rounds": 1,
+    "search": "descend",
+}
+
+
+def test_a_resumed_search_trains_only_the_missing_widths_and_ends_like_a_fresh_one(monkeypatch):
+    import dltheory.jamming.nstar as nstar_module
+
+    cfg = NStarConfig(**SMALL_SEARCH)
+    fresh = find_nstar(cfg)
+    saved: dict[int, list[dict]] = {}
+
+    class Interrupted(Exception):
+        pass
+
+    def save_then_stop(n_params, records):
+        saved[n_params] = records
+        if len(saved) == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        find_nstar(cfg, on_decided=save_then_stop)
+    trained = []
+    real = nstar_module._decide_one_width
+
+    def counting(cfg, data, h, device, stop):
+        trained.append(h)
+        return real(cfg, data, h, device, stop)
+
+    monkeypatch.setattr(nstar_module, "_decide_one_width", counting)
+    resumed = find_nstar(cfg, decided=dict(saved))
+    assert len(trained) == len(fresh["decisions"]) - 2  # the two saved widths were not retrained
+    assert resumed["decisions"] == fresh["decisions"]
+    assert (resumed["n_star_low"], resumed["n_star_high"]) == (
+        fresh["n_star_low"],
+        fresh["n_star_high"],
+    )
+
+
+def test_split_bracket_is_the_bisection_midpoint_for_two_parts():
+    from dltheory.jamming.models import count_weights, width_for_count
+    from dltheory.jamming.nstar import _split_bracket
+
+    d, depth, h_lo, h_hi = 10, 5, 12.0, 20.0
+    c_lo, c_hi = count_weights(d, h_lo, depth), count_weights(d, h_hi, depth)
+    (mid,) = _split_bracket(d, depth, h_lo, h_hi, 2)
+    assert mid == width_for_count(0.5 * (c_lo + c_hi), d, depth)
+    thirds = [count_weights(d, h, depth) for h in _split_bracket(d, depth, h_lo, h_hi, 3)]
+    targets = [c_lo + (c_hi - c_lo) * k / 3 for k in (2, 1)]
+    assert len(thirds) == 2
+    # largest first; each the first realisable count at or above its third of the bracket
+    for n, target, above in zip(thirds, targets, [c_hi, targets[0]]):
+        assert target <= n < above
+    # a bracket of adjacent counts has nothing inside it
+    h_next = width_for_count(c_lo + 1, d, depth)
+    assert _split_bracket(d, depth, h_lo, h_next, 4) == []
+
+
+def test_parallel_widths_decide_each_width_as_the_serial_search_does():
+    """width_workers = 2: the widths run in spawned processes; every width both searches decide
+    gets the same nets (same N_Delta) and decision, and the bracket is SAT above, not below."""
+    serial = find_nstar(NStarConfig(**SMALL_SEARCH))
+    parallel = find_nstar(NStarConfig(**SMALL_SEARCH, width_workers=2))
+    common = set(serial["decisions"]) & set(parallel["decisions"])
+    assert len(common) >= 3
+    for n in common:
+        assert parallel["decisions"][n] == serial["decisions"][n]
+        n_delta = sorted(r["n_delta"] for r in serial["records"] if r["n_params"] == n)
+        assert sorted(r["n_delta"] for r in parallel["records"] if r["n_params"] == n) == n_delta
+    assert parallel["status"] == "bracketed"
+    assert parallel["decisions"][int(parallel["n_star_high"])] == "sat"
+    assert parallel["decisions"][int(parallel["n_star_low"])] != "sat"
+    # three parts per round: after two rounds the bracket is at most a ninth of the grid step's
+    assert (
+        parallel["n_star_high"] - parallel["n_star_low"]
+        <= serial["n_star_high"] - serial["n_star_low"] + 2
+    )

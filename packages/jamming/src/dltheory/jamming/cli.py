@@ -60,18 +60,46 @@ def eval_cmd(
 
 @config_command(app, NStarConfig, name="nstar")
 def nstar(cfg: NStarConfig, request: RunRequest) -> None:
-    """Find N* at fixed P: descend a width grid, then bisect on the fractional width."""
+    """Find N* at fixed P: descend a width grid, then bisect on the fractional width.
+
+    Each decided width is saved in --out as it finishes (last.pt, metrics.jsonl): an interrupted
+    search continues with --resume and does not train those widths again."""
     _threads(cfg)
+    import json
+
+    from dltheory.core.config import mutable_keys
+    from dltheory.core.files import atomic_write_text
     from dltheory.core.plotting import save_table
+    from dltheory.core.runs import RunDir
 
-    from .nstar import find_nstar
+    from .nstar import decide_width, find_nstar
 
-    result = find_nstar(cfg)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_table(result["records"], out / "nstar_runs", title=f"N* search, P={cfg.n_train}")
-    summary = {k: v for k, v in result.items() if k != "records"}
-    (out / "nstar.json").write_text(_json(result, indent=1))
+    with RunDir(
+        cfg.out,
+        config=cfg,
+        resume=request.resume,
+        overwrite=request.overwrite,
+        mutable_keys=mutable_keys(NStarConfig),
+    ) as run:
+        state = run.load_checkpoint(restore_rng=False) if request.resume else None
+        # saved as JSON text (NaN kept, numpy scalars as numbers), which weights_only loads
+        decided = {int(n): r for n, r in json.loads(state["decided"]).items()} if state else {}
+
+        def save(n_params: int, records: list[dict]) -> None:
+            text = json.dumps(decided, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+            run.save_checkpoint({"decided": text})
+            run.log(
+                n_params=n_params,
+                decision=decide_width(records, cfg.sat_rule, cfg.sat_criterion, cfg.unsat_fraction),
+                n_delta=[r["n_delta"] for r in records],
+                outcome=[r["outcome"] for r in records],
+            )
+
+        result = find_nstar(cfg, decided=decided, on_decided=save)
+        out = Path(cfg.out)
+        save_table(result["records"], out / "nstar_runs", title=f"N* search, P={cfg.n_train}")
+        summary = {k: v for k, v in result.items() if k != "records"}
+        atomic_write_text(out / "nstar.json", _json(result, indent=1))
     if request.json:
         typer.echo(_json(summary))
     else:

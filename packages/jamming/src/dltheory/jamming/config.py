@@ -108,7 +108,11 @@ class NStarConfig(EnsembleConfig):
     n_grid: int = option(8, "Widths on the descending N grid.")
     max_factor: float = option(1.0, "Grid top: N = factor * P.")
     min_factor: float = option(0.05, "Grid bottom: N = factor * P.")
-    n_bisect: int = option(3, "Bisection refinements of the bracket.")
+    n_bisect: int = option(
+        3,
+        "Bisection refinements of the bracket (may grow on --resume, to refine it).",
+        mutable=True,
+    )
     stop_early: bool = option(
         True,
         "descend with --sat-rule any: stop a width's other seeds at its first SAT seed "
@@ -119,6 +123,12 @@ class NStarConfig(EnsembleConfig):
         "grid: every grid width, then bisection; descend: widths one at a time from the top, "
         "stop at the first one not SAT (rule any: a width stops at its first SAT seed), then "
         "bisection.",
+    )
+    width_workers: int = option(
+        1,
+        "Widths decided at once, one process each: descend takes the next W grid widths, and "
+        "each bisection round splits the bracket into W + 1 parts.",
+        mutable=True,
     )
 
 

@@ -16,8 +16,11 @@ its step cap leaves it undecided, which the search treats as not SAT and reports
 from __future__ import annotations
 
 import math
+import multiprocessing
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
@@ -118,8 +121,74 @@ def _decide_one_width(cfg, data, h: float, device, stop: bool) -> list[dict]:
     return records
 
 
-def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
-    """Search N* at fixed P; returns N*, its bracket, N*/P and one record per trained network."""
+def _width_job(cfg, data, h: float, stop: bool) -> list[dict]:
+    """One width in a worker process (spawned: it sets its own threads and device)."""
+    from dltheory.core.threads import configure_threads
+
+    configure_threads(cfg.threads)
+    return _decide_one_width(cfg, data, h, resolve_torch_device(cfg.device), stop)
+
+
+DecidedHook = Callable[[int, list[dict]], None]
+
+
+class _WidthDecider:
+    """Decides widths once each: from ``decided`` (N -> records, a resumed search's widths), else
+    by training them, one after another or ``cfg.width_workers`` at a time in processes.
+    ``on_decided(N, records)`` sees every newly decided width as soon as it is done."""
+
+    def __init__(self, cfg, data, device, stop: bool, decided, on_decided) -> None:
+        self.cfg, self.data, self.device, self.stop = cfg, data, device, stop
+        self.decided: dict[int, list[dict]] = decided if decided is not None else {}
+        self.on_decided = on_decided
+
+    def count(self, h: float) -> int:
+        return count_weights(self.data.dim, h, self.cfg.depth)
+
+    def _done(self, h: float, records: list[dict]) -> None:
+        self.decided[self.count(h)] = records
+        if self.on_decided is not None:
+            self.on_decided(self.count(h), records)
+
+    def __call__(self, widths: list[float]) -> list[list[dict]]:
+        todo = [h for h in widths if self.count(h) not in self.decided]
+        workers = min(self.cfg.width_workers, len(todo))
+        if workers <= 1:
+            for h in todo:
+                self._done(h, _decide_one_width(self.cfg, self.data, h, self.device, self.stop))
+        else:
+            context = multiprocessing.get_context("spawn")  # fork is unsafe under torch threads
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                jobs = {pool.submit(_width_job, self.cfg, self.data, h, self.stop): h for h in todo}
+                for job in as_completed(jobs):
+                    self._done(jobs[job], job.result())
+        return [self.decided[self.count(h)] for h in widths]
+
+
+def _split_bracket(d: int, depth: int, h_lo: float, h_hi: float, parts: int) -> list[float]:
+    """Widths at ``parts - 1`` equally spaced counts strictly inside (N(h_lo), N(h_hi)),
+    largest first (parts = 2: the bisection midpoint)."""
+    c_lo, c_hi = count_weights(d, h_lo, depth), count_weights(d, h_hi, depth)
+    inside: dict[int, float] = {}
+    for k in range(parts - 1, 0, -1):
+        h = width_for_count(c_lo + (c_hi - c_lo) * k / parts, d, depth)
+        n = count_weights(d, h, depth)
+        if c_lo < n < c_hi:
+            inside.setdefault(n, h)
+    return list(inside.values())
+
+
+def find_nstar(
+    cfg: NStarConfig,
+    data: BinaryDataset | None = None,
+    decided: dict[int, list[dict]] | None = None,
+    on_decided: DecidedHook | None = None,
+) -> dict:
+    """Search N* at fixed P; returns N*, its bracket, N*/P and one record per trained network.
+
+    ``decided`` (N -> the records of that width) holds widths decided earlier, which are not
+    trained again (a resumed search); ``on_decided(N, records)`` is called for each newly
+    decided width (to save it)."""
     t_start = time.perf_counter()
     data = load_data(cfg) if data is None else data
     device = resolve_torch_device(cfg.device)
@@ -127,24 +196,34 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
     widths = width_grid(cfg, d)
     if cfg.search not in SEARCHES:
         raise ConfigError(f"unknown search {cfg.search!r}; choose one of {', '.join(SEARCHES)}")
+    if cfg.width_workers < 1:
+        raise ConfigError("width_workers must be >= 1")
     # rule any: a width is SAT at its first SAT seed, the other seeds need not be decided
     lazy = cfg.search == "descend"
     stop = lazy and cfg.sat_rule == "any" and cfg.stop_early
+    decide = _WidthDecider(cfg, data, device, stop, decided, on_decided)
     sat: dict[float, bool] = {}
+    records: list[dict] = []
     if lazy:
         # the search only needs the widths down to the first one that is not SAT: the ones
-        # below it (the costly UNSAT side, where the minimiser runs to its caps) are skipped
-        records: list[dict] = []
-        for h in widths:
-            rec = _decide_one_width(cfg, data, h, device, stop)
-            records += rec
-            sat[h] = _is_sat(rec, cfg)
-            if not sat[h]:
+        # below it (the costly UNSAT side, where the minimiser runs to its caps) are skipped;
+        # with W workers the next W widths are decided at once
+        for i in range(0, len(widths), cfg.width_workers):
+            batch = widths[i : i + cfg.width_workers]
+            for h, rec in zip(batch, decide(batch)):
+                records += rec
+                sat[h] = _is_sat(rec, cfg)
+            if not all(sat[h] for h in batch):
                 break
     else:
-        _, _, records = train_widths(cfg, data, widths, device)
-        by_width = {h: [r for r in records if r["h"] == h] for h in widths}
-        sat = {h: _is_sat(by_width[h], cfg) for h in widths}
+        todo = [h for h in widths if decide.count(h) not in decide.decided]
+        if todo:
+            _, _, trained = train_widths(cfg, data, todo, device)
+            for h in todo:
+                decide._done(h, [r for r in trained if r["h"] == h])
+        for h, rec in zip(widths, decide(widths)):
+            records += rec
+            sat[h] = _is_sat(rec, cfg)
     h_hi: float | None = None
     h_lo: float | None = None
     for h in widths:  # descending: the last SAT width before the first UNSAT one
@@ -158,17 +237,16 @@ def find_nstar(cfg: NStarConfig, data: BinaryDataset | None = None) -> dict:
     for _ in range(cfg.n_bisect if (h_hi is not None and h_lo is not None) else 0):
         assert h_lo is not None
         assert h_hi is not None
-        c_lo, c_hi = count_weights(d, h_lo, cfg.depth), count_weights(d, h_hi, cfg.depth)
-        h_mid = width_for_count(0.5 * (c_lo + c_hi), d, cfg.depth)
-        n_mid = count_weights(d, h_mid, cfg.depth)
-        if n_mid in (c_lo, c_hi):
+        inside = _split_bracket(d, cfg.depth, h_lo, h_hi, cfg.width_workers + 1)
+        if not inside:
             break
-        mid_records = _decide_one_width(cfg, data, h_mid, device, stop)
-        records += mid_records
-        if _is_sat(mid_records, cfg):
-            h_hi = h_mid
-        else:
-            h_lo = h_mid
+        for h, rec in zip(inside, decide(inside)):  # largest first, as on the grid
+            records += rec
+            if _is_sat(rec, cfg):
+                h_hi = h
+            else:
+                h_lo = h
+                break
     n_hi = float(count_weights(d, h_hi, cfg.depth)) if h_hi is not None else math.nan
     n_lo = float(count_weights(d, h_lo, cfg.depth)) if h_lo is not None else math.nan
     if h_hi is None:
