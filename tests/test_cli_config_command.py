@@ -147,3 +147,26 @@ def test_generated_help_imports_no_torch():
         "assert 'torch' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent)
+
+
+def test_a_command_without_a_run_folder_refuses_resume_and_overwrite():
+    seen: list = []
+    app = typer.Typer()
+
+    @config_command(app, ToyConfig, name="theory", run_folder=False)
+    def theory(cfg: ToyConfig, request: RunRequest) -> None:
+        seen.append(request)
+
+    @app.command()
+    def other() -> None:
+        """Keep typer in group mode."""
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["theory", "--lr", "0.5"]).exit_code == 0
+    assert seen[0].resume is False
+    assert seen[0].overwrite is False
+    for flag in ("--resume", "--overwrite"):
+        res = runner.invoke(app, ["theory", flag])
+        assert res.exit_code == 2  # click's usage error: no such option
+        assert "No such option" in res.output
+    assert len(seen) == 1

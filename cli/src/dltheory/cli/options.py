@@ -174,14 +174,18 @@ def config_command(
     name: str | None = None,
     hidden: bool = False,
     aliases: tuple[str, ...] = (),
+    run_folder: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(cfg, request)`` as a command whose options come from ``cls``'s fields.
 
     Every field with a simple type gets a flag (``--lr``; help from ``option(..., "help")``);
     ``--config``, ``--set KEY=VALUE``, ``--resume``, ``--overwrite`` and ``--json`` are added. Only
     values the user gave override the defaults, the config file or (on ``--resume``) the saved
-    config. ``aliases`` registers hidden synonyms (for renamed verbs).
+    config. ``aliases`` registers hidden synonyms (for renamed verbs). ``run_folder=False`` (a
+    command that keeps no resumable run in ``--out``) omits ``--resume`` and ``--overwrite``, so
+    they are refused rather than silently ignored.
     """
+    folder_flags = ("resume", "overwrite")
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         field_params = _config_parameters(cls)
@@ -190,14 +194,15 @@ def config_command(
                 k, inspect.Parameter.KEYWORD_ONLY, default=_STANDARD_DEFAULTS[k], annotation=a
             )
             for k, a in _STANDARD.items()
+            if run_folder or k not in folder_flags
         ]
 
         def command(**kwargs: Any) -> Any:
             config_file = kwargs.pop("config")
             sets = kwargs.pop("set_")
             request = RunRequest(
-                resume=kwargs.pop("resume"),
-                overwrite=kwargs.pop("overwrite"),
+                resume=kwargs.pop("resume", False),
+                overwrite=kwargs.pop("overwrite", False),
                 json=kwargs.pop("json_"),
             )
             flags = {k: v for k, v in kwargs.items() if v is not None}

@@ -110,7 +110,7 @@ def nstar(cfg: NStarConfig, request: RunRequest) -> None:
         )
 
 
-@config_command(app, PhaseConfig, name="sweep", aliases=("phase",))
+@config_command(app, PhaseConfig, name="sweep", aliases=("phase",), run_folder=False)
 def sweep(cfg: PhaseConfig, request: RunRequest) -> None:
     """Phase diagram N*(P): one N* search per P, run through the core sweep executor."""
     from dltheory.core.plotting import save_table
@@ -131,7 +131,7 @@ def sweep(cfg: PhaseConfig, request: RunRequest) -> None:
     typer.echo(f"fitted N*/P = {nstar_slope(rows):.3f}")
 
 
-@config_command(app, ScalingConfig, name="scaling")
+@config_command(app, ScalingConfig, name="scaling", run_folder=False)
 def scaling(cfg: ScalingConfig, request: RunRequest) -> None:
     """Ensembles across N: test error, ensemble error, fluctuations, norm, NTK; fitted exponents."""
     from dltheory.core.plotting import save_table

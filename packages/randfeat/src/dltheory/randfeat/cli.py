@@ -27,7 +27,7 @@ def _print_rows(rows: list[dict], as_json: bool, title: str) -> None:
     echo_result(rows if len(rows) > 1 or not as_json else rows[0], as_json, title=title)
 
 
-@config_command(app, TheoryConfig, name="theory")
+@config_command(app, TheoryConfig, name="theory", run_folder=False)
 def theory(cfg: TheoryConfig, request: RunRequest) -> None:
     """Evaluate the asymptotic theory at one point or along a curve (numpy only)."""
     from dltheory.randfeat.evaluate import evaluate_theory
@@ -35,7 +35,7 @@ def theory(cfg: TheoryConfig, request: RunRequest) -> None:
     _print_rows(evaluate_theory(cfg), request.json, f"random-features theory ({cfg.model})")
 
 
-@config_command(app, SimulateConfig, name="simulate")
+@config_command(app, SimulateConfig, name="simulate", run_folder=False)
 def simulate(cfg: SimulateConfig, request: RunRequest) -> None:
     """Finite-size simulation (mean and standard error over seeds) with the theory's conventions.
 
@@ -50,7 +50,7 @@ def simulate(cfg: SimulateConfig, request: RunRequest) -> None:
     _print_rows(rows, request.json, f"random-features simulation ({cfg.model}, D = {cfg.d})")
 
 
-@config_command(app, NetworksConfig, name="networks")
+@config_command(app, NetworksConfig, name="networks", run_folder=False)
 def networks(cfg: NetworksConfig, request: RunRequest) -> None:
     """Two-layer networks with both layers trained, single and K-ensembles, versus N (teacher, digits
     or MNIST-t10k parity), beside random features of the same width."""
@@ -65,7 +65,7 @@ def networks(cfg: NetworksConfig, request: RunRequest) -> None:
         typer.echo(f"wrote {path}")
 
 
-@config_command(app, PhaseConfig, name="phase")
+@config_command(app, PhaseConfig, name="phase", run_folder=False)
 def phase(cfg: PhaseConfig, request: RunRequest) -> None:
     """Draw the generalisation phase space over (N/D, P/D) with the N = D and N = P lines; any block
     parameter (--structure, --r-x, --r-beta, --r-phi) gives the two-block phase space of 2103.05524."""
