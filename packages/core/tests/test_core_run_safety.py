@@ -158,6 +158,20 @@ def test_thread_policy():
         resolve_threads(0)
 
 
+def test_cores_are_counted_physical_as_torch_counts_them(tmp_path):
+    """A fake sysfs: 4 logical CPUs, two hyperthreads on each of 2 cores."""
+    from dltheory.core.threads import physical_cores
+
+    for cpu, core in enumerate([0, 1, 0, 1]):
+        topology = tmp_path / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text("0\n")
+        (topology / "core_id").write_text(f"{core}\n")
+    assert physical_cores({0, 1, 2, 3}, sysfs=str(tmp_path)) == 2
+    assert physical_cores({0, 2}, sysfs=str(tmp_path)) == 1  # one core's two hyperthreads
+    assert physical_cores({0, 5}, sysfs=str(tmp_path)) is None  # unreadable: unknown
+
+
 def test_threads_from_the_environment(monkeypatch):
     monkeypatch.setenv("DLTHEORY_THREADS", "2")
     assert resolve_threads(None) == 2
