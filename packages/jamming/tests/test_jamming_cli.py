@@ -155,25 +155,23 @@ def test_train_with_the_minimiser_states_every_outcome(tmp_path):
     assert all(r["n_delta"] > 0 for r in rows if r["outcome"] != "sat")
 
 
+SMALL_NSTAR = {
+    "n_train": 40,
+    "d": 4,
+    "max_steps": 400,
+    "n_grid": 5,
+    "max_factor": 4.0,
+    "min_factor": 0.1,
+    "optimizer": "lm",
+    "search": "descend",
+    "lm_max_iter": 300,
+    "lm_escape_rounds": 1,
+}
+
+
 def _nstar_args(out, *extra):
-    small = {"n-train": 40, "d": 4, "max-steps": 400, "n-grid": 5, "max-factor": 4.0}
-    args = ["nstar", *(x for k, v in small.items() for x in (f"--{k}", str(v)))]
-    return [
-        *args,
-        "--min-factor",
-        "0.1",
-        "--optimizer",
-        "lm",
-        "--search",
-        "descend",
-        "--lm-max-iter",
-        "300",
-        "--lm-escape-rounds",
-        "1",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    flags = [x for k, v in SMALL_NSTAR.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    return ["nstar", *flags, "--out", str(out), *extra]
 
 
 def test_nstar_saves_each_width_and_resumes_to_refine_its_bracket(tmp_path):
@@ -197,21 +195,7 @@ def test_nstar_saves_each_width_and_resumes_to_refine_its_bracket(tmp_path):
     assert 1 <= len(new) <= 2  # only the bisection widths were trained
     assert not set(new) & {row["n_params"] for row in coarse}
     resumed = json.loads((out / "nstar.json").read_text())
-    fresh = find_nstar(
-        NStarConfig(
-            n_train=40,
-            d=4,
-            max_steps=400,
-            n_grid=5,
-            max_factor=4.0,
-            min_factor=0.1,
-            optimizer="lm",
-            search="descend",
-            lm_max_iter=300,
-            lm_escape_rounds=1,
-            n_bisect=2,
-        )
-    )
+    fresh = find_nstar(NStarConfig(**SMALL_NSTAR, n_bisect=2))
     assert (resumed["n_star_low"], resumed["n_star_high"]) == (
         fresh["n_star_low"],
         fresh["n_star_high"],

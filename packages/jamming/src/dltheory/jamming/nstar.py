@@ -145,23 +145,25 @@ class _WidthDecider:
     def count(self, h: float) -> int:
         return count_weights(self.data.dim, h, self.cfg.depth)
 
-    def _done(self, h: float, records: list[dict]) -> None:
-        self.decided[self.count(h)] = records
+    def record(self, h: float, records: list[dict]) -> None:
+        """Keep a newly decided width and pass it to ``on_decided``."""
+        n_params = self.count(h)
+        self.decided[n_params] = records
         if self.on_decided is not None:
-            self.on_decided(self.count(h), records)
+            self.on_decided(n_params, records)
 
     def __call__(self, widths: list[float]) -> list[list[dict]]:
         todo = [h for h in widths if self.count(h) not in self.decided]
         workers = min(self.cfg.width_workers, len(todo))
         if workers <= 1:
             for h in todo:
-                self._done(h, _decide_one_width(self.cfg, self.data, h, self.device, self.stop))
+                self.record(h, _decide_one_width(self.cfg, self.data, h, self.device, self.stop))
         else:
             context = multiprocessing.get_context("spawn")  # fork is unsafe under torch threads
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 jobs = {pool.submit(_width_job, self.cfg, self.data, h, self.stop): h for h in todo}
                 for job in as_completed(jobs):
-                    self._done(jobs[job], job.result())
+                    self.record(jobs[job], job.result())
         return [self.decided[self.count(h)] for h in widths]
 
 
@@ -220,7 +222,7 @@ def find_nstar(
         if todo:
             _, _, trained = train_widths(cfg, data, todo, device)
             for h in todo:
-                decide._done(h, [r for r in trained if r["h"] == h])
+                decide.record(h, [r for r in trained if r["h"] == h])
         for h, rec in zip(widths, decide(widths)):
             records += rec
             sat[h] = _is_sat(rec, cfg)
