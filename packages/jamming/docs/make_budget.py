@@ -70,6 +70,8 @@ if __name__ == "__main__":
         path, _, steps = item.rpartition(":")
         if not path or not steps.isdigit():
             parser.error(f"expected NSTAR_JSON:STEPS, got {item!r}")
+        if not Path(path).is_file():
+            parser.error(f"no such nstar.json: {path}")
         rows.append(budget_row(Path(path), int(steps)))
     rows.sort(key=lambda r: (r["n_train"], r["adam_steps"]))
     plot_budget(rows, args.out)
