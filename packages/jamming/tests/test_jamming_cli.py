@@ -155,39 +155,27 @@ def test_train_with_the_minimiser_states_every_outcome(tmp_path):
     assert all(r["n_delta"] > 0 for r in rows if r["outcome"] != "sat")
 
 
-SMALL_NSTAR = {
-    "n_train": 40,
-    "d": 4,
-    "max_steps": 400,
-    "n_grid": 5,
-    "max_factor": 4.0,
-    "min_factor": 0.1,
-    "optimizer": "lm",
-    "search": "descend",
-    "lm_max_iter": 300,
-    "lm_escape_rounds": 1,
-}
-
-
-def _nstar_args(out, *extra):
-    flags = [x for k, v in SMALL_NSTAR.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+def _nstar_args(search, out, *extra):
+    """The CLI flags of ``search`` (the small_search fixture) without --n-bisect, then ``extra``."""
+    items = [(k, v) for k, v in search.items() if k != "n_bisect"]
+    flags = [x for k, v in items for x in (f"--{k.replace('_', '-')}", str(v))]
     return ["nstar", *flags, "--out", str(out), *extra]
 
 
-def test_nstar_saves_each_width_and_resumes_to_refine_its_bracket(tmp_path):
+def test_nstar_saves_each_width_and_resumes_to_refine_its_bracket(tmp_path, small_search):
     """A finished coarse search (no bisection) refused without --resume; resumed with more
     bisection it trains only the new widths and ends where a fresh full search ends."""
     from dltheory.jamming.config import NStarConfig
     from dltheory.jamming.nstar import find_nstar
 
     out = tmp_path / "ns"
-    res = runner.invoke(app, _nstar_args(out, "--n-bisect", "0"))
+    res = runner.invoke(app, _nstar_args(small_search, out, "--n-bisect", "0"))
     assert res.exit_code == 0, res.output
     coarse = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    again = runner.invoke(app, _nstar_args(out, "--n-bisect", "0"))
+    again = runner.invoke(app, _nstar_args(small_search, out, "--n-bisect", "0"))
     assert again.exit_code != 0
     assert "already holds a run" in str(again.exception)
-    res = runner.invoke(app, _nstar_args(out, "--n-bisect", "2", "--resume"))
+    res = runner.invoke(app, _nstar_args(small_search, out, "--n-bisect", "2", "--resume"))
     assert res.exit_code == 0, res.output
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert logged[: len(coarse)] == coarse
@@ -195,11 +183,13 @@ def test_nstar_saves_each_width_and_resumes_to_refine_its_bracket(tmp_path):
     assert 1 <= len(new) <= 2  # only the bisection widths were trained
     assert not set(new) & {row["n_params"] for row in coarse}
     resumed = json.loads((out / "nstar.json").read_text())
-    fresh = find_nstar(NStarConfig(**SMALL_NSTAR, n_bisect=2))
+    fresh = find_nstar(NStarConfig(**small_search))  # n_bisect = 2
     assert (resumed["n_star_low"], resumed["n_star_high"]) == (
         fresh["n_star_low"],
         fresh["n_star_high"],
     )
-    changed = runner.invoke(app, _nstar_args(out, "--n-bisect", "2", "--resume", "--d", "5"))
+    changed = runner.invoke(
+        app, _nstar_args(small_search, out, "--n-bisect", "2", "--resume", "--d", "5")
+    )
     assert changed.exit_code != 0
     assert "config differs" in str(changed.exception)

@@ -14,20 +14,6 @@ from dltheory.jamming.minimiser import MinimiserConfig, _hinge_step, minimise_en
 from dltheory.jamming.models import NetSpec, StackedFC
 from dltheory.jamming.nstar import decide_width, find_nstar, net_is_sat
 
-SMALL_SEARCH = {
-    "n_train": 40,
-    "d": 4,
-    "max_steps": 400,
-    "n_grid": 5,
-    "max_factor": 4.0,
-    "min_factor": 0.1,
-    "n_bisect": 2,
-    "optimizer": "lm",
-    "lm_max_iter": 300,
-    "lm_escape_rounds": 1,
-    "search": "descend",
-}
-
 
 def test_hinge_step_equals_the_direct_minimum_of_the_hinge_model():
     """argmin 1/2 sum max(0, r + J d)^2 + lambda/2 d^T D d (convex), by BFGS in float64."""
@@ -97,8 +83,8 @@ def test_the_any_seed_rule_stops_the_first_order_phase_at_the_first_sat_net():
     assert decide_width(early, "any") == decide_width(both, "any") == "sat"
 
 
-def test_descending_search_brackets_nstar_like_the_full_grid():
-    common = {k: v for k, v in SMALL_SEARCH.items() if k != "search"}
+def test_descending_search_brackets_nstar_like_the_full_grid(small_search):
+    common = {k: v for k, v in small_search.items() if k != "search"}
     full = find_nstar(NStarConfig(**common, search="grid"))
     lazy = find_nstar(NStarConfig(**common, search="descend"))
     assert full["status"] == lazy["status"] == "bracketed"
@@ -190,10 +176,12 @@ def test_phase_diagram_takes_one_input_dimension_per_p():
         phase_diagram(PhaseConfig(train_sizes=[30, 40], dims=[3], **tiny))
 
 
-def test_a_resumed_search_trains_only_the_missing_widths_and_ends_like_a_fresh_one(monkeypatch):
+def test_a_resumed_search_trains_only_the_missing_widths_and_ends_like_a_fresh_one(
+    monkeypatch, small_search
+):
     import dltheory.jamming.nstar as nstar_module
 
-    cfg = NStarConfig(**SMALL_SEARCH)
+    cfg = NStarConfig(**small_search)
     fresh = find_nstar(cfg)
     saved: dict[int, list[dict]] = {}
 
@@ -243,17 +231,17 @@ def test_split_bracket_is_the_bisection_midpoint_for_two_parts():
     assert _split_bracket(d, depth, h_lo, h_next, 4) == []
 
 
-def test_parallel_widths_decide_each_width_as_the_serial_search_does():
+def test_parallel_widths_decide_each_width_as_the_serial_search_does(small_search):
     """width_workers = 2: the widths run in spawned processes; every width both searches decide
     gets the same nets (same N_Delta) and decision, and the bracket is SAT above, not below."""
     # one thread here and in the workers: another thread count changes float reductions
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        serial = find_nstar(NStarConfig(**SMALL_SEARCH, threads=1))
+        serial = find_nstar(NStarConfig(**small_search, threads=1))
     finally:
         torch.set_num_threads(threads)
-    parallel = find_nstar(NStarConfig(**SMALL_SEARCH, threads=1, width_workers=2))
+    parallel = find_nstar(NStarConfig(**small_search, threads=1, width_workers=2))
     common = set(serial["decisions"]) & set(parallel["decisions"])
     assert len(common) >= 3
     for n in common:
