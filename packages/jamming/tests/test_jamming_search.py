@@ -83,6 +83,34 @@ def test_the_any_seed_rule_stops_the_first_order_phase_at_the_first_sat_net():
     assert decide_width(early, "any") == decide_width(both, "any") == "sat"
 
 
+@pytest.mark.parametrize("stop_on_sat", [False, True])
+def test_progress_lines_report_the_nets_without_changing_them(monkeypatch, capsys, stop_on_sat):
+    """A width of a long search prints its step and N_Delta while it trains; the nets, steps and
+    outcomes are those of a silent run."""
+    from dltheory.jamming import ensembles
+
+    ds = random_gaussian(60, 5, 2, seed=4)
+    cfg = NStarConfig(n_train=60, d=5, optimizer="lm", n_seeds=2, max_steps=1500, lr=3e-3)
+    h = 4.0  # N = 60 = P: not fitted within 1,500 steps, so the minimiser starts
+    _, _, silent = train_widths(cfg, ds, [h], stop_on_sat=stop_on_sat)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(ensembles, "PROGRESS_SECONDS", 0.0)
+    _, _, loud = train_widths(cfg, ds, [h], stop_on_sat=stop_on_sat, progress_label="width 60")
+    lines = capsys.readouterr().err.splitlines()
+    untimed = {"seconds_adam": 0, "seconds_lm": 0}
+    for a, b in zip(silent, loud, strict=True):
+        assert {**a, **untimed} == {**b, **untimed}
+    steps = [line for line in lines if line.startswith("[width 60] ")]
+    assert steps[0].startswith(f"[width 60] {ensembles.STOP_CHECK_STEPS}/1500 ")
+    # the last line holds N_Delta at the cap: that of the same nets trained by Adam alone
+    _, _, adam = train_widths(NStarConfig(**{**cfg.__dict__, "optimizer": "adam"}), ds, [h])
+    assert all(r["outcome"] == "unconverged" for r in adam)
+    at_cap = ",".join(str(r["n_delta"]) for r in adam)
+    assert steps[-1].startswith("[width 60] 1500/1500 ")
+    assert steps[-1].endswith(f"N_Delta={at_cap} fitted=0")
+    assert any(line.startswith("width 60: Levenberg-Marquardt on 2 of 2 nets") for line in lines)
+
+
 def test_descending_search_brackets_nstar_like_the_full_grid(small_search):
     common = {k: v for k, v in small_search.items() if k != "search"}
     full = find_nstar(NStarConfig(**common, search="grid"))

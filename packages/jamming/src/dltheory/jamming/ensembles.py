@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 
 from dltheory.core.errors import ConfigError
+from dltheory.core.progress import ProgressLog
 
 from .config import EnsembleConfig
 from .data import BinaryDataset, make_dataset
@@ -50,6 +52,22 @@ def initial_outputs(net: StackedFC, x: torch.Tensor) -> torch.Tensor:
 
 
 STOP_CHECK_STEPS = 500
+PROGRESS_SECONDS = 60.0
+
+
+def _progress_log(label: str | None, max_steps: int) -> ProgressLog | None:
+    """Plain time-throttled lines (never a live bar: width workers share one terminal)."""
+    if not label:
+        return None
+    return ProgressLog(
+        max_steps, label, every_fraction=2.0, every_seconds=PROGRESS_SECONDS, interactive=False
+    )
+
+
+def _report(log: ProgressLog | None, row: dict, trainer: EnsembleTrainer) -> None:
+    if log is not None:
+        n_delta = ",".join(str(n) for n in trainer.n_delta.tolist())
+        log.update(row["step"] - log.count, N_Delta=n_delta, fitted=row["n_fitted"])
 
 
 def train_widths(
@@ -58,11 +76,14 @@ def train_widths(
     widths: list[float],
     device="cpu",
     stop_on_sat: bool = False,
+    progress_label: str | None = None,
 ) -> tuple[StackedFC, TrainResult, list[dict]]:
     """Train n_seeds nets at each width in one batched ensemble; one record per network.
 
     ``stop_on_sat`` (one width, the N* search's any-seed rule): once one net is SAT (after Adam
     or in the minimiser) the others are not run to a decision (outcome ``stopped``, undecided).
+    ``progress_label``: print a line with that label on stderr every ``PROGRESS_SECONDS`` of the
+    first-order phase (step and each net's N_Delta) and one when the minimiser starts.
     """
     if stop_on_sat and len(widths) != 1:
         raise ConfigError("stop_on_sat decides one width at a time")
@@ -71,17 +92,23 @@ def train_widths(
     offset = initial_outputs(net, data.x_train) if cfg.subtract_init else None
     t0 = time.perf_counter()
     trainer = EnsembleTrainer(net, data.x_train, data.y_train, cfg.optim(), offset)
+    log = _progress_log(progress_label, cfg.max_steps)
     if stop_on_sat:
         # the any-seed rule needs one SAT net: stop the width's first-order phase at the first
         # (checked every STOP_CHECK_STEPS steps; the others end "stopped", undecided)
         while True:
             result = trainer.run(max_steps=min(trainer.iteration + STOP_CHECK_STEPS, cfg.max_steps))
+            _report(log, trainer.summary(), trainer)
             if any(s >= 0 for s in result.stop_step) or trainer.iteration >= cfg.max_steps:
                 break
             if not bool(trainer.active.any()):
                 break
     else:
-        result = trainer.run()
+        result = trainer.run(
+            log_every=STOP_CHECK_STEPS if log else 0,
+            callback=lambda row: _report(log, row, trainer),
+        )
+        _report(log, trainer.summary(), trainer)  # N_Delta at the cap, on the final weights
     seconds_adam = time.perf_counter() - t0
     seconds_lm = 0.0
     # outcome per net: "sat" when N_Delta = 0 was reached; a first-order run that did not fit
@@ -101,6 +128,13 @@ def train_widths(
         if todo:
             from .minimiser import copy_rows, minimise_ensemble
 
+            if progress_label:
+                print(
+                    f"{progress_label}: Levenberg-Marquardt on {len(todo)} of {net.n_nets} nets "
+                    f"after {trainer.iteration} first-order steps",
+                    file=sys.stderr,
+                    flush=True,
+                )
             sub = net.subset(todo)
             off = None if offset is None else offset[todo]
             mcfg = cfg.minimiser()
