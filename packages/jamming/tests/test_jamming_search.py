@@ -11,8 +11,8 @@ from dltheory.jamming.config import NStarConfig
 from dltheory.jamming.data import random_gaussian
 from dltheory.jamming.ensembles import train_widths
 from dltheory.jamming.minimiser import MinimiserConfig, _hinge_step, minimise_ensemble
-from dltheory.jamming.models import NetSpec, StackedFC
-from dltheory.jamming.nstar import decide_width, find_nstar, net_is_sat
+from dltheory.jamming.models import NetSpec, StackedFC, count_weights
+from dltheory.jamming.nstar import decide_width, find_nstar, net_is_sat, width_grid
 
 
 def test_hinge_step_equals_the_direct_minimum_of_the_hinge_model():
@@ -257,6 +257,42 @@ def test_split_bracket_is_the_bisection_midpoint_for_two_parts():
     # a bracket of adjacent counts has nothing inside it
     h_next = width_for_count(c_lo + 1, d, depth)
     assert _split_bracket(d, depth, h_lo, h_next, 4) == []
+
+
+@pytest.mark.parametrize("threshold", [150, 410, 1000, 2300])
+def test_parallel_descent_bisects_the_gap_above_while_it_descends(monkeypatch, threshold):
+    """With a threshold oracle (SAT iff N >= threshold) in place of training: 2 workers bracket
+    the threshold, in fewer rounds of decisions than one worker and never wider, and they never
+    decide a grid width below the first non-SAT one (the costly side)."""
+    from dltheory.jamming.nstar import _WidthDecider
+
+    rounds: list[list[int]] = []
+
+    def oracle(self, widths):
+        rounds.append([self.count(h) for h in widths])
+        for h in widths:
+            outcome = "sat" if self.count(h) >= threshold else "unsat"
+            rec = {"h": h, "seed": 0, "n_params": self.count(h), "outcome": outcome}
+            self.decided[self.count(h)] = [{**rec, "n_delta": int(outcome == "unsat")}]
+        return [self.decided[self.count(h)] for h in widths]
+
+    monkeypatch.setattr(_WidthDecider, "__call__", oracle)
+    ds = random_gaussian(1000, 10, 2)
+    grid = {"n_train": 1000, "d": 10, "search": "descend", "n_grid": 6, "max_factor": 3.0}
+    found = {}
+    for workers in (1, 2):
+        rounds.clear()
+        cfg = NStarConfig(**grid, min_factor=0.1, n_bisect=3, width_workers=workers)
+        res = find_nstar(cfg, ds)
+        assert res["status"] == "bracketed"
+        assert res["n_star_low"] < threshold <= res["n_star_high"]
+        found[workers] = (res["n_star_high"] - res["n_star_low"], len(rounds))
+    (gap1, rounds1), (gap2, rounds2) = found[1], found[2]
+    assert gap2 <= gap1
+    assert rounds2 < rounds1
+    grid_n = [count_weights(10, h, cfg.depth) for h in width_grid(cfg, 10)]
+    first_not_sat = max(n for n in grid_n if n < threshold)
+    assert min(n for r in rounds for n in r) >= first_not_sat
 
 
 def test_parallel_widths_decide_each_width_as_the_serial_search_does(small_search):

@@ -126,8 +126,10 @@ class NStarConfig(EnsembleConfig):
     )
     width_workers: int = option(
         1,
-        "Widths decided at once, one process each: descend takes the next W grid widths, and "
-        "each bisection round splits the bracket into W + 1 parts.",
+        "Widths decided at once, one process each: descend takes the first W grid widths, then "
+        "the next grid width with W - 1 widths in the gap above it (the first bisection round "
+        "if that width is not SAT); each later bisection round splits the bracket into W + 1 "
+        "parts.",
         mutable=True,
     )
 

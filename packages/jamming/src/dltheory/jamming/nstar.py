@@ -207,17 +207,34 @@ def find_nstar(
     decide = _WidthDecider(cfg, data, device, stop, decided, on_decided)
     sat: dict[float, bool] = {}
     records: list[dict] = []
+    rounds = cfg.n_bisect
+    first_round: list[tuple[float, list[dict]]] = []  # a bisection round decided while descending
     if lazy:
         # the search only needs the widths down to the first one that is not SAT: the ones
-        # below it (the costly UNSAT side, where the minimiser runs to its caps) are skipped;
-        # with W workers the next W widths are decided at once
-        for i in range(0, len(widths), cfg.width_workers):
-            batch = widths[i : i + cfg.width_workers]
-            for h, rec in zip(batch, decide(batch)):
-                records += rec
-                sat[h] = _is_sat(rec, cfg)
-            if not all(sat[h] for h in batch):
+        # below it (the costly UNSAT side, where the minimiser runs to its caps) are skipped
+        W, i = cfg.width_workers, 0
+        while i < len(widths):
+            h = widths[i]
+            if W > 1 and i > 0 and rounds > 0:
+                # W workers below a SAT grid width: the next grid width and W - 1 widths in the gap
+                # above it, which are the first bisection round should that width not be SAT
+                # (else they are spent on the cheap SAT side, instead of a costly width below)
+                inside = _split_bracket(d, cfg.depth, h, widths[i - 1], W)
+                batch, grid_part = [h, *inside], [h]
+            else:
+                inside, batch = [], widths[i : i + W]
+                grid_part = batch
+            decided = dict(zip(batch, decide(batch)))
+            for g in batch:
+                records += decided[g]
+            for g in grid_part:
+                sat[g] = _is_sat(decided[g], cfg)
+            if not all(sat[g] for g in grid_part):
+                if inside and not sat[h]:
+                    first_round = [(g, decided[g]) for g in inside]
+                    rounds -= 1
                 break
+            i += len(grid_part)
     else:
         todo = [h for h in widths if decide.count(h) not in decide.decided]
         if todo:
@@ -237,7 +254,13 @@ def find_nstar(
         else:
             h_lo = h
             break
-    for _ in range(cfg.n_bisect if (h_hi is not None and h_lo is not None) else 0):
+    for h, rec in first_round:  # largest first, as in a bisection round below
+        if _is_sat(rec, cfg):
+            h_hi = h
+        else:
+            h_lo = h
+            break
+    for _ in range(rounds if (h_hi is not None and h_lo is not None) else 0):
         assert h_lo is not None
         assert h_hi is not None
         inside = _split_bracket(d, cfg.depth, h_lo, h_hi, cfg.width_workers + 1)
