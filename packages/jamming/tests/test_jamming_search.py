@@ -263,7 +263,8 @@ def test_split_bracket_is_the_bisection_midpoint_for_two_parts():
 def test_parallel_descent_bisects_the_gap_above_while_it_descends(monkeypatch, threshold):
     """With a threshold oracle (SAT iff N >= threshold) in place of training: 2 workers bracket
     the threshold, in fewer rounds of decisions than one worker and never wider, and they never
-    decide a grid width below the first non-SAT one (the costly side)."""
+    decide a grid width below the first non-SAT one (the costly side); the result reports every
+    width decided."""
     from dltheory.jamming.nstar import _WidthDecider
 
     rounds: list[list[int]] = []
@@ -286,6 +287,8 @@ def test_parallel_descent_bisects_the_gap_above_while_it_descends(monkeypatch, t
         res = find_nstar(cfg, ds)
         assert res["status"] == "bracketed"
         assert res["n_star_low"] < threshold <= res["n_star_high"]
+        # every width decided is reported, also one below a non-SAT width of its round
+        assert set(res["decisions"]) == {n for r in rounds for n in r}
         found[workers] = (res["n_star_high"] - res["n_star_low"], len(rounds))
     (gap1, rounds1), (gap2, rounds2) = found[1], found[2]
     assert gap2 <= gap1

@@ -266,8 +266,10 @@ def find_nstar(
         inside = _split_bracket(d, cfg.depth, h_lo, h_hi, cfg.width_workers + 1)
         if not inside:
             break
-        for h, rec in zip(inside, decide(inside)):  # largest first, as on the grid
+        round_records = decide(inside)
+        for rec in round_records:  # every width decided, also those below a non-SAT one
             records += rec
+        for h, rec in zip(inside, round_records):  # largest first, as on the grid
             if _is_sat(rec, cfg):
                 h_hi = h
             else:
