@@ -224,14 +224,14 @@ def find_nstar(
             else:
                 inside, batch = [], widths[i : i + W]
                 grid_part = batch
-            decided = dict(zip(batch, decide(batch)))
+            by_width = dict(zip(batch, decide(batch)))
             for g in batch:
-                records += decided[g]
+                records += by_width[g]
             for g in grid_part:
-                sat[g] = _is_sat(decided[g], cfg)
+                sat[g] = _is_sat(by_width[g], cfg)
             if not all(sat[g] for g in grid_part):
                 if inside and not sat[h]:
-                    first_round = [(g, decided[g]) for g in inside]
+                    first_round = [(g, by_width[g]) for g in inside]
                     rounds -= 1
                 break
             i += len(grid_part)
