@@ -64,10 +64,11 @@ def _progress_log(label: str | None, max_steps: int) -> ProgressLog | None:
     )
 
 
-def _report(log: ProgressLog | None, row: dict, trainer: EnsembleTrainer) -> None:
+def _report(log: ProgressLog | None, trainer: EnsembleTrainer) -> None:
     if log is not None:
         n_delta = ",".join(str(n) for n in trainer.n_delta.tolist())
-        log.update(row["step"] - log.count, N_Delta=n_delta, fitted=row["n_fitted"])
+        fitted = int((trainer.stop_step >= 0).sum())
+        log.update(trainer.iteration - log.count, N_Delta=n_delta, fitted=fitted)
 
 
 def train_widths(
@@ -98,7 +99,7 @@ def train_widths(
         # (checked every STOP_CHECK_STEPS steps; the others end "stopped", undecided)
         while True:
             result = trainer.run(max_steps=min(trainer.iteration + STOP_CHECK_STEPS, cfg.max_steps))
-            _report(log, trainer.summary(), trainer)
+            _report(log, trainer)
             if any(s >= 0 for s in result.stop_step) or trainer.iteration >= cfg.max_steps:
                 break
             if not bool(trainer.active.any()):
@@ -106,9 +107,9 @@ def train_widths(
     else:
         result = trainer.run(
             log_every=STOP_CHECK_STEPS if log else 0,
-            callback=lambda row: _report(log, row, trainer),
+            callback=lambda _row: _report(log, trainer),
         )
-        _report(log, trainer.summary(), trainer)  # N_Delta at the cap, on the final weights
+        _report(log, trainer)  # N_Delta at the cap, on the final weights
     seconds_adam = time.perf_counter() - t0
     seconds_lm = 0.0
     # outcome per net: "sat" when N_Delta = 0 was reached; a first-order run that did not fit

@@ -230,7 +230,7 @@ def find_nstar(
             for g in grid_part:
                 sat[g] = _is_sat(by_width[g], cfg)
             if not all(sat[g] for g in grid_part):
-                if inside and not sat[h]:
+                if inside:  # then grid_part is [h] alone, and h is not SAT
                     first_round = [(g, by_width[g]) for g in inside]
                     rounds -= 1
                 break
