@@ -3,6 +3,7 @@ metrics, full disks and signals. Each test names the defect it guards against.""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -87,6 +88,22 @@ def test_resume_refuses_a_changed_config_without_touching_the_folder(tmp_path):
         mutable_keys=("epochs",),
     ).close()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 9
+
+
+@dataclasses.dataclass
+class _NewerConfig:
+    lr: float = 0.1
+    precision: str = "fp64"  # a setting this version added; its default keeps the old behaviour
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    run = RunDir(tmp_path / "run", config={"lr": 0.1})  # written by the older version
+    run.save_checkpoint({"step": 3})
+    run.close()
+    RunDir(tmp_path / "run", config=_NewerConfig(), resume=True).close()
+    # recorded at its default on that resume; another value would change the run: refused
+    with pytest.raises(ConfigError, match=r"differs in precision \(saved 'fp64', now 'mixed'\)"):
+        RunDir(tmp_path / "run", config=_NewerConfig(precision="mixed"), resume=True)
 
 
 def test_resume_repairs_a_torn_and_duplicated_metrics_file(tmp_path):

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from dltheory.jamming.cli import app
@@ -103,6 +104,42 @@ def test_train_checkpoints_and_resumes(tmp_path):
     assert [r["n_delta"] for r in evaluated] == [
         r["n_delta"] for r in json.loads(resumed.output[resumed.output.index("[") :])
     ]
+
+
+def test_mixed_precision_train_checkpoints_in_float32_and_ends_in_float64(tmp_path):
+    """--precision mixed: a checkpoint inside the float32 phase does not promote the nets (the
+    run equals one without it); the final state and rows are float64 (promoted at the cap)."""
+    args = ("--precision", "mixed", "--fp64-below", "0.0", "--lr", "0.01")
+    out = tmp_path / "run"
+    res = runner.invoke(app, [*_train_args(out, "--max-steps", "60", *args), "--json"])
+    assert res.exit_code == 0, res.output
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert all(shard["float64"] for shard in state["trainers"])
+    fresh = runner.invoke(
+        app,
+        [
+            *_train_args(tmp_path / "fresh", "--max-steps", "60", *args),
+            "--checkpoint-every",
+            "60",
+            "--json",
+        ],
+    )
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.output[fresh.output.index("[") :]) == json.loads(
+        res.output[res.output.index("[") :]
+    )
+    ev = runner.invoke(app, ["eval", "--out", str(out), "--json"])
+    assert ev.exit_code == 0, ev.output
+    evaluated = json.loads(ev.output[ev.output.index("[") :])
+    assert [r["n_delta"] for r in evaluated] == [
+        r["n_delta"] for r in json.loads(res.output[res.output.index("[") :])
+    ]
+
+
+def test_search_in_fp32_is_refused(tmp_path):
+    res = runner.invoke(app, ["nstar", "--precision", "fp32", "--out", str(tmp_path / "n")])
+    assert res.exit_code != 0
+    assert "precision 'fp32'" in str(res.exception) or "precision 'fp32'" in res.output
 
 
 def test_resume_on_other_data_is_refused(tmp_path):

@@ -140,3 +140,25 @@ def test_subtract_init_trains_f_minus_f0():
     with torch.no_grad():
         f = net.forward(ds.x_train) - f0
     assert ((1 - ds.y_train * f) > 0).sum(dim=1).tolist() == res.n_delta
+
+
+def test_a_loaded_state_continues_exactly_like_the_original():
+    """load_state_dict copies: the restored trainer shares no tensor (moments, step counts)
+    with the one whose state it took, so both continue along the same path."""
+    ds = _data()
+
+    def make():
+        net = StackedFC(5, SPECS, depth=2)
+        return net, EnsembleTrainer(net, ds.x_train, ds.y_train, OptimConfig(lr=3e-2))
+
+    net_a, a = make()
+    for _ in range(30):
+        a.step()
+    net_b, b = make()
+    b.load_state_dict(a.state_dict())
+    for _ in range(20):
+        a.step()
+        b.step()
+    assert torch.equal(a.step_count, b.step_count)
+    for p, q in zip(net_a.parameters(), net_b.parameters()):
+        assert torch.equal(p, q)

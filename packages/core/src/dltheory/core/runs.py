@@ -166,7 +166,7 @@ class RunDir:
         new_config = config_to_dict(config) if config is not None else None
         if resume and new_config is not None and self.config_path.exists():
             saved = self.saved_config()
-            changed = config_differences(saved, new_config)
+            changed = config_differences(saved, new_config, config_defaults(config))
             frozen = [k for k in changed if k not in set(mutable_keys)]
             if frozen:
                 detail = ", ".join(
@@ -299,11 +299,37 @@ class RunDir:
         return state
 
 
-def config_differences(saved: dict[str, Any], requested: dict[str, Any]) -> list[str]:
-    """Top-level keys whose values differ between two config dicts (JSON-normalised)."""
-    a = json.loads(json.dumps(saved, default=str))
-    b = json.loads(json.dumps(requested, default=str))
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+def config_differences(
+    saved: dict[str, Any], requested: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> list[str]:
+    """Top-level keys whose values differ between two config dicts (JSON-normalised).
+
+    A key missing from ``saved`` (a setting added after that run was written) is no difference
+    when the requested value is its default in ``defaults``: the run was made with the behaviour
+    that default keeps."""
+    a, b, dflt = (
+        json.loads(json.dumps(c or {}, default=str)) for c in (saved, requested, defaults)
+    )
+    return sorted(
+        k
+        for k in set(a) | set(b)
+        if a.get(k) != b.get(k) and not (k not in a and k in dflt and b.get(k) == dflt[k])
+    )
+
+
+def config_defaults(config: Any) -> dict[str, Any]:
+    """The default of every field of a config dataclass (an empty dict for anything else)."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(config):
+        return {}
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return config_to_dict(out)
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from dltheory.core.config import TrainerFields, option
 from dltheory.core.errors import ConfigError
 
-PRECISIONS = ("fp64", "fp32")
+PRECISIONS = ("fp64", "mixed", "fp32")
 
 
 @dataclass
@@ -44,6 +44,14 @@ class EnsembleConfig:
     loss: str = option("qhinge", "qhinge, hinge, softhinge or crossentropy.")
     nd_stop: int = option(0, "A net stops once N_Delta <= this.")
     subtract_init: bool = option(False, "Train and measure f = f_w - f_w0.")
+    precision: str = option(
+        "fp64",
+        "fp64 (the papers' choice) or mixed: first-order steps in fp32 while every net has "
+        "N_Delta > fp64_below * P, then in fp64 (decisions and the minimiser always in fp64).",
+    )
+    fp64_below: float = option(
+        0.05, "mixed precision: switch to fp64 once a net has N_Delta <= this * P."
+    )
     device: str = option("cpu", "auto, cpu, cuda, cuda:N or mps.")
     threads: int | None = option(None, "CPU threads per process (default: the core policy).")
     lm_max_iter: int = option(2000, "Minimiser iteration cap.")
@@ -79,11 +87,29 @@ class EnsembleConfig:
         cfg.validate()
         return cfg
 
+    def check_precision(self, allowed: tuple[str, ...] = ("fp64", "mixed")) -> None:
+        if self.precision not in allowed:
+            raise ConfigError(
+                f"precision {self.precision!r} is not supported here; choose one of "
+                f"{', '.join(allowed)} (half precision cannot resolve margins near Delta = 0)"
+            )
+        if not 0 <= self.fp64_below < 1:
+            raise ConfigError(f"fp64_below must be in [0, 1), got {self.fp64_below}")
+
+    def first_order_dtype(self):
+        """The dtype the nets are trained in first: float32 for mixed / fp32, else float64."""
+        import torch
+
+        return torch.float64 if self.precision == "fp64" else torch.float32
+
     def optim(self):
         from .train import OptimConfig
 
         if self.optimizer not in ("adam", "flow", "lm"):
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of adam, flow, lm")
+        fp64_below = None
+        if self.precision == "mixed":  # fp32 until a net is within fp64_below * P of fitting
+            fp64_below = max(self.nd_stop, int(self.fp64_below * self.n_train))
         cfg = OptimConfig(
             optimizer="adam" if self.optimizer == "lm" else self.optimizer,
             lr=self.lr,
@@ -91,6 +117,7 @@ class EnsembleConfig:
             max_steps=self.max_steps,
             loss=self.loss,
             nd_stop=self.nd_stop,
+            fp64_below=fp64_below,
         )
         cfg.validate()
         return cfg
@@ -173,7 +200,9 @@ class TrainConfig(EnsembleConfig, TrainerFields):
     out: Path = option(Path("runs/jamming-train"), "Run folder.", mutable=True)
     device: str = option("cpu", "auto, cpu, cuda, cuda:N or mps.", mutable=True)
     precision: str = option(
-        "fp64", "fp64 (the papers' choice) or fp32; bf16/fp16 are refused (margins near 0)."
+        "fp64",
+        "fp64 (the papers' choice), mixed (fp32 until a net has N_Delta <= fp64_below * P, then "
+        "fp64) or fp32; bf16/fp16 are refused (margins near 0).",
     )
     seed: int = option(0, "Data seed; nets use seeds 1000 * seed + k.")
     threads: int | None = option(
@@ -184,10 +213,6 @@ class TrainConfig(EnsembleConfig, TrainerFields):
     checkpoint_every: int = option(1000, "Steps between checkpoints.", mutable=True)
 
     def validate(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"precision {self.precision!r} is not supported by jamming: the nets run in fp64 "
-                "(or fp32); half precision cannot resolve margins near Delta = 0"
-            )
+        self.check_precision(PRECISIONS)
         if self.checkpoint_every < 1:
             raise ConfigError("checkpoint_every must be >= 1")

@@ -88,9 +88,11 @@ def train_widths(
     """
     if stop_on_sat and len(widths) != 1:
         raise ConfigError("stop_on_sat decides one width at a time")
+    cfg.check_precision()
     net = build_ensemble(cfg, data.dim, widths, device)
     data = data.to(device)
     offset = initial_outputs(net, data.x_train) if cfg.subtract_init else None
+    net.to(dtype=cfg.first_order_dtype())  # mixed: float32 until promoted (train.py)
     t0 = time.perf_counter()
     trainer = EnsembleTrainer(net, data.x_train, data.y_train, cfg.optim(), offset)
     log = _progress_log(progress_label, cfg.max_steps)
@@ -110,6 +112,10 @@ def train_widths(
             callback=lambda _row: _report(log, trainer),
         )
         _report(log, trainer)  # N_Delta at the cap, on the final weights
+    if trainer.mixed:  # defensive: every decision of a mixed run is measured in float64
+        trainer.promote()
+        trainer.finish_check()
+        result = trainer.result(result.history)
     seconds_adam = time.perf_counter() - t0
     seconds_lm = 0.0
     # outcome per net: "sat" when N_Delta = 0 was reached; a first-order run that did not fit

@@ -13,6 +13,12 @@ or at the step cap.  Two optimisers act on the stacked tensors row by row:
   test is waived (a ReLU kink makes the gradient jump for any dt), the output test is kept.
 
 A frozen network is removed from the computation: its rows are neither evaluated nor updated.
+
+Mixed precision (``fp64_below``): a trainer built on float32 nets runs its steps in float32 while
+every net has N_Delta > ``fp64_below``; at the first step where one has not, and at the step cap,
+it promotes everything (nets, data, optimiser state) to float64 and goes on there. No net is frozen
+in float32, so every N_Delta, loss and stop step it reports is measured in float64 (float32 makes
+the precision problems near jamming worse: arXiv:1809.09349 and its code work in float64).
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ class OptimConfig:
     flow_max_dgrad: float = 1e-4
     flow_max_dout: float = 0.1
     flow_min_dt: float = 1e-6  # below this dt a step is accepted on the output test alone
+    # float32 nets: promote to float64 once a net has N_Delta <= this (None: stay in float32)
+    fp64_below: int | None = None
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -63,6 +71,11 @@ class OptimConfig:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.lr <= 0 or self.max_steps < 0 or self.flow_dt <= 0:
             raise ConfigError("lr and flow_dt must be > 0 and max_steps >= 0")
+        if self.fp64_below is not None and self.fp64_below < self.nd_stop:
+            raise ConfigError(
+                f"fp64_below ({self.fp64_below}) must be >= nd_stop ({self.nd_stop}): a net is "
+                "never frozen in float32"
+            )
 
 
 @dataclass
@@ -102,11 +115,14 @@ class EnsembleTrainer:
 
         check_labels(y)
         self.net, self.cfg = net, cfg
+        # the mixed-precision trainer keeps the data as given (float64) for its promotion
+        self._source = (x, y, output_offset) if self.mixed else None
         self.x = x.to(device=net.device, dtype=net.dtype)
         self.y = y.to(device=net.device, dtype=net.dtype)
         self.offset = (
             None if output_offset is None else output_offset.to(device=net.device, dtype=net.dtype)
         )
+        self._promote_pending = False
         E, dev = net.n_nets, net.device
         self.step_count = torch.zeros(E, dtype=torch.long, device=dev)
         self.active = torch.ones(E, dtype=torch.bool, device=dev)
@@ -123,6 +139,30 @@ class EnsembleTrainer:
             self.dt = torch.full((E,), cfg.flow_dt, dtype=net.dtype, device=dev)
             self.grad: list[torch.Tensor] | None = None  # gradient at the current point
             self.time = torch.zeros(E, dtype=net.dtype, device=dev)
+
+    # -- precision -------------------------------------------------------------------------
+    @property
+    def mixed(self) -> bool:
+        """True while the nets are float32 and due to be promoted to float64 (``fp64_below``)."""
+        return self.cfg.fp64_below is not None and self.net.dtype == torch.float32
+
+    def promote(self) -> None:
+        """Move nets, data and optimiser state to float64 (a no-op when already there)."""
+        if self.net.dtype == torch.float64:
+            return
+        f64, dev = torch.float64, self.net.device
+        x, y, offset = self._source if self._source is not None else (self.x, self.y, self.offset)
+        self.net.to(dtype=f64)
+        self.x, self.y = x.to(device=dev, dtype=f64), y.to(device=dev, dtype=f64)
+        self.offset = None if offset is None else offset.to(device=dev, dtype=f64)
+        self.loss = self.loss.to(f64)
+        if self.cfg.optimizer == "adam":
+            self.exp_avg = [t.to(f64) for t in self.exp_avg]
+            self.exp_avg_sq = [t.to(f64) for t in self.exp_avg_sq]
+        else:
+            self.dt, self.time = self.dt.to(f64), self.time.to(f64)
+            self.grad = None  # the gradient and outputs of the float32 point: remeasured
+        self._promote_pending = False
 
     # -- one evaluation ---------------------------------------------------------------------
     def outputs_and_grads(self, params: list[torch.Tensor], rows: torch.Tensor):
@@ -169,6 +209,11 @@ class EnsembleTrainer:
         nd = ((self.cfg.kappa - self.y * f) > 0).sum(dim=1)
         self.n_delta[rows] = nd
         self.loss[rows] = loss
+        below = self.cfg.fp64_below
+        if below is not None and self.mixed:  # never freeze in float32: promote near a fit
+            if bool((nd <= below).any()):
+                self._promote_pending = True
+            return torch.ones_like(nd, dtype=torch.bool)
         fit = nd <= self.cfg.nd_stop
         if fit.any():
             done = rows[fit]
@@ -259,11 +304,17 @@ class EnsembleTrainer:
         rows = torch.nonzero(self.active).flatten()
         if len(rows) == 0:
             return
+        if self._promote_pending:
+            self.promote()
         (self._adam_step if self.cfg.optimizer == "adam" else self._flow_step)(rows)
         self.iteration += 1
 
     def finish_check(self) -> None:
-        """Measure N_Delta of the networks still active (at the step cap) on their final weights."""
+        """Measure N_Delta of the networks still active (at the step cap) on their final weights.
+
+        A mixed-precision trainer at its step cap is promoted first (decisions in float64)."""
+        if self.mixed and (self._promote_pending or self.iteration >= self.cfg.max_steps):
+            self.promote()
         rows = torch.nonzero(self.active).flatten()
         if len(rows):
             with torch.no_grad():
@@ -319,6 +370,7 @@ class EnsembleTrainer:
             "loss": self.loss.cpu(),
             "iteration": self.iteration,
             "union_fraction": self._union_fraction,
+            "float64": self.net.dtype == torch.float64,
         }
         if self.cfg.optimizer == "adam":
             state["exp_avg"] = [t.cpu() for t in self.exp_avg]
@@ -330,22 +382,32 @@ class EnsembleTrainer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (copied: the trainer never shares tensors with it)."""
         dev = self.net.device
+        if self.mixed and state.get("float64", False):  # saved after the promotion
+            self.promote()
+        dtype = self.net.dtype
+
+        def own(t: torch.Tensor, float_like: bool = True) -> torch.Tensor:
+            return t.to(dev, dtype if float_like else t.dtype, copy=True)
+
         loaded = StackedFC.from_state_dict(state["net"], device=dev)
         with torch.no_grad():
             for p, q in zip(self.net.parameters(), loaded.parameters()):
                 p.copy_(q)
-        for name in ("step_count", "active", "stop_step", "n_delta", "loss"):
-            setattr(self, name, state[name].to(dev))
+        for name in ("step_count", "active", "stop_step", "n_delta"):
+            setattr(self, name, own(state[name], float_like=False))
+        self.loss = own(state["loss"])
         self.iteration, self._union_fraction = state["iteration"], state["union_fraction"]
         if self.cfg.optimizer == "adam":
-            self.exp_avg = [t.to(dev) for t in state["exp_avg"]]
-            self.exp_avg_sq = [t.to(dev) for t in state["exp_avg_sq"]]
+            self.exp_avg = [own(t) for t in state["exp_avg"]]
+            self.exp_avg_sq = [own(t) for t in state["exp_avg_sq"]]
         else:
-            self.dt, self.time = state["dt"].to(dev), state["time"].to(dev)
-            self.grad = None if state["grad"] is None else [g.to(dev) for g in state["grad"]]
+            self.dt, self.time = own(state["dt"]), own(state["time"])
+            grad = state["grad"]
+            self.grad = None if grad is None else [own(g) for g in grad]
             if state["f"] is not None:
-                self.f = state["f"].to(dev)
+                self.f = own(state["f"])
 
 
 def train_ensemble(
@@ -418,7 +480,7 @@ def train(cfg, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
     from .ensembles import build_ensemble, initial_outputs, load_data
 
     cfg.validate()
-    dtype = torch.float64 if cfg.precision == "fp64" else torch.float32
+    dtype = cfg.first_order_dtype()
     session = Session(
         cfg,
         out=cfg.out,
@@ -439,11 +501,17 @@ def train(cfg, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
         index = [e for e in range(everyone.n_nets) if e % env.world_size == env.rank]
         if not index:
             raise ConfigError(f"{env.world_size} processes for {everyone.n_nets} networks")
-        net = everyone.subset(index).to(dtype=dtype)
+        net = everyone.subset(index)
         data = data.to(s.device)
-        x, y = data.x_train.to(dtype), data.y_train.to(dtype)
+        # fp32 runs in float32 throughout; a mixed run gets float64 data and offsets (the trainer
+        # casts them for its float32 phase and keeps them for its promotion)
+        data_dtype = dtype if cfg.precision == "fp32" else torch.float64
+        net.to(dtype=data_dtype)
+        x, y = data.x_train.to(data_dtype), data.y_train.to(data_dtype)
         f0_train = initial_outputs(net, x) if cfg.subtract_init else None
-        f0_test = initial_outputs(net, data.x_test.to(dtype)) if cfg.subtract_init else 0.0
+        x_test = data.x_test.to(data_dtype)
+        f0_test = initial_outputs(net, x_test) if cfg.subtract_init else 0.0
+        net.to(dtype=dtype)
         trainer = EnsembleTrainer(net, x, y, cfg.optim(), f0_train)
         step = 0
         if s.resume_state is not None:
@@ -524,7 +592,8 @@ def evaluate(out) -> list[dict]:
         raise CheckpointError(f"{folder} holds no jamming train run (config.json and last.pt)")
     cfg = resolve_config(TrainConfig, None, base=json.loads((folder / "config.json").read_text()))
     state = load_checkpoint(folder / "last.pt")
-    dtype = torch.float64 if cfg.precision == "fp64" else torch.float32
+    # a mixed run ends in float64 (promoted at its cap or on fitting)
+    dtype = torch.float32 if cfg.precision == "fp32" else torch.float64
     data = load_data(cfg)
     everyone = build_ensemble(cfg, data.dim, cfg.widths, "cpu")
     rows = []
