@@ -106,3 +106,23 @@ def test_search_precision_is_checked():
     cfg = NStarConfig(precision="mixed", n_train=2000, fp64_below=0.05)
     assert cfg.optim().fp64_below == 100
     assert NStarConfig(precision="fp64").optim().fp64_below is None
+
+
+def test_mixed_search_width_with_subtract_init_is_decided_in_float64():
+    """train_widths in mixed precision with f = f_w - f_w0: the offsets are the float64 nets' at
+    init, and each record's N_Delta is that of the final float64 net minus them."""
+    from dltheory.jamming.ensembles import build_ensemble, load_data, train_widths
+
+    cfg = NStarConfig(
+        n_train=60, d=5, depth=2, n_seeds=2, lr=3e-2, max_steps=300, subtract_init=True,
+        precision="mixed", fp64_below=0.1,
+    )  # fmt: skip
+    data = load_data(cfg)
+    net, _, records = train_widths(cfg, data, [4.0, 12.0])
+    assert net.dtype == torch.float64
+    init = build_ensemble(cfg, data.dim, [4.0, 12.0], "cpu")  # float64, as the search builds it
+    with torch.no_grad():
+        f = net.forward(data.x_train) - init.forward(data.x_train)
+    n_delta = ((1 - data.y_train * f) > 0).sum(dim=1).tolist()
+    assert [r["n_delta"] for r in records] == n_delta
+    assert any(r["outcome"] == "sat" for r in records)
