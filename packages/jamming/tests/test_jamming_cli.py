@@ -10,6 +10,11 @@ from dltheory.jamming.scaling import ensemble_statistics, estimate_nstar
 runner = CliRunner()
 
 
+def _rows(res) -> list:
+    """The JSON table a --json command printed after its log lines."""
+    return json.loads(res.output[res.output.index("[") :])
+
+
 def test_nstar_end_to_end_tiny(tmp_path):
     out = tmp_path / "ns"
     res = runner.invoke(
@@ -80,7 +85,7 @@ def test_train_checkpoints_and_resumes(tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(app, [*_train_args(out, "--max-steps", "60"), "--json"])
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.output[res.output.index("[") :])
+    rows = _rows(res)
     assert len(rows) == 4
     assert (out / "last.pt").exists()
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -95,15 +100,11 @@ def test_train_checkpoints_and_resumes(tmp_path):
     assert len(steps) == len(set(steps))
     # a fresh 90-step run gives the same nets (exact resume)
     fresh = runner.invoke(app, [*_train_args(tmp_path / "fresh", "--max-steps", "90"), "--json"])
-    assert json.loads(fresh.output[fresh.output.index("[") :]) == json.loads(
-        resumed.output[resumed.output.index("[") :]
-    )
+    assert _rows(fresh) == _rows(resumed)
     ev = runner.invoke(app, ["eval", "--out", str(out), "--json"])
     assert ev.exit_code == 0, ev.output
-    evaluated = json.loads(ev.output[ev.output.index("[") :])
-    assert [r["n_delta"] for r in evaluated] == [
-        r["n_delta"] for r in json.loads(resumed.output[resumed.output.index("[") :])
-    ]
+    evaluated = _rows(ev)
+    assert [r["n_delta"] for r in evaluated] == [r["n_delta"] for r in _rows(resumed)]
 
 
 def test_mixed_precision_train_checkpoints_in_float32_and_ends_in_float64(tmp_path):
@@ -125,15 +126,11 @@ def test_mixed_precision_train_checkpoints_in_float32_and_ends_in_float64(tmp_pa
         ],
     )
     assert fresh.exit_code == 0, fresh.output
-    assert json.loads(fresh.output[fresh.output.index("[") :]) == json.loads(
-        res.output[res.output.index("[") :]
-    )
+    assert _rows(fresh) == _rows(res)
     ev = runner.invoke(app, ["eval", "--out", str(out), "--json"])
     assert ev.exit_code == 0, ev.output
-    evaluated = json.loads(ev.output[ev.output.index("[") :])
-    assert [r["n_delta"] for r in evaluated] == [
-        r["n_delta"] for r in json.loads(res.output[res.output.index("[") :])
-    ]
+    evaluated = _rows(ev)
+    assert [r["n_delta"] for r in evaluated] == [r["n_delta"] for r in _rows(res)]
 
 
 def test_search_in_fp32_is_refused(tmp_path):
@@ -186,7 +183,7 @@ def test_train_with_the_minimiser_states_every_outcome(tmp_path):
     args = _train_args(tmp_path / "lm", "--max-steps", "60", "--optimizer", "lm", "--json")
     res = runner.invoke(app, [*args, "--lm-escape-rounds", "1"])
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.output[res.output.index("[") :])
+    rows = _rows(res)
     assert {r["outcome"] for r in rows} <= {"sat", "unsat", "unconverged"}
     assert all(r["n_delta"] == 0 for r in rows if r["outcome"] == "sat")
     assert all(r["n_delta"] > 0 for r in rows if r["outcome"] != "sat")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pickle
@@ -319,8 +320,6 @@ def config_differences(
 
 def config_defaults(config: Any) -> dict[str, Any]:
     """The default of every field of a config dataclass (an empty dict for anything else)."""
-    import dataclasses
-
     if not dataclasses.is_dataclass(config):
         return {}
     out: dict[str, Any] = {}

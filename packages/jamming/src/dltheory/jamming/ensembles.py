@@ -112,10 +112,6 @@ def train_widths(
             callback=lambda _row: _report(log, trainer),
         )
         _report(log, trainer)  # N_Delta at the cap, on the final weights
-    if trainer.mixed:  # defensive: every decision of a mixed run is measured in float64
-        trainer.promote()
-        trainer.finish_check()
-        result = trainer.result(result.history)
     seconds_adam = time.perf_counter() - t0
     seconds_lm = 0.0
     # outcome per net: "sat" when N_Delta = 0 was reached; a first-order run that did not fit
