@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 from dltheory.core.distributed import DistEnv
+from dltheory.core.runs import RunDir
 from dltheory.core.testing import run_torchrun
 
 WORKER = textwrap.dedent(
@@ -93,3 +94,54 @@ def test_child_env_drops_an_enclosing_torchrun_and_runs_one_thread(monkeypatch):
     proc = run_python(["-c", code], timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["None", "1"]
+
+
+def test_a_non_writer_rank_does_not_judge_the_folder_rank_0_is_filling(tmp_path):
+    # Rank 0 may already have logged when rank 1 opens the folder: rank 1 must not read that as
+    # "the folder already holds a run" (the race a CI run hit), nor write anything.
+    out = tmp_path / "run"
+    first = RunDir(out, config={"a": 1})
+    first.log(step=1)
+    first.close()
+    follower = RunDir(out, config={"a": 1}, env=DistEnv(rank=1, local_rank=1, world_size=2))
+    follower.log(step=2)
+    follower.close()
+    assert [
+        json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
+    ] == [1]
+
+
+REFUSAL_WORKER = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from dltheory.core.distributed import init_distributed, cleanup_distributed
+    from dltheory.core.errors import DltheoryError
+    from dltheory.core.runs import RunDir
+
+    out = Path(sys.argv[1])
+    env = init_distributed(None)
+    try:
+        RunDir(out, config={"a": 1}, env=env)
+        outcome = {"refused": None}
+    except DltheoryError as exc:
+        outcome = {"refused": str(exc), "kind": type(exc).__name__}
+    (out.parent / f"rank{env.rank}.json").write_text(json.dumps(outcome))
+    cleanup_distributed()
+    """
+)
+
+
+@pytest.mark.distributed
+def test_rank_0s_refusal_reaches_every_rank(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text('{"step": 7}\n')
+    script = tmp_path / "worker.py"
+    script.write_text(REFUSAL_WORKER)
+    result = run_torchrun([str(script), str(out)], nproc=2, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert "already holds a run" in reports[0]["refused"]
+    assert reports[1] == reports[0]  # the same one-line error on the rank that never looked
+    assert (out / "metrics.jsonl").read_text() == '{"step": 7}\n'  # nothing lost

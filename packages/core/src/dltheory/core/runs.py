@@ -13,12 +13,19 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from dltheory.core.config import config_to_dict
 from dltheory.core.distributed import DistEnv
 from dltheory.core.errors import CheckpointError, ConfigError, DltheoryError, NonFiniteLossError
-from dltheory.core.files import atomic_write, atomic_write_bytes, atomic_write_text, write_error
-from dltheory.core.locks import RunLock
+from dltheory.core.files import (
+    WriteError,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    write_error,
+)
+from dltheory.core.locks import RunLock, RunLockedError
 
 __all__ = [
     "RunDir",
@@ -110,6 +117,23 @@ def _to_jsonable(value: Any) -> Any:
     return value
 
 
+_REFUSALS: dict[str, type[DltheoryError]] = {
+    cls.__name__: cls
+    for cls in (DltheoryError, ConfigError, CheckpointError, RunLockedError, WriteError)
+}
+
+
+def _share_writer_verdict(refusal: DltheoryError | None, env: DistEnv) -> tuple[str, str] | None:
+    """Rank 0's refusal to start (its class name and message), broadcast to every rank of an
+    initialised process group; without one, each process keeps its own (None off rank 0)."""
+    verdict = None if refusal is None else (type(refusal).__name__, str(refusal))
+    if not (env.is_distributed and dist.is_available() and dist.is_initialized()):
+        return verdict
+    payload = [verdict]
+    dist.broadcast_object_list(payload, src=0)
+    return payload[0]
+
+
 class RunDir:
     """A run's folder: ``config.json``, ``metrics.jsonl``, checkpoints and figures.
 
@@ -119,7 +143,8 @@ class RunDir:
     that ``config`` equals the saved config (keys in ``mutable_keys`` may change, e.g. the total
     number of epochs) and repairing ``metrics.jsonl``; ``overwrite=True`` starts afresh
     deliberately (the old metrics, config and checkpoints are removed first).
-    A refused start leaves the folder exactly as it was.
+    A refused start leaves the folder exactly as it was. Under DDP only rank 0 judges the folder
+    and its refusal is broadcast, so every rank stops with the same one-line error.
     """
 
     CHECKPOINT = "last.pt"
@@ -143,10 +168,22 @@ class RunDir:
         if self.path.exists() and not self.path.is_dir():
             raise DltheoryError(f"run directory {self.path} exists and is not a folder")
         created = not self.path.exists()
-        if self.is_writer:
-            self.lock.acquire()
+        refusal: DltheoryError | None = None
         try:
-            self._start(config, resume, overwrite, mutable_keys)
+            if self.is_writer:
+                self.lock.acquire()
+                try:
+                    self._start(config, resume, overwrite, mutable_keys)
+                except DltheoryError as exc:
+                    refusal = exc
+            # Only rank 0 judges the folder: another rank looking at it races rank 0's first
+            # writes. Its verdict reaches every rank, so all stop with the same line or none does.
+            verdict = _share_writer_verdict(refusal, self.env)
+            if refusal is not None:
+                raise refusal
+            if verdict is not None:
+                kind, message = verdict
+                raise _REFUSALS.get(kind, DltheoryError)(message)
         except BaseException:
             self.close()
             if created and self.is_writer:
@@ -179,8 +216,6 @@ class RunDir:
                 raise ConfigError(
                     f"cannot resume {self.path}: the config differs in {detail}{allowed}"
                 )
-        if not self.is_writer:
-            return
         if overwrite and existing:
             for stale in [self.metrics_path, self.config_path, *self.path.glob("*.pt")]:
                 stale.unlink(missing_ok=True)
