@@ -13,7 +13,10 @@ same data and thread count:
   N_Delta > 5% of P, then float64; the minimiser in float64);
 * ``adam-mixed``: the anchor with ``precision=mixed`` (the precision's own gain).
 
-Each row gives seconds, the speed-up against the anchor, the bracket and every width's decision.
+Each row gives seconds, the speed-up against the anchor, the bracket and every width's decision,
+the seconds per width, and ``ceiling_if_unsat_free``: the anchor's time over the time this protocol
+spent on the widths it found SAT, i.e. the speed-up it would reach if every width below N* were
+certified UNSAT at no cost (an upper bound on what a fast UNSAT certificate can buy).
 
     python packages/jamming/benchmarks/bench_jamming_nstar.py [--arms adam,lm,lm-mixed]
 """
@@ -68,6 +71,9 @@ def search_row(arm: str, P: int, d: int, seeds: int, n_bisect: int, device: str)
     by_width: dict[int, list[dict]] = {}
     for r in result["records"]:
         by_width.setdefault(int(r["n_params"]), []).append(r)
+    # the nets of one width train as one stacked ensemble: its times are on every record
+    width_seconds = {n: rs[0]["seconds_adam"] + rs[0]["seconds_lm"] for n, rs in by_width.items()}
+    sat_widths = [n for n in by_width if result["decisions"].get(n) == "sat"]
     return {
         "scenario": f"N* search, P={P}, L=5, d={d}, {seeds} seeds",
         "method": arm,
@@ -78,6 +84,8 @@ def search_row(arm: str, P: int, d: int, seeds: int, n_bisect: int, device: str)
         "n_star_over_p": result["n_star_over_p"],
         "decisions": result["decisions"],
         "n_delta": {n: [r["n_delta"] for r in rs] for n, rs in sorted(by_width.items())},
+        "seconds_per_width": {n: round(t, 1) for n, t in sorted(width_seconds.items())},
+        "seconds_sat_widths": round(sum(width_seconds[n] for n in sat_widths), 1),
     }
 
 
@@ -107,6 +115,8 @@ def main() -> None:
     commit = git_commit()
     for r in rows:
         r["speed_up"] = round(anchor / r["seconds"], 2)
+        # the most any UNSAT certificate could give: every width not found SAT decided in 0 s
+        r["ceiling_if_unsat_free"] = round(anchor / r["seconds_sat_widths"], 2)
         r["same_decisions_as_anchor"] = _agree(rows[0]["decisions"], r["decisions"])
         r["threads"], r["commit"] = args.threads, commit
     print(write_bench(rows, args.out, title=f"one N* search per protocol (anchor: {arms[0]})"))
