@@ -116,7 +116,8 @@ def main() -> None:
     for r in rows:
         r["speed_up"] = round(anchor / r["seconds"], 2)
         # the most any UNSAT certificate could give: every width not found SAT decided in 0 s
-        r["ceiling_if_unsat_free"] = round(anchor / r["seconds_sat_widths"], 2)
+        sat_seconds = r["seconds_sat_widths"]  # 0 when the search found no SAT width
+        r["ceiling_if_unsat_free"] = round(anchor / sat_seconds, 2) if sat_seconds else None
         r["same_decisions_as_anchor"] = _agree(rows[0]["decisions"], r["decisions"])
         r["threads"], r["commit"] = args.threads, commit
     print(write_bench(rows, args.out, title=f"one N* search per protocol (anchor: {arms[0]})"))
