@@ -5,6 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from dltheory.jamming.cli import app
+from dltheory.jamming.minimiser import REASONS
 from dltheory.jamming.scaling import ensemble_statistics, estimate_nstar
 
 runner = CliRunner()
@@ -58,6 +59,9 @@ def test_nstar_end_to_end_tiny(tmp_path):
     assert summary["low_decision"] in ("unsat", "undecided")
     assert all(r["outcome"] in ("unsat", "unconverged") for r in low)
     assert all(r["n_delta"] > 0 for r in low)
+    # an unconverged net says which rule ended it; a decided one names none
+    for r in records:
+        assert (r["unconverged_reason"] in REASONS) == (r["outcome"] == "unconverged"), r
 
 
 def _train_args(out, *extra):
@@ -187,6 +191,8 @@ def test_train_with_the_minimiser_states_every_outcome(tmp_path):
     assert {r["outcome"] for r in rows} <= {"sat", "unsat", "unconverged"}
     assert all(r["n_delta"] == 0 for r in rows if r["outcome"] == "sat")
     assert all(r["n_delta"] > 0 for r in rows if r["outcome"] != "sat")
+    for r in rows:
+        assert (r["unconverged_reason"] in REASONS) == (r["outcome"] == "unconverged"), r
 
 
 def _nstar_args(search, out, *extra):

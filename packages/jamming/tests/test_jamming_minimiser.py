@@ -11,6 +11,7 @@ from dltheory.core.errors import ConfigError
 from dltheory.jamming.data import random_gaussian
 from dltheory.jamming.fits import FitError, fit_offset_power_law, fit_power_law
 from dltheory.jamming.minimiser import (
+    REASONS,
     LinearEnsemble,
     MinimiserConfig,
     StackedAdaptor,
@@ -105,6 +106,29 @@ def test_every_net_ends_with_a_stated_outcome():
     assert "unsat" in res.outcome
     assert "sat" not in res.outcome
     assert min(res.loss) > 0
+
+
+def test_unconverged_nets_say_why():
+    """Every unconverged net names the rule that ended it; decided nets name none."""
+    x, y = _linear_unsat_problem()
+    capped = levenberg_marquardt(LinearEnsemble(3, 3, seed=1), x, y, MinimiserConfig(max_iter=2))
+    assert capped.outcome == ["unconverged"] * 3
+    assert capped.reason == ["iteration_cap"] * 3
+    done = levenberg_marquardt(LinearEnsemble(3, 3, seed=1), x, y, MinimiserConfig(slack=0.0))
+    assert done.outcome == ["unsat"] * 3
+    assert done.reason == [""] * 3
+    ds = random_gaussian(80, 5, 2, seed=5)  # N = 14 << P = 80: UNSAT nets, no escapes offered
+    cases = {  # a setting that triggers one rule first -> the reason it must report
+        "creeping": dict(slow_rtol=0.9),
+        "damping": dict(lambda0=1e-2, lambda_escape=1e-3),
+        "stall_unconfirmed": dict(slow_rtol=0.0, stall_rtol=1e-3),
+    }
+    for why, kw in cases.items():
+        net = StackedFC(5, [NetSpec(2.0, 0), NetSpec(2.0, 1)], depth=2)
+        res = minimise_ensemble(net, ds.x_train, ds.y_train, MinimiserConfig(escape_rounds=0, **kw))
+        assert res.outcome == ["unconverged"] * 2, (why, res.outcome)
+        assert why in res.reason, (why, res.reason)
+        assert set(res.reason) <= set(REASONS)
 
 
 def test_labels_must_be_plus_minus_one():

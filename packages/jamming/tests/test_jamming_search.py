@@ -105,6 +105,7 @@ def test_progress_lines_report_the_nets_without_changing_them(monkeypatch, capsy
     # the last line holds N_Delta at the cap: that of the same nets trained by Adam alone
     _, _, adam = train_widths(NStarConfig(**{**cfg.__dict__, "optimizer": "adam"}), ds, [h])
     assert all(r["outcome"] == "unconverged" for r in adam)
+    assert all(r["unconverged_reason"] == "step_cap" for r in adam)
     at_cap = ",".join(str(r["n_delta"]) for r in adam)
     assert steps[-1].startswith("[width 60] 1500/1500 ")
     assert steps[-1].endswith(f"N_Delta={at_cap} fitted=0")

@@ -122,11 +122,13 @@ def train_widths(
     n_dead = [0] * net.n_nets
     trap_unsat = [False] * net.n_nets
     trap_gap = [math.nan] * net.n_nets
+    # why a net is unconverged (minimiser.REASONS): the minimiser's reason, or the step cap
+    reason = ["" if o == "sat" else "step_cap" for o in outcome]
     if cfg.optimizer == "lm":
         todo = [e for e, o in enumerate(outcome) if o != "sat"]
         if stop_on_sat and len(todo) < len(outcome):
             for e in todo:
-                outcome[e] = "stopped"
+                outcome[e], reason[e] = "stopped", ""
             todo = []
         if todo:
             from .minimiser import copy_rows, minimise_ensemble
@@ -153,6 +155,7 @@ def train_widths(
                 n_dead[e] = res.n_dead[j]
                 trap_unsat[e] = res.trap_unsat[j]
                 trap_gap[e] = res.trap_gap[j]
+                reason[e] = res.reason[j]
     records = []
     for e, spec in enumerate(net.specs):
         records.append(
@@ -169,6 +172,7 @@ def train_widths(
                 "n_dead": n_dead[e],
                 "trap_unsat": trap_unsat[e],
                 "trap_gap": trap_gap[e],
+                "unconverged_reason": reason[e],
                 # wall time of this call's first-order phase and minimiser (shared by its nets)
                 "steps_adam": trainer.iteration,  # first-order steps run for this width
                 "seconds_adam": round(seconds_adam, 3),

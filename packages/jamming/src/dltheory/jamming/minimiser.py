@@ -20,7 +20,8 @@ nu *= 2 on failure). Every network ends in one of three stated outcomes:
   <= ``stall_rtol`` over the last ``stall_window`` iterations;
 * ``unconverged``: neither within ``max_iter`` iterations and ``escape_rounds`` Adam excursions
   (see :func:`minimise_ensemble`); never silently: the N* search treats such a net as undecided
-  and says so. (:func:`levenberg_marquardt` alone also returns ``stalled``/``stuck``.)
+  and says so, and ``MinimiseResult.reason`` says why (:data:`REASONS`).
+  (:func:`levenberg_marquardt` alone also returns ``stalled``/``stuck``.)
 
 The loss is minimised with the margin kappa + ``slack`` (default 1e-3): with slack 0, a
 Gauss-Newton step puts the active margins at Delta = 0 +- 1e-16 and a few stay at 0+ for ever
@@ -47,6 +48,15 @@ from dltheory.core.errors import ConfigError
 from .models import StackedFC
 
 OUTCOMES = ("sat", "unsat", "unconverged")
+# why a net ended "unconverged" (the last LM run's state when the escapes ran out):
+REASONS = {
+    "iteration_cap": "still descending when max_iter LM iterations were spent",
+    "stall_unconfirmed": "stalled on a kink, not confirmed (no excursion left, or it went lower)",
+    "damping": "damping beyond lambda_escape (LM reduced to tiny gradient steps)",
+    "creeping": "loss falling by less than slow_rtol per stall_window iterations",
+    # set by the trainers, not here: a first-order run unfitted at its step cap, no minimiser
+    "step_cap": "first-order training ended at its step cap with N_Delta > 0",
+}
 SOLVERS = ("cholesky", "cg", "auto")
 # "stopped": not run to a decision because another net of its width reached SAT first
 # (MinimiserConfig.stop_on_first_sat, the N* search's any-seed rule); undecided, never UNSAT
@@ -129,6 +139,9 @@ class MinimiseResult:
     # a dead-unit trap that is a certified UNSAT minimum (see :func:`dead_trap_certificate`)
     trap_unsat: list[bool] = field(default_factory=list)
     trap_gap: list[float] = field(default_factory=list)
+    # per net: a key of REASONS when the outcome is "unconverged" (or LM's own stalled/stuck),
+    # else ""
+    reason: list[str] = field(default_factory=list)
 
     @property
     def sat(self) -> list[bool]:
@@ -444,6 +457,7 @@ def levenberg_marquardt(
     lam = torch.full((E,), math.nan, dtype=dt, device=dev)
     nu = torch.full((E,), 2.0, dtype=dt, device=dev)
     outcome = ["unconverged"] * E
+    reason = ["iteration_cap"] * E  # kept by the nets that are still running at the cap
     iters = [0] * E
     cosine = [math.nan] * E
     pred_rel = [math.nan] * E
@@ -453,11 +467,11 @@ def levenberg_marquardt(
         with torch.no_grad():
             nd = ((cfg.kappa - y * f) > 0).sum(dim=1)
         for e in torch.nonzero(running & (nd == 0)).flatten().tolist():
-            outcome[e] = "sat"
+            outcome[e], reason[e] = "sat", ""
             running[e] = False
         if cfg.stop_on_first_sat and "sat" in outcome:
             for e in torch.nonzero(running).flatten().tolist():
-                outcome[e] = STOPPED
+                outcome[e], reason[e] = STOPPED, ""
             running[:] = False
         rows = torch.nonzero(running).flatten()
         if len(rows) == 0:
@@ -547,13 +561,16 @@ def levenberg_marquardt(
         for i, e in enumerate(rows.tolist()):
             cosine[e], pred_rel[e] = float(cos[i]), float(pred_rel_r[i])
             if converged[i]:
-                outcome[e] = "unsat"
+                outcome[e], reason[e] = "unsat", ""
                 running[e] = False
             elif stalled[i]:
-                outcome[e] = "stalled"  # on a kink: minimise_ensemble confirms it after escapes
+                # on a kink: minimise_ensemble confirms it after escapes
+                outcome[e], reason[e] = "stalled", "stall_unconfirmed"
                 running[e] = False
             elif lam[e] > cfg.lambda_escape or slow[i]:
-                outcome[e] = "stuck"  # tiny gradient steps, or creeping: hand over to Adam
+                # tiny gradient steps, or creeping: hand over to Adam
+                outcome[e] = "stuck"
+                reason[e] = "damping" if lam[e] > cfg.lambda_escape else "creeping"
                 running[e] = False
             else:
                 iters[e] += 1
@@ -581,6 +598,7 @@ def levenberg_marquardt(
         predicted_decrease=pred_rel,
         config=asdict(cfg),
         n_dead=dead.sum(dim=1).tolist(),
+        reason=reason,
     )
 
 
@@ -626,6 +644,7 @@ def minimise_ensemble(
         "grad_cosine",
         "predicted_decrease",
         "n_dead",
+        "reason",
     )
     out: dict[str, list] = {k: [None] * E for k in keys}
     escapes = [0] * E
@@ -641,7 +660,7 @@ def minimise_ensemble(
             todo = [i for i, o in enumerate(res.outcome) if o in ("stalled", "stuck")]
             if cfg.stop_on_first_sat and "sat" in res.outcome:
                 for i in todo:
-                    res.outcome[i] = STOPPED
+                    res.outcome[i], res.reason[i] = STOPPED, ""
                 todo = []
             if not todo:
                 break
@@ -659,7 +678,7 @@ def minimise_ensemble(
                     # an Adam excursion then LM found no lower minimum: a converged UNSAT one
                     best = stall_loss[i]
                     if math.isfinite(best) and res2.loss[j] >= (1 - cfg.escape_rtol) * best:
-                        res.outcome[i] = "unsat"
+                        res.outcome[i], res.reason[i] = "unsat", ""
                     stall_loss[i] = min(res2.loss[j], best) if math.isfinite(best) else res2.loss[j]
         # stalls never confirmed, and damping run-aways, are not converged minima
         res.outcome = [o if o in (*OUTCOMES, STOPPED) else "unconverged" for o in res.outcome]

@@ -111,7 +111,11 @@ def _decide_one_width(cfg, data, h: float, device, stop: bool) -> list[dict]:
     t0 = time.perf_counter()
     label = f"N* search P={cfg.n_train} L={cfg.depth}: N={count_weights(data.dim, h, cfg.depth)}"
     _, _, records = train_widths(cfg, data, [h], device, stop_on_sat=stop, progress_label=label)
-    outcomes = ", ".join(f"{r['outcome']} N_Delta={r['n_delta']}" for r in records)
+    outcomes = ", ".join(
+        f"{r['outcome']}{'/' + r['unconverged_reason'] if r.get('unconverged_reason') else ''} "
+        f"N_Delta={r['n_delta']}"
+        for r in records
+    )
     decision = decide_width(records, cfg.sat_rule, cfg.sat_criterion, cfg.unsat_fraction)
     print(
         f"N* search P={cfg.n_train} L={cfg.depth}: N={records[0]['n_params']} {decision} "

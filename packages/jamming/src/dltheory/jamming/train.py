@@ -543,6 +543,9 @@ def train(cfg, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
             s.maybe_checkpoint(step, functools.partial(dict, state))
         trainer.finish_check()
         outcomes = ["sat" if st >= 0 else "unconverged" for st in trainer.stop_step.tolist()]
+        # why the minimiser left a net unconverged (minimiser.REASONS); a first-order run that
+        # ends unfitted at its cap, with no minimiser after it, is "step_cap"
+        reasons = ["" if o == "sat" else "step_cap" for o in outcomes]
         if cfg.optimizer == "lm":  # the minimiser decides the nets Adam did not fit
             from .minimiser import copy_rows, minimise_ensemble
 
@@ -553,18 +556,19 @@ def train(cfg, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
                 res = minimise_ensemble(sub, x, y, cfg.minimiser(), off)
                 copy_rows(net, sub, todo)
                 for j, i in enumerate(todo):
-                    outcomes[i] = res.outcome[j]
+                    outcomes[i], reasons[i] = res.outcome[j], res.reason[j]
                     trainer.n_delta[i] = res.n_delta[j]
                     trainer.loss[i] = res.loss[j] / len(y)
         shards = _gather(trainer.state_dict(), env)
         s.checkpoint({"step": step, "trainers": shards})
         rows = sorted(
             (
-                {**r, "outcome": o}
+                {**r, "outcome": o, "unconverged_reason": why}
                 for part in _gather(
-                    list(zip(_rows(cfg, net, trainer, data, f0_test, index), outcomes)), env
+                    list(zip(_rows(cfg, net, trainer, data, f0_test, index), outcomes, reasons)),
+                    env,
                 )
-                for r, o in part
+                for r, o, why in part
             ),
             key=lambda r: r["net"],
         )
