@@ -21,7 +21,7 @@ from dltheory.jamming.minimiser import (
 )
 from dltheory.jamming.models import NetSpec, StackedFC
 from dltheory.jamming.nstar import decide_width
-from dltheory.jamming.train import EnsembleTrainer, OptimConfig
+from dltheory.jamming.train import EnsembleTrainer, OptimConfig, escape_lr_after
 
 
 @pytest.mark.parametrize("parametrisation", ["standard", "ntk"])
@@ -129,6 +129,49 @@ def test_unconverged_nets_say_why():
         assert res.outcome == ["unconverged"] * 2, (why, res.outcome)
         assert why in res.reason, (why, res.reason)
         assert set(res.reason) <= set(REASONS)
+
+
+def _hinge_at(net, x, y, margin):
+    with torch.no_grad():  # independent of the minimiser: the loss of the weights as they are
+        f = net.forward(x)
+    return (0.5 * torch.relu(margin - y * f).pow(2).sum(dim=1)).tolist()
+
+
+def test_an_undecided_net_never_comes_back_worse_than_it_was_given():
+    """Adam excursions can raise the loss; an undecided net returns its lowest-loss weights."""
+    ds = random_gaussian(80, 5, 2, seed=5)
+    x, y = ds.x_train, ds.y_train
+    net = StackedFC(5, [NetSpec(2.0, s) for s in range(3)], depth=2)  # N = 14 << P: UNSAT
+    EnsembleTrainer(net, x, y, OptimConfig(lr=1e-2, max_steps=3000)).run()
+    given = _hinge_at(net, x, y, 1.001)
+    # every net escapes after 2 LM iterations, into a violent excursion (lr 0.1): without the
+    # lowest-state rule two of them came back at a loss 17% and 24% above the one given
+    cfg = MinimiserConfig(
+        stall_window=2, slow_rtol=0.99, escape_rounds=1, escape_lr=0.1, escape_steps=20
+    )
+    res = minimise_ensemble(net, x, y, cfg)
+    returned = _hinge_at(net, x, y, 1.001)
+    undecided = [e for e, o in enumerate(res.outcome) if o == "unconverged"]
+    assert undecided
+    for e in undecided:
+        assert returned[e] <= given[e] * (1 + 1e-12), (e, given, returned)
+    for e in range(3):  # the report is that of the returned weights
+        assert res.loss[e] == pytest.approx(returned[e], rel=1e-10)
+    with torch.no_grad():
+        n_delta = ((1 - y * net.forward(x)) > 0).sum(dim=1).tolist()
+    assert n_delta == res.n_delta
+
+
+def test_excursions_after_training_use_at_most_its_final_lr():
+    opt = OptimConfig(lr=1e-3, lr_decay_every=250_000, lr_min=1e-7)
+    assert opt.lr_at(1) == 1e-3
+    assert opt.lr_at(250_000) == 1e-3
+    assert opt.lr_at(250_001) == pytest.approx(1e-4)
+    assert opt.lr_at(500_000) == pytest.approx(1e-4)
+    assert OptimConfig(lr=1e-3, lr_decay_every=10, lr_min=1e-7).lr_at(10**4) == 1e-7
+    mcfg = MinimiserConfig()  # library default 1e-3: never raised by a larger training lr
+    assert escape_lr_after(mcfg, OptimConfig(lr=3e-2), 5000) == mcfg.escape_lr
+    assert escape_lr_after(mcfg, opt, 500_000) == pytest.approx(1e-4)
 
 
 def test_labels_must_be_plus_minus_one():

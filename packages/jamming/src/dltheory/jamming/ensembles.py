@@ -16,7 +16,7 @@ from dltheory.core.progress import ProgressLog
 from .config import EnsembleConfig
 from .data import BinaryDataset, make_dataset
 from .models import NetSpec, StackedFC, count_weights
-from .train import EnsembleTrainer, TrainResult
+from .train import EnsembleTrainer, TrainResult, escape_lr_after
 
 
 def config_from_dict(cls, values: dict):
@@ -144,6 +144,7 @@ def train_widths(
             off = None if offset is None else offset[todo]
             mcfg = cfg.minimiser()
             mcfg.stop_on_first_sat = stop_on_sat
+            mcfg.escape_lr = escape_lr_after(mcfg, trainer.cfg, trainer.iteration)
             t0 = time.perf_counter()
             res = minimise_ensemble(sub, data.x_train, data.y_train, mcfg, off)
             seconds_lm = time.perf_counter() - t0

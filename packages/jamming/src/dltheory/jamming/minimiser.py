@@ -656,6 +656,13 @@ def minimise_ensemble(
         stall_loss = [
             res.loss[i] if o == "stalled" else math.nan for i, o in enumerate(res.outcome)
         ]
+        # the lowest-loss weights seen before an excursion, of any state and of the stalls: an
+        # Adam excursion can raise the loss (measured: N_Delta 11 -> 327 at P = 4,000), so an
+        # undecided net returns its lowest state, and a stall confirmed as an UNSAT minimum the
+        # lowest of its stalls (the confirmation says no lower one was found)
+        lowest: dict[int, tuple[float, StackedFC, dict[str, Any]]] = {}
+        lowest_stall: dict[int, tuple[float, StackedFC, dict[str, Any]]] = {}
+        confirmed: set[int] = set()
         for _ in range(cfg.escape_rounds):
             todo = [i for i, o in enumerate(res.outcome) if o in ("stalled", "stuck")]
             if cfg.stop_on_first_sat and "sat" in res.outcome:
@@ -665,6 +672,12 @@ def minimise_ensemble(
             if not todo:
                 break
             again = sub.subset(todo)
+            for j, i in enumerate(todo):
+                kept = [lowest] + ([lowest_stall] if res.outcome[i] == "stalled" else [])
+                for store in kept:
+                    if i not in store or res.loss[i] < store[i][0]:
+                        snapshot = {k: getattr(res, k)[i] for k in keys}
+                        store[i] = (res.loss[i], again.subset([j]), snapshot)
             off2 = None if off is None else off[todo]
             _adam_burst(again, x, y, cfg, off2)
             res2 = levenberg_marquardt(StackedAdaptor(again, off2), x, y, cfg)
@@ -679,7 +692,15 @@ def minimise_ensemble(
                     best = stall_loss[i]
                     if math.isfinite(best) and res2.loss[j] >= (1 - cfg.escape_rtol) * best:
                         res.outcome[i], res.reason[i] = "unsat", ""
+                        confirmed.add(i)
                     stall_loss[i] = min(res2.loss[j], best) if math.isfinite(best) else res2.loss[j]
+        for i, o in enumerate(res.outcome):
+            # SAT, and an UNSAT minimum of LM's gradient test, keep their weights
+            store = lowest_stall if i in confirmed else lowest if o != "unsat" else {}
+            if o != "sat" and i in store and res.loss[i] > store[i][0]:
+                copy_rows(sub, store[i][1], [i])
+                for k in ("n_delta", "loss", "grad_cosine", "predicted_decrease", "n_dead"):
+                    getattr(res, k)[i] = store[i][2][k]
         # stalls never confirmed, and damping run-aways, are not converged minima
         res.outcome = [o if o in (*OUTCOMES, STOPPED) else "unconverged" for o in res.outcome]
         res.iterations = iters

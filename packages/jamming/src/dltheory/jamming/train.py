@@ -62,6 +62,13 @@ class OptimConfig:
     # float32 nets: promote to float64 once a net has N_Delta <= this (None: stay in float32)
     fp64_below: int | None = None
 
+    def lr_at(self, step: int) -> float:
+        """The Adam lr of step ``step`` (1-based): lr / 10 every ``lr_decay_every``, >= lr_min."""
+        if not self.lr_decay_every or step < 1:
+            return self.lr
+        n_decays = (step - 1) // self.lr_decay_every
+        return max(self.lr * self.lr_decay_factor**n_decays, self.lr_min)
+
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
@@ -436,6 +443,14 @@ def _gather(obj, env) -> list:
     return out
 
 
+def escape_lr_after(mcfg, opt: OptimConfig, steps: int) -> float:
+    """The minimiser's Adam excursions after ``steps`` first-order steps: at most the lr those
+    steps ended with. Measured (README, "Outcomes"): a net that decayed Adam left at N_Delta = 3
+    (P = 4,000, lr 10^-4 at the cap) was kicked to N_Delta = 327 by an excursion at 10^-3 and
+    ended unconverged; at 10^-4 the minimiser fitted it."""
+    return min(mcfg.escape_lr, opt.lr_at(steps))
+
+
 def _rows(cfg, net: StackedFC, trainer: EnsembleTrainer, data, f0_test, index) -> list[dict]:
     from .losses import classification_error
 
@@ -553,7 +568,9 @@ def train(cfg, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
             if todo:
                 sub = net.subset(todo)
                 off = None if f0_train is None else f0_train[todo]
-                res = minimise_ensemble(sub, x, y, cfg.minimiser(), off)
+                mcfg = cfg.minimiser()
+                mcfg.escape_lr = escape_lr_after(mcfg, cfg.optim(), step)
+                res = minimise_ensemble(sub, x, y, mcfg, off)
                 copy_rows(net, sub, todo)
                 for j, i in enumerate(todo):
                     outcomes[i], reasons[i] = res.outcome[j], res.reason[j]
