@@ -695,9 +695,10 @@ def minimise_ensemble(
                         confirmed.add(i)
                     stall_loss[i] = min(res2.loss[j], best) if math.isfinite(best) else res2.loss[j]
         for i, o in enumerate(res.outcome):
-            # SAT, and an UNSAT minimum of LM's gradient test, keep their weights
-            store = lowest_stall if i in confirmed else lowest if o != "unsat" else {}
-            if o != "sat" and i in store and res.loss[i] > store[i][0]:
+            if o == "sat" or (o == "unsat" and i not in confirmed):
+                continue  # SAT, and an UNSAT minimum of LM's gradient test, keep their weights
+            store = lowest_stall if i in confirmed else lowest
+            if i in store and res.loss[i] > store[i][0]:
                 copy_rows(sub, store[i][1], [i])
                 for k in ("n_delta", "loss", "grad_cosine", "predicted_decrease", "n_dead"):
                     getattr(res, k)[i] = store[i][2][k]

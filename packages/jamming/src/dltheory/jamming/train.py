@@ -62,12 +62,18 @@ class OptimConfig:
     # float32 nets: promote to float64 once a net has N_Delta <= this (None: stay in float32)
     fp64_below: int | None = None
 
+    def lr_of_steps(self, steps: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The Adam lr of each step count in ``steps`` (1-based), the authors' adam0 decay:
+        lr / 10 every ``lr_decay_every`` steps, >= lr_min."""
+        lr = torch.full(steps.shape, self.lr, dtype=dtype, device=steps.device)
+        if self.lr_decay_every:
+            n_decays = torch.div(steps - 1, self.lr_decay_every, rounding_mode="floor")
+            lr = (lr * self.lr_decay_factor ** n_decays.to(dtype)).clamp_min(self.lr_min)
+        return lr
+
     def lr_at(self, step: int) -> float:
-        """The Adam lr of step ``step`` (1-based): lr / 10 every ``lr_decay_every``, >= lr_min."""
-        if not self.lr_decay_every or step < 1:
-            return self.lr
-        n_decays = (step - 1) // self.lr_decay_every
-        return max(self.lr * self.lr_decay_factor**n_decays, self.lr_min)
+        """The Adam lr of step ``step`` (1-based; steps below 1 count as the first)."""
+        return float(self.lr_of_steps(torch.tensor([max(step, 1)]), torch.float64)[0])
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -243,12 +249,7 @@ class EnsembleTrainer:
         self.step_count[rows] += 1
         t = self.step_count[rows].to(self.net.dtype)
         b1, b2 = cfg.betas
-        lr = torch.full_like(t, cfg.lr)
-        if cfg.lr_decay_every:  # authors' adam0: lr / 10 every lr_decay_every steps, >= lr_min
-            n_decays = torch.div(
-                self.step_count[rows] - 1, cfg.lr_decay_every, rounding_mode="floor"
-            )
-            lr = (lr * cfg.lr_decay_factor ** n_decays.to(t.dtype)).clamp_min(cfg.lr_min)
+        lr = cfg.lr_of_steps(self.step_count[rows], t.dtype)
         step_size, bc2_sqrt = lr / (1 - b1**t), (1 - b2**t).sqrt()
         with torch.no_grad():
             for p, m, v, g in zip(self.net.parameters(), self.exp_avg, self.exp_avg_sq, grads):
